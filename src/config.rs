@@ -1,0 +1,722 @@
+//! The configuration file: what it may say, its defaults, and the checks that turn
+//! it into a [`Config`] the rest of the router can trust.
+//!
+//! Two layers. The `Raw*` types mirror the TOML exactly; serde rejects unknown keys
+//! there, so a typo is an error rather than a silently ignored setting. [`Config`]
+//! is what the router sees: secrets resolved from the environment, URLs parsed,
+//! globs compiled, signers built. Validation collects *every* problem with the key
+//! it belongs to, so an operator fixes a broken file in one pass. Secrets never
+//! appear in a message: [`Secret`]'s `Debug` is redacted and no error formats one.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use serde::Deserialize;
+
+use crate::signing::{Scheme, Signer};
+use crate::ssrf;
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: Server,
+    pub senders: Vec<Sender>,
+    pub webhooks: Vec<Arc<Webhook>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub max_body_bytes: usize,
+    pub allow_private_networks: bool,
+    pub dedupe_window: Duration,
+    pub shutdown_grace: Duration,
+}
+
+/// A party allowed to POST events, known by its bearer token.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub name: Arc<str>,
+    pub token: Secret,
+}
+
+/// An endpoint that receives the events it subscribes to.
+#[derive(Debug)]
+pub struct Webhook {
+    pub id: Arc<str>,
+    pub url: Uri,
+    pub events: EventFilter,
+    pub signer: Signer,
+    pub timeout: Duration,
+    pub max_in_flight: usize,
+    pub retry_delays: Vec<Duration>,
+    pub enabled: bool,
+    pub headers: HeaderMap,
+}
+
+impl Webhook {
+    /// Attempts a delivery gets before it is dead: the first, plus one per retry delay.
+    pub fn max_attempts(&self) -> u32 {
+        u32::try_from(self.retry_delays.len()).map_or(u32::MAX, |n| n.saturating_add(1))
+    }
+}
+
+/// The event types a webhook subscribes to, as compiled globs (`email.*`, `*`).
+#[derive(Debug)]
+pub struct EventFilter {
+    patterns: Vec<String>,
+    set: GlobSet,
+}
+
+impl EventFilter {
+    pub fn matches(&self, event_type: &str) -> bool {
+        self.set.is_match(event_type)
+    }
+
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+}
+
+/// A secret string from the config or the environment. Its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config file {path} has {} problem(s):\n{}", problems.len(), format_problems(problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+/// One thing wrong with a config, and the key it is wrong at (`webhooks[0].url`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+fn format_problems(problems: &[Problem]) -> String {
+    let lines: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+    lines.join("\n")
+}
+
+impl Config {
+    /// Reads, parses and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates `text`; `path` only names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let mut problems = Problems::default();
+        let config = raw.validate(&mut problems);
+        if problems.0.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                problems: problems.0,
+            })
+        }
+    }
+}
+
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+}
+
+// ---- The file as written -------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    senders: Vec<RawSender>,
+    #[serde(default)]
+    webhooks: Vec<RawWebhook>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawServer {
+    listen: String,
+    data_dir: PathBuf,
+    max_body_bytes: usize,
+    allow_private_networks: bool,
+    #[serde(with = "duration")]
+    dedupe_window: Duration,
+    #[serde(with = "duration")]
+    shutdown_grace: Duration,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./switchyard-data"),
+            max_body_bytes: 1024 * 1024,
+            allow_private_networks: false,
+            dedupe_window: Duration::from_secs(48 * 3600),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSender {
+    name: String,
+    token: Option<String>,
+    token_env: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    id: String,
+    url: String,
+    secret: Option<String>,
+    secret_env: Option<String>,
+    secrets: Option<Vec<String>>,
+    #[serde(default = "all_events")]
+    events: Vec<String>,
+    #[serde(default)]
+    signature: Scheme,
+    #[serde(default = "default_timeout", with = "duration")]
+    timeout: Duration,
+    #[serde(default = "default_max_in_flight")]
+    max_in_flight: usize,
+    #[serde(default)]
+    retry: RawRetry,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    #[serde(with = "duration::list")]
+    delays: Vec<Duration>,
+}
+
+impl Default for RawRetry {
+    /// AutoSend's schedule: 3 retries, 4 attempts, doubling from 5 s.
+    fn default() -> Self {
+        Self {
+            delays: [5, 10, 20].map(Duration::from_secs).to_vec(),
+        }
+    }
+}
+
+fn all_events() -> Vec<String> {
+    vec!["*".into()]
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_max_in_flight() -> usize {
+    5
+}
+fn yes() -> bool {
+    true
+}
+
+/// Headers the router sets itself; a static header may not override them.
+const RESERVED_HEADERS: &[&str] = &[
+    "content-type",
+    "content-length",
+    "host",
+    "transfer-encoding",
+    "connection",
+    "user-agent",
+];
+
+/// Bounds that keep one webhook from exhausting the process.
+const MAX_IN_FLIGHT_LIMIT: usize = 1024;
+const MAX_RETRIES: usize = 100;
+const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+const MAX_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+// ---- Validation ----------------------------------------------------------------
+
+impl RawConfig {
+    fn validate(self, problems: &mut Problems) -> Config {
+        let server = self.server.validate(problems);
+        if self.senders.is_empty() {
+            problems.add(
+                "senders",
+                "at least one [[senders]] entry is needed, or nothing can post events",
+            );
+        }
+        let mut names = HashSet::new();
+        let senders = (self.senders.into_iter().enumerate())
+            .filter_map(|(i, s)| s.validate(&format!("senders[{i}]"), &mut names, problems))
+            .collect();
+        let mut ids = HashSet::new();
+        let webhooks = (self.webhooks.into_iter().enumerate())
+            .filter_map(|(i, w)| {
+                let key = format!("webhooks[{i}]");
+                w.validate(&key, &server, &mut ids, problems).map(Arc::new)
+            })
+            .collect();
+        Config {
+            server,
+            senders,
+            webhooks,
+        }
+    }
+}
+
+impl RawServer {
+    fn validate(self, problems: &mut Problems) -> Server {
+        let listen = self.listen.parse().unwrap_or_else(|_| {
+            problems.add(
+                "server.listen",
+                format!("{:?} is not an address such as 127.0.0.1:8080", self.listen),
+            );
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        });
+        if self.max_body_bytes == 0 || self.max_body_bytes > MAX_BODY_LIMIT {
+            problems.add(
+                "server.max_body_bytes",
+                format!("must be between 1 and {MAX_BODY_LIMIT}"),
+            );
+        }
+        if self.dedupe_window.is_zero() {
+            problems.add("server.dedupe_window", "must be longer than zero");
+        }
+        Server {
+            listen,
+            data_dir: self.data_dir,
+            max_body_bytes: self.max_body_bytes,
+            allow_private_networks: self.allow_private_networks,
+            dedupe_window: self.dedupe_window,
+            shutdown_grace: self.shutdown_grace,
+        }
+    }
+}
+
+impl RawSender {
+    fn validate(
+        self,
+        key: &str,
+        names: &mut HashSet<String>,
+        problems: &mut Problems,
+    ) -> Option<Sender> {
+        if self.name.trim().is_empty() {
+            problems.add(format!("{key}.name"), "must not be empty");
+        } else if !names.insert(self.name.clone()) {
+            problems.add(
+                format!("{key}.name"),
+                format!("{:?} is used by another sender", self.name),
+            );
+        }
+        let token = match (self.token, self.token_env) {
+            (Some(t), None) => Some(t),
+            (None, Some(var)) => env_secret(&format!("{key}.token_env"), &var, problems),
+            (Some(_), Some(_)) => {
+                problems.add(key, "set `token` or `token_env`, not both");
+                None
+            }
+            (None, None) => {
+                problems.add(key, "needs `token` or `token_env`");
+                None
+            }
+        }?;
+        if token.is_empty() {
+            problems.add(format!("{key}.token"), "must not be empty");
+            return None;
+        }
+        Some(Sender {
+            name: self.name.into(),
+            token: Secret(token),
+        })
+    }
+}
+
+impl RawWebhook {
+    fn validate(
+        self,
+        key: &str,
+        server: &Server,
+        ids: &mut HashSet<String>,
+        problems: &mut Problems,
+    ) -> Option<Webhook> {
+        let before = problems.0.len();
+        if !is_valid_id(&self.id) {
+            problems.add(
+                format!("{key}.id"),
+                format!("{:?} must be 1 to 64 of A-Z a-z 0-9 . _ -", self.id),
+            );
+        } else if !ids.insert(self.id.clone()) {
+            problems.add(
+                format!("{key}.id"),
+                format!("{:?} is used by another webhook", self.id),
+            );
+        }
+        let url = parse_url(&format!("{key}.url"), &self.url, server, problems);
+        let events = compile_events(&format!("{key}.events"), self.events, problems);
+        let secrets = collect_secrets(key, self.secret, self.secret_env, self.secrets, problems);
+        let signer = secrets.and_then(|secrets| {
+            Signer::new(self.signature, &secrets)
+                .map_err(|e| problems.add(format!("{key}.secret"), e.to_string()))
+                .ok()
+        });
+        if self.timeout.is_zero() || self.timeout > MAX_TIMEOUT {
+            problems.add(format!("{key}.timeout"), "must be between 1ms and 1h");
+        }
+        if self.max_in_flight == 0 || self.max_in_flight > MAX_IN_FLIGHT_LIMIT {
+            problems.add(
+                format!("{key}.max_in_flight"),
+                format!("must be between 1 and {MAX_IN_FLIGHT_LIMIT}"),
+            );
+        }
+        if self.retry.delays.len() > MAX_RETRIES {
+            problems.add(
+                format!("{key}.retry.delays"),
+                format!("at most {MAX_RETRIES} retries"),
+            );
+        }
+        let headers = parse_headers(&format!("{key}.headers"), self.headers, problems);
+        if problems.0.len() > before {
+            return None;
+        }
+        Some(Webhook {
+            id: self.id.into(),
+            url: url?,
+            events: events?,
+            signer: signer?,
+            timeout: self.timeout,
+            max_in_flight: self.max_in_flight,
+            retry_delays: self.retry.delays,
+            enabled: self.enabled,
+            headers,
+        })
+    }
+}
+
+fn is_valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn parse_url(key: &str, raw: &str, server: &Server, problems: &mut Problems) -> Option<Uri> {
+    let uri: Uri = match raw.parse() {
+        Ok(uri) => uri,
+        Err(e) => {
+            problems.add(key, format!("{raw:?} is not a URL: {e}"));
+            return None;
+        }
+    };
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+        problems.add(
+            key,
+            format!("{raw:?} must be an absolute http:// or https:// URL"),
+        );
+        return None;
+    }
+    if !server.allow_private_networks
+        && let Err(e) = ssrf::check_at_load(&uri)
+    {
+        problems.add(
+            key,
+            format!("{e} (set server.allow_private_networks = true to allow it)"),
+        );
+        return None;
+    }
+    Some(uri)
+}
+
+fn compile_events(
+    key: &str,
+    patterns: Vec<String>,
+    problems: &mut Problems,
+) -> Option<EventFilter> {
+    if patterns.is_empty() {
+        problems.add(key, "must list at least one event type or glob");
+        return None;
+    }
+    let mut builder = GlobSetBuilder::new();
+    for pattern in &patterns {
+        match Glob::new(pattern) {
+            Ok(glob) => {
+                builder.add(glob);
+            }
+            Err(e) => problems.add(key, format!("{pattern:?} is not a valid glob: {e}")),
+        }
+    }
+    match builder.build() {
+        Ok(set) => Some(EventFilter { patterns, set }),
+        Err(e) => {
+            problems.add(key, e.to_string());
+            None
+        }
+    }
+}
+
+fn collect_secrets(
+    key: &str,
+    secret: Option<String>,
+    secret_env: Option<String>,
+    secrets: Option<Vec<String>>,
+    problems: &mut Problems,
+) -> Option<Vec<Secret>> {
+    let values = match (secret, secret_env, secrets) {
+        (Some(s), None, None) => vec![s],
+        (None, Some(var), None) => vec![env_secret(&format!("{key}.secret_env"), &var, problems)?],
+        (None, None, Some(list)) if !list.is_empty() => list,
+        (None, None, Some(_)) => {
+            problems.add(format!("{key}.secrets"), "must list at least one secret");
+            return None;
+        }
+        (None, None, None) => {
+            problems.add(key, "needs `secret`, `secret_env` or `secrets`");
+            return None;
+        }
+        _ => {
+            problems.add(key, "set only one of `secret`, `secret_env` and `secrets`");
+            return None;
+        }
+    };
+    Some(values.into_iter().map(Secret).collect())
+}
+
+fn env_secret(key: &str, var: &str, problems: &mut Problems) -> Option<String> {
+    match std::env::var(var) {
+        Ok(value) if !value.is_empty() => Some(value),
+        Ok(_) => {
+            problems.add(key, format!("environment variable {var} is empty"));
+            None
+        }
+        Err(_) => {
+            problems.add(key, format!("environment variable {var} is not set"));
+            None
+        }
+    }
+}
+
+fn parse_headers(key: &str, raw: BTreeMap<String, String>, problems: &mut Problems) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in raw {
+        let Ok(header) = HeaderName::try_from(name.as_str()) else {
+            problems.add(key, format!("{name:?} is not a valid header name"));
+            continue;
+        };
+        let lower = header.as_str();
+        if RESERVED_HEADERS.contains(&lower)
+            || lower.starts_with("webhook-")
+            || lower.starts_with("x-webhook-")
+        {
+            problems.add(
+                key,
+                format!("{name:?} is set by the router and cannot be overridden"),
+            );
+            continue;
+        }
+        match HeaderValue::try_from(value) {
+            Ok(value) => {
+                headers.insert(header, value);
+            }
+            Err(_) => problems.add(
+                key,
+                format!("the value of {name:?} is not a valid header value"),
+            ),
+        }
+    }
+    headers
+}
+
+/// Durations written as strings: `"250ms"`, `"5s"`, `"2h"`.
+mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        parse(&String::deserialize(d)?).map_err(D::Error::custom)
+    }
+
+    fn parse(text: &str) -> Result<Duration, String> {
+        humantime::parse_duration(text).map_err(|_| {
+            format!("invalid duration {text:?}: write a number and a unit, such as \"250ms\", \"5s\" or \"2h\"")
+        })
+    }
+
+    pub mod list {
+        use super::*;
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+            let texts = Vec::<String>::deserialize(d)?;
+            texts
+                .iter()
+                .map(|t| parse(t).map_err(D::Error::custom))
+                .collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"))
+    }
+
+    const MINIMAL: &str = r#"
+        [[senders]]
+        name = "app"
+        token = "t0ken"
+    "#;
+
+    #[test]
+    fn defaults_follow_the_documentation() {
+        let config = parse(&format!(
+            "{MINIMAL}\n[[webhooks]]\nid = \"w\"\nurl = \"https://example.com/hook\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n"
+        ))
+        .unwrap();
+        assert_eq!(config.server.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(config.server.data_dir, PathBuf::from("./switchyard-data"));
+        assert_eq!(config.server.max_body_bytes, 1 << 20);
+        assert!(!config.server.allow_private_networks);
+        let hook = &config.webhooks[0];
+        assert_eq!(hook.timeout, Duration::from_secs(10));
+        assert_eq!(hook.max_in_flight, 5);
+        assert_eq!(hook.max_attempts(), 4);
+        assert!(hook.events.matches("anything.at.all"));
+        assert!(hook.enabled);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = parse(&format!("{MINIMAL}\n[server]\nlisten_addr = \"x\"\n")).unwrap_err();
+        assert!(err.to_string().contains("listen_addr"), "{err}");
+    }
+
+    #[test]
+    fn bad_durations_name_the_problem() {
+        let err = parse(&format!(
+            "{MINIMAL}\n[server]\nshutdown_grace = \"5 parsecs\"\n"
+        ))
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("shutdown_grace") && text.contains("invalid duration"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key_and_no_secret() {
+        let err = parse(
+            r#"
+            [[senders]]
+            name = "app"
+            [[webhooks]]
+            id = "bad id!"
+            url = "ftp://example.com"
+            secret = "not-base64-and-very-secret!"
+            max_in_flight = 0
+            [[webhooks]]
+            id = "w2"
+            url = "http://127.0.0.1:9/"
+            secret_env = "SWITCHYARD_TEST_SURELY_UNSET"
+            headers = { "Content-Type" = "text/plain" }
+            "#,
+        )
+        .unwrap_err();
+        let ConfigError::Invalid { problems, .. } = &err else {
+            panic!("expected validation errors, got {err}");
+        };
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        for expected in [
+            "senders[0]",
+            "webhooks[0].id",
+            "webhooks[0].url",
+            "webhooks[0].secret",
+            "webhooks[0].max_in_flight",
+            "webhooks[1].url",
+            "webhooks[1].secret_env",
+            "webhooks[1].headers",
+        ] {
+            assert!(keys.contains(&expected), "missing {expected} in {keys:?}");
+        }
+        assert!(!err.to_string().contains("very-secret"), "{err}");
+    }
+
+    #[test]
+    fn private_destinations_need_an_explicit_opt_in() {
+        let hook = "[[webhooks]]\nid = \"w\"\nurl = \"http://10.1.2.3/hook\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n";
+        assert!(parse(&format!("{MINIMAL}\n{hook}")).is_err());
+        let allowed = format!("[server]\nallow_private_networks = true\n{MINIMAL}\n{hook}");
+        assert!(parse(&allowed).is_ok());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let config = parse(MINIMAL).unwrap();
+        assert!(!format!("{config:?}").contains("t0ken"));
+    }
+}

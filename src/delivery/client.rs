@@ -1,0 +1,189 @@
+//! The outbound HTTP client: pooled connections, HTTP/1.1 and HTTP/2 (ALPN), rustls
+//! with the webpki roots, and the SSRF guard as its resolver.
+//!
+//! One client serves every webhook, so connections to a host are pooled across
+//! deliveries. Each call is bounded by the webhook's timeout, end to end (connect,
+//! TLS, headers and the body excerpt), and comes back as either a [`Response`] or
+//! a [`TransportError`] sorted into the kinds the attempt log and classifiers use.
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::ssrf::{GuardedResolver, ResolveError};
+use crate::store::{ErrorKind, RESPONSE_EXCERPT_BYTES};
+
+/// How much of a response body is read past the excerpt so the connection can be
+/// reused; a longer body is cut off and its connection closed.
+const DRAIN_LIMIT: usize = 64 * 1024;
+
+type Connector = HttpsConnector<HttpConnector<GuardedResolver>>;
+
+/// A shared HTTP client; clones share one connection pool.
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    inner: Client<Connector, Full<Bytes>>,
+}
+
+/// What a receiver answered, trimmed for the attempt log.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    /// The first [`RESPONSE_EXCERPT_BYTES`] of the body.
+    pub body: Bytes,
+}
+
+/// Why no response arrived.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct TransportError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+/// The client could not be built (the TLS provider refused its settings).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up TLS for outbound requests: {0}")]
+pub struct ClientError(#[from] rustls::Error);
+
+impl HttpClient {
+    pub fn new(allow_private_networks: bool) -> Result<Self, ClientError> {
+        let mut http =
+            HttpConnector::new_with_resolver(GuardedResolver::new(allow_private_networks));
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(provider)?
+            .https_or_http()
+            .enable_all_versions()
+            .wrap_connector(http);
+        let inner = Client::builder(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(https);
+        Ok(Self { inner })
+    }
+
+    /// Sends `request` and reads the response excerpt, all within `timeout`.
+    pub async fn send(
+        &self,
+        request: Request<Full<Bytes>>,
+        timeout: Duration,
+    ) -> Result<Response, TransportError> {
+        match tokio::time::timeout(timeout, self.exchange(request)).await {
+            Ok(result) => result,
+            Err(_) => Err(TransportError {
+                kind: ErrorKind::Timeout,
+                message: format!("no response within {}", humantime::format_duration(timeout)),
+            }),
+        }
+    }
+
+    async fn exchange(&self, request: Request<Full<Bytes>>) -> Result<Response, TransportError> {
+        let response = self.inner.request(request).await.map_err(|e| sort(&e))?;
+        let (parts, mut body) = response.into_parts();
+        let mut excerpt = BytesMut::new();
+        let mut read = 0;
+        while read < DRAIN_LIMIT {
+            let Some(frame) = body.frame().await else {
+                break;
+            };
+            let frame = frame.map_err(|e| sort(&e))?;
+            if let Ok(data) = frame.into_data() {
+                read += data.len();
+                let room = RESPONSE_EXCERPT_BYTES.saturating_sub(excerpt.len());
+                excerpt.extend_from_slice(&data[..data.len().min(room)]);
+            }
+        }
+        Ok(Response {
+            status: parts.status,
+            headers: parts.headers,
+            body: excerpt.freeze(),
+        })
+    }
+}
+
+/// Sorts an error by its deepest recognised cause: the outer layers only say "connect
+/// error", the inner ones say whether DNS, TLS or the socket failed.
+fn sort(error: &(dyn StdError + 'static)) -> TransportError {
+    let mut kind = None;
+    let mut cause: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(e) = cause {
+        kind = kind_of(e).or(kind);
+        cause = e.source();
+    }
+    TransportError {
+        kind: kind.unwrap_or(ErrorKind::Other),
+        message: chain(error),
+    }
+}
+
+fn kind_of(e: &(dyn StdError + 'static)) -> Option<ErrorKind> {
+    if let Some(resolve) = e.downcast_ref::<ResolveError>() {
+        return Some(match resolve {
+            ResolveError::Lookup { .. } => ErrorKind::Dns,
+            ResolveError::Blocked(_) => ErrorKind::Blocked,
+        });
+    }
+    if e.is::<rustls::Error>() {
+        return Some(ErrorKind::Tls);
+    }
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        // tokio-rustls reports TLS failures as I/O errors wrapping the rustls error.
+        if io
+            .get_ref()
+            .is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return Some(ErrorKind::Tls);
+        }
+        use std::io::ErrorKind as Io;
+        return match io.kind() {
+            Io::ConnectionRefused
+            | Io::HostUnreachable
+            | Io::NetworkUnreachable
+            | Io::AddrNotAvailable => Some(ErrorKind::Connect),
+            Io::ConnectionReset | Io::ConnectionAborted | Io::BrokenPipe | Io::UnexpectedEof => {
+                Some(ErrorKind::Reset)
+            }
+            Io::TimedOut => Some(ErrorKind::Timeout),
+            _ => None,
+        };
+    }
+    if let Some(hyper) = e.downcast_ref::<hyper::Error>()
+        && (hyper.is_incomplete_message() || hyper.is_closed() || hyper.is_canceled())
+    {
+        return Some(ErrorKind::Reset);
+    }
+    if let Some(client) = e.downcast_ref::<hyper_util::client::legacy::Error>()
+        && client.is_connect()
+    {
+        return Some(ErrorKind::Connect);
+    }
+    None
+}
+
+/// "outer: cause: root cause", skipping causes that repeat their parent's text.
+fn chain(error: &(dyn StdError + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let part = e.to_string();
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = e.source();
+    }
+    text
+}

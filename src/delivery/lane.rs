@@ -1,0 +1,152 @@
+//! A webhook's lane: its slice of the due queue, worked at most `max_in_flight` at a time.
+//!
+//! One task per webhook, so a slow or failing receiver only ever holds up its own
+//! deliveries. The lane reads due entries in pages no larger than its free slots, so
+//! its memory is bounded by `max_in_flight` whatever the backlog on disk.
+//!
+//! A delivery stays in `in_flight` until its outcome is committed. That is what keeps
+//! the lane from dispatching it a second time while its old due entry still exists
+//! (schema invariant 1): the entry and the in-flight mark overlap, never leave a gap.
+//!
+//! The lane sleeps until the earliest of: a new delivery (ingest wakes it), a finished
+//! attempt, or the next due time it read from the store. No polling tick.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+use tokio::task::{self, JoinError, JoinSet};
+use tokio::time::{Instant, sleep_until};
+
+use super::Lane;
+use super::attempt::{self, Attempted};
+use crate::store::{DeliveryId, Due, now_ms};
+
+/// How long to back off when the store cannot be read or written.
+const STORE_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Runs `lane` until `stop` fires, then gives in-flight attempts `grace` to finish.
+/// Attempts cut off after that leave their due entries in place: still pending.
+pub(super) async fn run(
+    lane: Arc<Lane>,
+    wake: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+    grace: Duration,
+) {
+    let mut work = InFlight::default();
+    let mut deadline = Some(Instant::now());
+    loop {
+        let timer = async {
+            match deadline {
+                Some(at) => sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = stop.changed() => break,
+            Some(joined) = work.tasks.join_next_with_id() => work.finish(joined),
+            () = wake.notified() => {}
+            () = timer => {}
+        }
+        deadline = work.fill(&lane);
+    }
+    work.drain(&lane, grace).await;
+}
+
+#[derive(Default)]
+struct InFlight {
+    tasks: JoinSet<()>,
+    by_task: HashMap<task::Id, DeliveryId>,
+    deliveries: HashSet<DeliveryId>,
+}
+
+impl InFlight {
+    /// Dispatches due deliveries into free slots; returns when to look again, or
+    /// `None` when only a finished attempt or a wake-up can bring new work.
+    fn fill(&mut self, lane: &Arc<Lane>) -> Option<Instant> {
+        let max = lane.webhook.max_in_flight;
+        if self.deliveries.len() >= max {
+            return None;
+        }
+        let now = now_ms();
+        // The oldest entries may be in flight already; read past them.
+        let want = max.saturating_add(self.deliveries.len());
+        let page = match lane.store.due(&lane.webhook.id, now, want) {
+            Ok(page) => page,
+            Err(e) => return store_trouble(lane, &e),
+        };
+        for due in page {
+            if self.deliveries.len() >= max {
+                return None;
+            }
+            if !self.deliveries.contains(&due.delivery) {
+                self.dispatch(lane, due);
+            }
+        }
+        if self.deliveries.len() >= max {
+            return None;
+        }
+        match lane.store.next_due_after(&lane.webhook.id, now) {
+            Ok(next) => {
+                next.map(|at| Instant::now() + Duration::from_millis(at.saturating_sub(now)))
+            }
+            Err(e) => store_trouble(lane, &e),
+        }
+    }
+
+    fn dispatch(&mut self, lane: &Arc<Lane>, due: Due) {
+        let handle = self.tasks.spawn(work(lane.clone(), due));
+        self.by_task.insert(handle.id(), due.delivery);
+        self.deliveries.insert(due.delivery);
+    }
+
+    fn finish(&mut self, joined: Result<(task::Id, ()), JoinError>) {
+        let id = match joined {
+            Ok((id, ())) => id,
+            Err(e) => {
+                // A panic is a bug; the due entry survives, so the delivery is retried.
+                tracing::error!(error = %e, "an attempt task ended abnormally");
+                e.id()
+            }
+        };
+        if let Some(delivery) = self.by_task.remove(&id) {
+            self.deliveries.remove(&delivery);
+        }
+    }
+
+    async fn drain(mut self, lane: &Lane, grace: Duration) {
+        if self.tasks.is_empty() {
+            return;
+        }
+        let all_done = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(grace, all_done).await.is_err() {
+            tracing::warn!(
+                webhook = %lane.webhook.id,
+                unfinished = self.tasks.len(),
+                "shutdown grace period over; unfinished attempts stay pending"
+            );
+            self.tasks.shutdown().await;
+        }
+    }
+}
+
+/// One attempt, from due entry to committed outcome.
+async fn work(lane: Arc<Lane>, due: Due) {
+    let written = match attempt::make(&lane, due).await {
+        Ok(Attempted::Made(outcome)) => lane.store.record(*outcome).await,
+        Ok(Attempted::Stale) => lane.store.unqueue(&lane.webhook.id, due).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = written {
+        tracing::error!(webhook = %lane.webhook.id, delivery = %due.delivery, error = %e,
+            "cannot record an attempt; the delivery stays pending");
+        // Hold the slot a moment, so a failing store is not hammered.
+        tokio::time::sleep(STORE_BACKOFF).await;
+    }
+}
+
+fn store_trouble(lane: &Lane, error: &crate::store::StoreError) -> Option<Instant> {
+    tracing::error!(webhook = %lane.webhook.id, %error, "cannot read the due queue");
+    Some(Instant::now() + STORE_BACKOFF)
+}

@@ -1,0 +1,161 @@
+//! What an attempt's result means, and when the next attempt is due.
+//!
+//! The built-in rule, after AutoSend: any 2xx succeeds; `410 Gone` is permanent;
+//! everything else (other statuses, refused connections, DNS, TLS, timeouts) is
+//! retried on the webhook's schedule, with up to ±10% jitter so a recovering
+//! receiver is not hit by a synchronized wave. On 429 and 503 a `Retry-After` longer
+//! than the scheduled delay is honoured, capped at an hour. Out of retries, the
+//! delivery is dead.
+
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderMap, StatusCode, header::RETRY_AFTER};
+
+use super::client::{Response, TransportError};
+use crate::store::Next;
+
+/// The longest `Retry-After` honoured.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// What one attempt's result means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Success,
+    /// A transient failure; `after` is a delay the receiver asked for, if any.
+    Retry {
+        after: Option<Duration>,
+    },
+    Permanent {
+        reason: String,
+    },
+}
+
+/// The built-in classification of a response or transport error.
+pub fn classify(result: &Result<Response, TransportError>) -> Verdict {
+    let Ok(response) = result else {
+        return Verdict::Retry { after: None };
+    };
+    match response.status {
+        s if s.is_success() => Verdict::Success,
+        StatusCode::GONE => Verdict::Permanent {
+            reason: "410 Gone: the receiver retired this endpoint".into(),
+        },
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => Verdict::Retry {
+            after: retry_after(&response.headers, SystemTime::now()),
+        },
+        _ => Verdict::Retry { after: None },
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date, if present and readable.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(text).ok()?;
+    Some(at.duration_since(now).unwrap_or_default())
+}
+
+/// Where a delivery goes after attempt `number` (1-based) with this verdict.
+pub fn next(verdict: &Verdict, number: u32, delays: &[Duration], now_ms: u64) -> Next {
+    match verdict {
+        Verdict::Success => Next::Succeeded,
+        Verdict::Permanent { .. } => Next::Failed,
+        Verdict::Retry { after } => {
+            let index = usize::try_from(number.saturating_sub(1)).unwrap_or(usize::MAX);
+            let Some(scheduled) = delays.get(index) else {
+                return Next::Failed;
+            };
+            let mut delay = jitter(*scheduled);
+            if let Some(asked) = after
+                && *asked > delay
+            {
+                delay = (*asked).min(MAX_RETRY_AFTER);
+            }
+            let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+            Next::Retry {
+                at_ms: now_ms.saturating_add(delay_ms),
+            }
+        }
+    }
+}
+
+/// `delay` scaled by a random factor in [0.9, 1.1].
+fn jitter(delay: Duration) -> Duration {
+    delay.mul_f64(0.9 + 0.2 * fastrand::f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, retry_after: Option<&str>) -> Result<Response, TransportError> {
+        let mut headers = HeaderMap::new();
+        if let Some(value) = retry_after {
+            headers.insert(RETRY_AFTER, value.parse().unwrap());
+        }
+        Ok(Response {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers,
+            body: Default::default(),
+        })
+    }
+
+    const DELAYS: [Duration; 3] = [
+        Duration::from_secs(5),
+        Duration::from_secs(10),
+        Duration::from_secs(20),
+    ];
+
+    #[test]
+    fn success_permanent_and_transient() {
+        assert_eq!(classify(&response(204, None)), Verdict::Success);
+        assert!(matches!(
+            classify(&response(410, None)),
+            Verdict::Permanent { .. }
+        ));
+        assert_eq!(
+            classify(&response(500, None)),
+            Verdict::Retry { after: None }
+        );
+        assert_eq!(
+            classify(&response(400, None)),
+            Verdict::Retry { after: None }
+        );
+    }
+
+    #[test]
+    fn the_schedule_has_jitter_within_ten_percent_and_an_end() {
+        let retry = Verdict::Retry { after: None };
+        for (number, base) in [(1, 5_000), (2, 10_000), (3, 20_000)] {
+            let Next::Retry { at_ms } = next(&retry, number, &DELAYS, 0) else {
+                panic!("attempt {number} should be retried");
+            };
+            assert!((base * 9 / 10..=base * 11 / 10).contains(&at_ms), "{at_ms}");
+        }
+        assert_eq!(next(&retry, 4, &DELAYS, 0), Next::Failed);
+    }
+
+    #[test]
+    fn retry_after_wins_only_when_longer_and_is_capped() {
+        let verdict = classify(&response(503, Some("60")));
+        assert_eq!(next(&verdict, 1, &DELAYS, 0), Next::Retry { at_ms: 60_000 });
+        let short = classify(&response(429, Some("1")));
+        let Next::Retry { at_ms } = next(&short, 1, &DELAYS, 0) else {
+            panic!()
+        };
+        assert!(at_ms >= 4_500);
+        let huge = classify(&response(429, Some("999999")));
+        assert_eq!(next(&huge, 1, &DELAYS, 0), Next::Retry { at_ms: 3_600_000 });
+    }
+
+    #[test]
+    fn retry_after_accepts_http_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(90));
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, later.parse().unwrap());
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(90)));
+    }
+}

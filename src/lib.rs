@@ -1,0 +1,19 @@
+//! Switchyard: a durable webhook router.
+//!
+//! Data flows one way: [`ingest`] takes events over HTTP and commits them to the
+//! [`store`] with one due delivery per subscribed webhook; the [`delivery`] lanes
+//! take due deliveries from the store, [`signing`] them and sending them through
+//! the [`ssrf`]-guarded client, and record each attempt back in the store. The
+//! [`server`] starts and stops the parts in order; [`config`] says what they do.
+
+pub mod api;
+pub mod config;
+pub mod delivery;
+pub mod ingest;
+pub mod server;
+pub mod signing;
+pub mod ssrf;
+pub mod store;
+
+pub use config::Config;
+pub use server::Server;

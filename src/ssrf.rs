@@ -1,0 +1,215 @@
+//! The guard that keeps deliveries off private networks (server-side request forgery).
+//!
+//! Whoever writes the config chooses a webhook's URL, but whoever runs its DNS chooses
+//! the address it reaches. So the check runs twice: at load, on IP literals and on the
+//! host's current resolution; and at connect time, inside the HTTP client's resolver,
+//! on every address it is about to dial. A name that resolves to a public address at
+//! load and to `127.0.0.1` a minute later (DNS rebinding) is refused at the second.
+//!
+//! IP-literal URLs never reach a resolver, so the load-time check is the one that
+//! covers them; their address cannot change until the config does.
+
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::Uri;
+use hyper_util::client::legacy::connect::dns::Name;
+
+/// Whether deliveries may not reach `ip`: loopback, private, link-local, multicast,
+/// unspecified, broadcast and carrier-grade NAT space, for IPv4, IPv6 and IPv4-mapped IPv6.
+pub fn is_forbidden(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_forbidden_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_forbidden_v4(v4),
+            None => {
+                v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || v6.is_unique_local()
+                    || v6.is_unicast_link_local()
+            }
+        },
+    }
+}
+
+fn is_forbidden_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_multicast()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b))
+}
+
+/// A destination the guard refused.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{} a loopback, private or otherwise internal address",
+    describe(host, ip)
+)]
+pub struct Blocked {
+    pub host: String,
+    pub ip: IpAddr,
+}
+
+fn describe(host: &str, ip: &IpAddr) -> String {
+    if host.trim_start_matches('[').trim_end_matches(']') == ip.to_string() {
+        format!("{host} is")
+    } else {
+        format!("{host} resolves to {ip},")
+    }
+}
+
+/// The load-time check. A host that does not resolve now is let through (its DNS
+/// may be down for a moment); the connect-time check still guards it.
+pub fn check_at_load(uri: &Uri) -> Result<(), Blocked> {
+    let Some(host) = uri.host() else {
+        return Ok(());
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return refuse_if_forbidden(host, ip);
+    }
+    let port = uri.port_u16().unwrap_or(443);
+    let Ok(addrs) = (bare, port).to_socket_addrs() else {
+        tracing::warn!(%host, "webhook host does not resolve now; it will be checked again at connect time");
+        return Ok(());
+    };
+    addrs
+        .into_iter()
+        .try_for_each(|addr| refuse_if_forbidden(host, addr.ip()))
+}
+
+fn refuse_if_forbidden(host: &str, ip: IpAddr) -> Result<(), Blocked> {
+    if is_forbidden(ip) {
+        Err(Blocked {
+            host: host.to_owned(),
+            ip,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// Why the client's resolver produced no address to dial.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("DNS lookup of {host} failed: {source}")]
+    Lookup { host: String, source: io::Error },
+    #[error(transparent)]
+    Blocked(#[from] Blocked),
+}
+
+/// The HTTP client's DNS resolver: the system resolver, then the guard.
+#[derive(Debug, Clone, Copy)]
+pub struct GuardedResolver {
+    allow_private: bool,
+}
+
+impl GuardedResolver {
+    pub fn new(allow_private: bool) -> Self {
+        Self { allow_private }
+    }
+}
+
+type ResolveFuture =
+    Pin<Box<dyn Future<Output = Result<std::vec::IntoIter<SocketAddr>, ResolveError>> + Send>>;
+
+impl tower_service::Service<Name> for GuardedResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = ResolveError;
+    type Future = ResolveFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            // Port 0: the connector sets the URL's port on each address afterwards.
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|source| ResolveError::Lookup {
+                    host: host.clone(),
+                    source,
+                })?
+                .collect();
+            if !allow_private && let Some(bad) = addrs.iter().find(|a| is_forbidden(a.ip())) {
+                return Err(Blocked { host, ip: bad.ip() }.into());
+            }
+            Ok(addrs.into_iter())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_addresses_are_forbidden() {
+        for ip in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(
+                is_forbidden(ip.parse().unwrap()),
+                "{ip} should be forbidden"
+            );
+        }
+    }
+
+    #[test]
+    fn public_addresses_are_allowed() {
+        for ip in ["93.184.216.34", "1.1.1.1", "2606:4700::1111", "100.128.0.1"] {
+            assert!(!is_forbidden(ip.parse().unwrap()), "{ip} should be allowed");
+        }
+    }
+
+    #[test]
+    fn literal_and_named_loopback_urls_are_refused_at_load() {
+        for url in [
+            "http://127.0.0.1:9000/x",
+            "http://[::1]/x",
+            "http://localhost/x",
+        ] {
+            let uri: Uri = url.parse().unwrap();
+            assert!(check_at_load(&uri).is_err(), "{url}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_resolver_refuses_a_name_that_resolves_inward() {
+        use tower_service::Service;
+        let name: Name = "localhost".parse().unwrap();
+        let err = GuardedResolver::new(false)
+            .call(name.clone())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ResolveError::Blocked(_)), "{err}");
+        assert!(GuardedResolver::new(true).call(name).await.is_ok());
+    }
+}

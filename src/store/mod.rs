@@ -1,0 +1,307 @@
+//! Durable state: events, deliveries, attempts and webhook health, in one redb file.
+//!
+//! The rest of the router sees a typed API and never redb itself. Writes go through
+//! a single writer thread that group-commits them ([`writer`]); reads open their own
+//! snapshot and run beside it, never blocked by a commit in progress. The tables and
+//! the invariants between them are in [`schema`].
+
+mod records;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use redb::{Database, ReadableDatabase, ReadableTable};
+use tokio::sync::{mpsc, oneshot};
+
+pub use records::{
+    AttemptError, AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, ErrorKind, EventKey,
+    EventRecord, Health, InvalidId, RESPONSE_EXCERPT_BYTES, WebhookStatus, now_ms,
+};
+pub use writer::{Ingested, NewEvent, Next, Outcome};
+
+use schema::{ATTEMPTS, DEDUPE, DELIVERIES, DUE, EVENTS, HEALTH, META, SCHEMA_VERSION};
+use writer::{Command, Done, Op};
+
+/// The data file's name inside `data_dir`.
+pub const FILE_NAME: &str = "switchyard.redb";
+
+/// How many writes may queue for the writer before callers wait (backpressure).
+const QUEUE_DEPTH: usize = 16 * 1024;
+
+/// Why the store could not do what was asked.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the data directory {path}: {message}")]
+    CreateDir { path: PathBuf, message: String },
+    #[error("the data file {path} is open in another process")]
+    InUse { path: PathBuf },
+    #[error(
+        "the data file was written by schema version {found}; this build reads version {SCHEMA_VERSION}"
+    )]
+    Schema { found: u64 },
+    #[error("storage error: {0}")]
+    Db(Arc<redb::Error>),
+    #[error("a stored record cannot be read: {0}")]
+    Corrupt(String),
+    #[error("cannot start the store's writer thread: {0}")]
+    Writer(String),
+    #[error("the store is shut down")]
+    Closed,
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                Self::Db(Arc::new(e.into()))
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// One scheduled attempt: a delivery and the due time it is queued under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Due {
+    pub delivery: DeliveryId,
+    pub at_ms: u64,
+}
+
+/// A handle to the store; clones share it. The writer thread stops at [`Store::close`],
+/// or when the last handle is dropped, after committing whatever was queued.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+    writes: mpsc::Sender<Command>,
+    writer: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl Store {
+    /// Opens (or creates) the data file in `dir`, and starts the writer thread.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::CreateDir {
+            path: dir.to_owned(),
+            message: e.to_string(),
+        })?;
+        let path = dir.join(FILE_NAME);
+        let db = Database::create(&path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse { path },
+            other => other.into(),
+        })?;
+        init_schema(&db)?;
+        let db = Arc::new(db);
+        let (writes, rx) = mpsc::channel(QUEUE_DEPTH);
+        let writer =
+            writer::spawn(db.clone(), rx).map_err(|e| StoreError::Writer(e.to_string()))?;
+        Ok(Self {
+            db,
+            writes,
+            writer: Arc::new(Mutex::new(Some(writer))),
+        })
+    }
+
+    /// Commits what is queued, stops the writer, and waits for it to let go of the
+    /// file. Other handles can still read; their writes fail with [`StoreError::Closed`].
+    /// The file is closed once every handle is dropped.
+    pub async fn close(self) -> Result<(), StoreError> {
+        let committed = self.submit(Op::Close).await;
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(self);
+        if let Some(writer) = writer {
+            let joined = tokio::task::spawn_blocking(move || writer.join()).await;
+            if !matches!(joined, Ok(Ok(()))) {
+                return Err(StoreError::Writer("the writer thread panicked".into()));
+            }
+        }
+        committed.map(drop)
+    }
+
+    /// Stores events and their deliveries in one durable commit, shared with any
+    /// other writes queued meanwhile. Returns once the commit is on disk.
+    pub async fn ingest(
+        &self,
+        events: Vec<NewEvent>,
+        dedupe_window_ms: u64,
+    ) -> Result<Vec<Ingested>, StoreError> {
+        let op = Op::Ingest {
+            events,
+            dedupe_window_ms,
+        };
+        match self.submit(op).await? {
+            Done::Ingested(results) => Ok(results),
+            Done::Unit => Err(StoreError::Corrupt("writer answered out of kind".into())),
+        }
+    }
+
+    /// Records an attempt and where its delivery goes next.
+    pub async fn record(&self, outcome: Outcome) -> Result<(), StoreError> {
+        self.submit(Op::Record(Box::new(outcome))).await.map(drop)
+    }
+
+    /// Sets each webhook's status in its health record.
+    pub async fn set_statuses(
+        &self,
+        statuses: Vec<(String, WebhookStatus)>,
+    ) -> Result<(), StoreError> {
+        self.submit(Op::SetStatus(statuses)).await.map(drop)
+    }
+
+    /// Drops a due entry whose delivery is no longer pending (or no longer exists).
+    pub async fn unqueue(&self, webhook: &str, due: Due) -> Result<(), StoreError> {
+        let op = Op::Unqueue {
+            webhook: webhook.to_owned(),
+            at_ms: due.at_ms,
+            delivery: due.delivery,
+        };
+        self.submit(op).await.map(drop)
+    }
+
+    /// Waits until every write queued before this call is committed.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.submit(Op::Flush).await.map(drop)
+    }
+
+    async fn submit(&self, op: Op) -> Result<Done, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.writes
+            .send(Command { op, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Up to `limit` of `webhook`'s deliveries due at or before `now_ms`, oldest first.
+    pub fn due(&self, webhook: &str, now_ms: u64, limit: usize) -> Result<Vec<Due>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let due = txn.open_table(DUE)?;
+        let range = due.range((webhook, 0, 0)..=(webhook, now_ms, u128::MAX))?;
+        let mut page = Vec::with_capacity(limit.min(1024));
+        for entry in range.take(limit) {
+            let (key, _) = entry?;
+            let (_, at_ms, id) = key.value();
+            page.push(Due {
+                delivery: DeliveryId(id),
+                at_ms,
+            });
+        }
+        Ok(page)
+    }
+
+    /// The earliest due time of `webhook`'s deliveries that falls after `after_ms`.
+    pub fn next_due_after(&self, webhook: &str, after_ms: u64) -> Result<Option<u64>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let due = txn.open_table(DUE)?;
+        let start = after_ms.saturating_add(1);
+        let mut range = due.range((webhook, start, 0)..=(webhook, u64::MAX, u128::MAX))?;
+        match range.next() {
+            Some(entry) => Ok(Some(entry?.0.value().1)),
+            None => Ok(None),
+        }
+    }
+
+    /// A delivery with its event: what an attempt needs.
+    pub fn delivery_with_event(
+        &self,
+        id: DeliveryId,
+    ) -> Result<Option<(DeliveryRecord, EventRecord)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let Some(delivery) = read(&txn.open_table(DELIVERIES)?, id.0)? else {
+            return Ok(None);
+        };
+        let delivery: DeliveryRecord = delivery;
+        let event = read(&txn.open_table(EVENTS)?, delivery.event.0)?;
+        Ok(event.map(|event| (delivery, event)))
+    }
+
+    pub fn delivery(&self, id: DeliveryId) -> Result<Option<DeliveryRecord>, StoreError> {
+        let txn = self.db.begin_read()?;
+        read(&txn.open_table(DELIVERIES)?, id.0)
+    }
+
+    /// Every attempt of a delivery, in order.
+    pub fn attempts(&self, id: DeliveryId) -> Result<Vec<AttemptRecord>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(ATTEMPTS)?;
+        let range = table.range((id.0, 0)..=(id.0, u32::MAX))?;
+        range
+            .map(|entry| schema::decode(entry?.1.value()))
+            .collect()
+    }
+
+    pub fn health(&self, webhook: &str) -> Result<Option<Health>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(HEALTH)?;
+        let value = table.get(webhook)?;
+        value.map(|v| schema::decode(v.value())).transpose()
+    }
+
+    /// The event a sender sent with `id`, if it is still known.
+    pub fn event_by_sender_id(
+        &self,
+        sender: &str,
+        id: &str,
+    ) -> Result<Option<EventRecord>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let Some(seen) = txn.open_table(DEDUPE)?.get((sender, id))? else {
+            return Ok(None);
+        };
+        let (key, _) = seen.value();
+        read(&txn.open_table(EVENTS)?, key)
+    }
+
+    /// How many deliveries of `webhook` are pending.
+    pub fn pending_count(&self, webhook: &str) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read()?;
+        let due = txn.open_table(DUE)?;
+        let range = due.range((webhook, 0, 0)..=(webhook, u64::MAX, u128::MAX))?;
+        let mut count = 0;
+        for entry in range {
+            entry?;
+            count += 1;
+        }
+        Ok(count)
+    }
+}
+
+fn read<T: serde::de::DeserializeOwned>(
+    table: &impl ReadableTable<u128, &'static [u8]>,
+    key: u128,
+) -> Result<Option<T>, StoreError> {
+    match table.get(key)? {
+        Some(bytes) => schema::decode(bytes.value()).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Creates every table, so readers never meet a missing one, and checks the version.
+fn init_schema(db: &Database) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        let found = meta.get("schema_version")?.map(|v| v.value());
+        match found {
+            None => {
+                meta.insert("schema_version", SCHEMA_VERSION)?;
+            }
+            Some(SCHEMA_VERSION) => {}
+            Some(found) => return Err(StoreError::Schema { found }),
+        }
+        txn.open_table(EVENTS)?;
+        txn.open_table(DEDUPE)?;
+        txn.open_table(DELIVERIES)?;
+        txn.open_table(DUE)?;
+        txn.open_table(ATTEMPTS)?;
+        txn.open_table(HEALTH)?;
+    }
+    txn.commit()?;
+    Ok(())
+}

@@ -1,0 +1,226 @@
+//! The records the store keeps, and the ids that name them.
+//!
+//! Records are serde types encoded with postcard: compact, fast, and schema-checked
+//! by the store's version number rather than by self-description. Times are unix
+//! milliseconds, because due times must survive a restart and `Instant` does not.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// Now, in unix milliseconds.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        ///
+        /// A UUIDv7: time-ordered, so keys sort by creation and pages read oldest first.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub struct $name(pub u128);
+
+        impl $name {
+            pub fn generate() -> Self {
+                Self(uuid::Uuid::now_v7().as_u128())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!($prefix, "{:032x}"), self.0)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidId;
+
+            fn from_str(s: &str) -> Result<Self, InvalidId> {
+                let hex = s.strip_prefix($prefix).ok_or(InvalidId)?;
+                if hex.len() != 32 {
+                    return Err(InvalidId);
+                }
+                u128::from_str_radix(hex, 16).map(Self).map_err(|_| InvalidId)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A delivery: one event to one webhook. Sent as `webhook-id`, stable across retries and replays.
+    DeliveryId,
+    "dlv_"
+);
+id_type!(
+    /// The store's own key for an event; the sender-facing id is [`EventRecord::id`].
+    EventKey,
+    "evk_"
+);
+
+/// A string that is not an id of the expected kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a valid id")]
+pub struct InvalidId;
+
+/// An accepted event, kept while deliveries reference it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// The sender's id for it, or one we generated.
+    pub id: String,
+    pub sender: String,
+    pub event_type: String,
+    pub received_at_ms: u64,
+    /// The JSON body delivered: `{"id", "type", "timestamp", "data"}`, built once at ingest.
+    pub payload: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    /// Waiting for its next attempt (or in flight).
+    Pending,
+    Succeeded,
+    /// Dead: out of retries, or a permanent failure. Kept for inspection and replay.
+    Failed,
+}
+
+/// One event on its way to one webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    pub event: EventKey,
+    pub event_id: String,
+    pub event_type: String,
+    pub webhook: String,
+    pub status: DeliveryStatus,
+    /// Attempts made so far.
+    pub attempts: u32,
+    pub next_attempt_at_ms: Option<u64>,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+}
+
+/// Why an attempt failed, coarsely: what an operator filters on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorKind {
+    /// The receiver answered, but not with a 2xx.
+    Status,
+    Dns,
+    /// The SSRF guard refused the address the host resolved to.
+    Blocked,
+    Connect,
+    Tls,
+    Timeout,
+    /// The connection broke before a whole response arrived.
+    Reset,
+    Other,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Status => "status",
+            Self::Dns => "dns",
+            Self::Blocked => "blocked",
+            Self::Connect => "connect",
+            Self::Tls => "tls",
+            Self::Timeout => "timeout",
+            Self::Reset => "reset",
+            Self::Other => "other",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+/// One HTTP attempt, successful or not, as the delivery log shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub delivery: DeliveryId,
+    pub webhook: String,
+    pub event_id: String,
+    pub event_type: String,
+    /// 1 for the first attempt.
+    pub number: u32,
+    pub url: String,
+    pub status_code: Option<u16>,
+    pub response_headers: Vec<(String, String)>,
+    /// The first [`RESPONSE_EXCERPT_BYTES`] of the response body.
+    pub response_body: Vec<u8>,
+    pub error: Option<AttemptError>,
+    pub duration_ms: u64,
+    pub at_ms: u64,
+}
+
+/// How much of a response body the attempt log keeps.
+pub const RESPONSE_EXCERPT_BYTES: usize = 4096;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookStatus {
+    #[default]
+    Active,
+    /// Switched off in the config: it gets no new deliveries.
+    Disabled,
+}
+
+/// A webhook's health, as AutoSend reports it: updated on every attempt.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Consecutive failed attempts; reset by a success.
+    pub failure_count: u32,
+    pub last_success_at_ms: Option<u64>,
+    pub last_failed_at_ms: Option<u64>,
+    /// The last attempt of any outcome.
+    pub last_delivered_at_ms: Option<u64>,
+    pub status: WebhookStatus,
+}
+
+impl Health {
+    pub(crate) fn record(&mut self, succeeded: bool, at_ms: u64) {
+        self.last_delivered_at_ms = Some(at_ms);
+        if succeeded {
+            self.failure_count = 0;
+            self.last_success_at_ms = Some(at_ms);
+        } else {
+            self.failure_count = self.failure_count.saturating_add(1);
+            self.last_failed_at_ms = Some(at_ms);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_through_text_and_sort_by_creation() {
+        let a = DeliveryId::generate();
+        let b = DeliveryId::generate();
+        assert!(a < b);
+        assert_eq!(a.to_string().parse::<DeliveryId>(), Ok(a));
+        assert!(a.to_string().starts_with("dlv_"));
+        assert_eq!("evk_00".parse::<DeliveryId>(), Err(InvalidId));
+        assert_eq!("dlv_zz".parse::<DeliveryId>(), Err(InvalidId));
+    }
+
+    #[test]
+    fn health_counts_consecutive_failures() {
+        let mut h = Health::default();
+        h.record(false, 1);
+        h.record(false, 2);
+        assert_eq!((h.failure_count, h.last_failed_at_ms), (2, Some(2)));
+        h.record(true, 3);
+        assert_eq!((h.failure_count, h.last_success_at_ms), (0, Some(3)));
+        assert_eq!(h.last_delivered_at_ms, Some(3));
+    }
+}

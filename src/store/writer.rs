@@ -1,0 +1,314 @@
+//! The one thread that writes, and why it batches (group commit).
+//!
+//! redb runs one write transaction at a time, and a durable commit waits for an
+//! fsync: milliseconds. One commit per request would cap ingest at a few hundred
+//! events a second. So every write in the process is a [`Command`] sent to this
+//! thread. It takes whatever queued up while the previous commit was syncing,
+//! applies it all in one transaction, commits once, and only then answers each
+//! caller. Under load the batches grow by themselves; at idle a lone request
+//! commits at once, with no timer to wait for.
+//!
+//! Each operation reads and decodes what it needs before it writes, so one that
+//! meets a corrupt record fails alone, with nothing half-written, and the rest of
+//! the batch still commits. A storage error or a failed commit fails the batch.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use redb::{Database, ReadableTable, Table, WriteTransaction};
+use tokio::sync::{mpsc, oneshot};
+
+use super::schema::{self, ATTEMPTS, DEDUPE, DELIVERIES, DUE, EVENTS, HEALTH};
+use super::{
+    AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, EventKey, EventRecord, Health,
+    StoreError, WebhookStatus,
+};
+
+/// How many commands one transaction takes at most, to bound its latency.
+const MAX_BATCH: usize = 1024;
+
+/// An event to store, with the webhooks it is to be delivered to.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub sender: Arc<str>,
+    pub id: String,
+    pub event_type: String,
+    pub received_at_ms: u64,
+    pub payload: Vec<u8>,
+    pub webhooks: Vec<Arc<str>>,
+}
+
+/// What became of one [`NewEvent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingested {
+    /// Stored, with its deliveries due now.
+    New,
+    /// The sender sent this id within the dedupe window; nothing was stored.
+    Duplicate,
+}
+
+/// The result of one attempt, to record.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub delivery: DeliveryId,
+    pub webhook: Arc<str>,
+    /// The due time the delivery was dispatched from: its `DUE` key.
+    pub dispatched_due_ms: u64,
+    pub attempt: AttemptRecord,
+    pub next: Next,
+}
+
+/// Where a delivery goes after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Succeeded,
+    Retry {
+        at_ms: u64,
+    },
+    /// Dead: out of retries, or a permanent failure.
+    Failed,
+}
+
+pub(super) enum Op {
+    Ingest {
+        events: Vec<NewEvent>,
+        dedupe_window_ms: u64,
+    },
+    Record(Box<Outcome>),
+    SetStatus(Vec<(String, WebhookStatus)>),
+    /// Removes a due entry that points at no pending delivery.
+    Unqueue {
+        webhook: String,
+        at_ms: u64,
+        delivery: DeliveryId,
+    },
+    Flush,
+    /// Commit what is queued, then stop: later writes fail with `Closed`.
+    Close,
+}
+
+pub(super) enum Done {
+    Ingested(Vec<Ingested>),
+    Unit,
+}
+
+pub(super) struct Command {
+    pub op: Op,
+    pub reply: oneshot::Sender<Result<Done, StoreError>>,
+}
+
+pub(super) fn spawn(
+    db: Arc<Database>,
+    rx: mpsc::Receiver<Command>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || run(&db, rx))
+}
+
+/// Runs until told to close or every sender is dropped, then returns after the last commit.
+fn run(db: &Database, mut rx: mpsc::Receiver<Command>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH
+            && let Ok(next) = rx.try_recv()
+        {
+            batch.push(next);
+        }
+        let closing = batch.iter().any(|c| matches!(c.op, Op::Close));
+        commit(db, &mut batch);
+        if closing {
+            return;
+        }
+    }
+}
+
+fn commit(db: &Database, batch: &mut Vec<Command>) {
+    let size = batch.len();
+    let started = std::time::Instant::now();
+    let (ops, replies): (Vec<Op>, Vec<_>) = batch.drain(..).map(|c| (c.op, c.reply)).unzip();
+    match apply_all(db, ops) {
+        Ok(results) => {
+            for (reply, result) in replies.into_iter().zip(results) {
+                // The caller may have gone away (a client hung up); the write stands.
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, batch = size, "store commit failed");
+            for reply in replies {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+    }
+    tracing::trace!(
+        batch = size,
+        elapsed_us = started.elapsed().as_micros(),
+        "committed"
+    );
+}
+
+fn apply_all(db: &Database, ops: Vec<Op>) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
+    // redb's default durability is `Immediate`: `commit` returns once the data is fsync'd.
+    let txn = db.begin_write()?;
+    let results = {
+        let mut tables = Tables::open(&txn)?;
+        let now = super::now_ms();
+        ops.into_iter().map(|op| tables.apply(op, now)).collect()
+    };
+    txn.commit()?;
+    Ok(results)
+}
+
+struct Tables<'txn> {
+    events: Table<'txn, u128, &'static [u8]>,
+    dedupe: Table<'txn, (&'static str, &'static str), (u128, u64)>,
+    deliveries: Table<'txn, u128, &'static [u8]>,
+    due: Table<'txn, (&'static str, u64, u128), ()>,
+    attempts: Table<'txn, (u128, u32), &'static [u8]>,
+    health: Table<'txn, &'static str, &'static [u8]>,
+}
+
+impl<'txn> Tables<'txn> {
+    fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Self {
+            events: txn.open_table(EVENTS)?,
+            dedupe: txn.open_table(DEDUPE)?,
+            deliveries: txn.open_table(DELIVERIES)?,
+            due: txn.open_table(DUE)?,
+            attempts: txn.open_table(ATTEMPTS)?,
+            health: txn.open_table(HEALTH)?,
+        })
+    }
+
+    fn apply(&mut self, op: Op, now: u64) -> Result<Done, StoreError> {
+        match op {
+            Op::Ingest {
+                events,
+                dedupe_window_ms,
+            } => {
+                let results = (events.into_iter())
+                    .map(|event| self.ingest(event, dedupe_window_ms, now))
+                    .collect::<Result<_, _>>()?;
+                Ok(Done::Ingested(results))
+            }
+            Op::Record(outcome) => self.record(*outcome).map(|()| Done::Unit),
+            Op::SetStatus(statuses) => {
+                for (webhook, status) in statuses {
+                    let mut health = self.health_of(&webhook)?;
+                    health.status = status;
+                    self.health
+                        .insert(webhook.as_str(), schema::encode(&health)?.as_slice())?;
+                }
+                Ok(Done::Unit)
+            }
+            Op::Unqueue {
+                webhook,
+                at_ms,
+                delivery,
+            } => {
+                self.due.remove((webhook.as_str(), at_ms, delivery.0))?;
+                Ok(Done::Unit)
+            }
+            Op::Flush | Op::Close => Ok(Done::Unit),
+        }
+    }
+
+    /// Stores one event with its dedupe key and a due delivery per webhook (invariant 3).
+    fn ingest(
+        &mut self,
+        event: NewEvent,
+        window_ms: u64,
+        now: u64,
+    ) -> Result<Ingested, StoreError> {
+        let dedupe_key = (&*event.sender, event.id.as_str());
+        if let Some(seen) = self.dedupe.get(dedupe_key)? {
+            let (_, received_at) = seen.value();
+            if now.saturating_sub(received_at) < window_ms {
+                return Ok(Ingested::Duplicate);
+            }
+        }
+        let key = EventKey::generate();
+        let record = EventRecord {
+            id: event.id,
+            sender: event.sender.to_string(),
+            event_type: event.event_type,
+            received_at_ms: event.received_at_ms,
+            payload: event.payload,
+        };
+        for webhook in &event.webhooks {
+            let id = DeliveryId::generate();
+            let delivery = DeliveryRecord {
+                event: key,
+                event_id: record.id.clone(),
+                event_type: record.event_type.clone(),
+                webhook: webhook.to_string(),
+                status: DeliveryStatus::Pending,
+                attempts: 0,
+                next_attempt_at_ms: Some(event.received_at_ms),
+                created_at_ms: event.received_at_ms,
+                updated_at_ms: event.received_at_ms,
+            };
+            self.deliveries
+                .insert(id.0, schema::encode(&delivery)?.as_slice())?;
+            self.due
+                .insert((&**webhook, event.received_at_ms, id.0), ())?;
+        }
+        self.dedupe.insert(
+            (&*event.sender, record.id.as_str()),
+            (key.0, event.received_at_ms),
+        )?;
+        self.events
+            .insert(key.0, schema::encode(&record)?.as_slice())?;
+        Ok(Ingested::New)
+    }
+
+    /// Records an attempt and moves its delivery on (invariants 1 and 2).
+    fn record(&mut self, outcome: Outcome) -> Result<(), StoreError> {
+        let id = outcome.delivery;
+        let webhook = &*outcome.webhook;
+        let attempt = &outcome.attempt;
+        let delivery = match self.deliveries.get(id.0)? {
+            Some(bytes) => Some(schema::decode::<DeliveryRecord>(bytes.value())?),
+            None => None,
+        };
+        let mut health = self.health_of(webhook)?;
+        let attempt_bytes = schema::encode(attempt)?;
+
+        let was_due = (self
+            .due
+            .remove((webhook, outcome.dispatched_due_ms, id.0))?)
+        .is_some();
+        self.attempts
+            .insert((id.0, attempt.number), attempt_bytes.as_slice())?;
+        health.record(outcome.next == Next::Succeeded, attempt.at_ms);
+        self.health
+            .insert(webhook, schema::encode(&health)?.as_slice())?;
+        // An outcome whose due entry is gone is stale (its delivery was purged or
+        // requeued meanwhile): it is logged, but must not queue the delivery again.
+        let (Some(mut delivery), true) = (delivery, was_due) else {
+            return Ok(());
+        };
+        delivery.attempts = attempt.number;
+        delivery.updated_at_ms = attempt.at_ms;
+        (delivery.status, delivery.next_attempt_at_ms) = match outcome.next {
+            Next::Succeeded => (DeliveryStatus::Succeeded, None),
+            Next::Failed => (DeliveryStatus::Failed, None),
+            Next::Retry { at_ms } => {
+                self.due.insert((webhook, at_ms, id.0), ())?;
+                (DeliveryStatus::Pending, Some(at_ms))
+            }
+        };
+        self.deliveries
+            .insert(id.0, schema::encode(&delivery)?.as_slice())?;
+        Ok(())
+    }
+
+    fn health_of(&self, webhook: &str) -> Result<Health, StoreError> {
+        match self.health.get(webhook)? {
+            Some(bytes) => schema::decode(bytes.value()),
+            None => Ok(Health::default()),
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! Real parts for the integration tests: a router on port 0 with its data in a
+//! temp dir, receivers that are real HTTP servers on loopback, and a client.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+pub const TOKEN: &str = "test-token";
+pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// A router config: the test's webhooks after a server section that listens on
+/// port 0, keeps its data in `data_dir`, and lets deliveries reach loopback.
+pub fn config_text(data_dir: &std::path::Path, server_extra: &str, rest: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+data_dir = "{}"
+allow_private_networks = true
+{server_extra}
+
+[[senders]]
+name = "test"
+token = "{TOKEN}"
+
+{rest}
+"#,
+        data_dir.display()
+    )
+}
+
+/// A webhook entry for `url` with short test retry delays.
+pub fn webhook(id: &str, url: &str, extra: &str) -> String {
+    format!("[[webhooks]]\nid = \"{id}\"\nurl = \"{url}\"\nsecret = \"{SECRET}\"\n{extra}\n")
+}
+
+pub struct Router {
+    pub server: switchyard::Server,
+    pub dir: tempfile::TempDir,
+}
+
+impl Router {
+    pub async fn start(server_extra: &str, webhooks: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Self::start_in(dir.path(), server_extra, webhooks).await;
+        Self { server, dir }
+    }
+
+    pub async fn start_in(
+        dir: &std::path::Path,
+        server_extra: &str,
+        webhooks: &str,
+    ) -> switchyard::Server {
+        let text = config_text(dir, server_extra, webhooks);
+        let config = switchyard::Config::parse(&text, std::path::Path::new("test.toml")).unwrap();
+        switchyard::Server::start(config).await.unwrap()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.server.ingest_addr()
+    }
+
+    pub fn store(&self) -> &switchyard::store::Store {
+        self.server.store()
+    }
+
+    /// Posts one event of `event_type` with `id`, expecting it accepted.
+    pub async fn send(&self, id: &str, event_type: &str) {
+        let body = format!(r#"{{"id":"{id}","type":"{event_type}","data":{{"n":1}}}}"#);
+        let answer = post(self.addr(), "/v1/events", Some(TOKEN), &body).await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{:?}", answer.json);
+    }
+}
+
+/// An HTTP answer, with its body parsed as JSON when it is JSON.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub json: serde_json::Value,
+}
+
+pub async fn post(addr: SocketAddr, path: &str, token: Option<&str>, body: &str) -> Answer {
+    let mut request =
+        Request::post(format!("http://{addr}{path}")).header("content-type", "application/json");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    send(
+        request
+            .body(Full::new(Bytes::from(body.to_owned())))
+            .unwrap(),
+    )
+    .await
+}
+
+pub async fn send(request: Request<Full<Bytes>>) -> Answer {
+    try_send(request).await.expect("the router answers")
+}
+
+/// Like [`post`], but `None` when the router cannot be reached.
+pub async fn try_post(addr: SocketAddr, body: &str) -> Option<Answer> {
+    let request = Request::post(format!("http://{addr}/v1/events"))
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {TOKEN}"));
+    try_send(
+        request
+            .body(Full::new(Bytes::from(body.to_owned())))
+            .unwrap(),
+    )
+    .await
+}
+
+pub async fn try_send(request: Request<Full<Bytes>>) -> Option<Answer> {
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let response = client.request(request).await.ok()?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.ok()?.to_bytes();
+    let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    Some(Answer {
+        status,
+        headers,
+        json,
+    })
+}
+
+/// One request a receiver got.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub at: Instant,
+    /// 1 for the first request with this delivery id, 2 for its first retry, ...
+    pub attempt: usize,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or("")
+    }
+
+    pub fn delivery_id(&self) -> String {
+        let standard = self.header("webhook-id");
+        if standard.is_empty() {
+            self.header("x-webhook-delivery-id").to_owned()
+        } else {
+            standard.to_owned()
+        }
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    pub fn event_id(&self) -> String {
+        self.json()["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// How a receiver answers.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub delay: Duration,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Self {
+        Self {
+            status,
+            headers: vec![],
+            delay: Duration::ZERO,
+        }
+    }
+    pub fn ok() -> Self {
+        Self::status(200)
+    }
+    /// Answers only after `delay`.
+    pub fn after(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+    pub fn header(mut self, name: &'static str, value: &str) -> Self {
+        self.headers.push((name, value.to_owned()));
+        self
+    }
+}
+
+type Behavior = dyn Fn(&Recorded) -> Reply + Send + Sync;
+
+/// A webhook receiver: a real HTTP server on loopback that records every request.
+#[derive(Clone)]
+pub struct Receiver {
+    pub addr: SocketAddr,
+    log: Arc<Mutex<Vec<Recorded>>>,
+    arrived: Arc<Notify>,
+    /// Requests being answered now, and the most there ever were at once.
+    busy: Arc<(AtomicUsize, AtomicUsize)>,
+}
+
+impl Receiver {
+    /// A receiver that answers 200 at once.
+    pub async fn ok() -> Self {
+        Self::start(|_| Reply::ok()).await
+    }
+
+    pub async fn start(behavior: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
+        Self::start_on(TcpListener::bind("127.0.0.1:0").await.unwrap(), behavior)
+    }
+
+    pub fn start_on(
+        listener: TcpListener,
+        behavior: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        let receiver = Self {
+            addr: listener.local_addr().unwrap(),
+            log: Arc::default(),
+            arrived: Arc::default(),
+            busy: Arc::default(),
+        };
+        let behavior: Arc<Behavior> = Arc::new(behavior);
+        let this = receiver.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (this, behavior) = (this.clone(), behavior.clone());
+                let service = hyper::service::service_fn(move |request| {
+                    this.clone().answer(request, behavior.clone())
+                });
+                tokio::spawn(
+                    hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .into_owned(),
+                );
+            }
+        });
+        receiver
+    }
+
+    async fn answer(
+        self,
+        request: Request<hyper::body::Incoming>,
+        behavior: Arc<Behavior>,
+    ) -> Result<Response<Full<Bytes>>, Infallible> {
+        let (parts, body) = request.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let mut recorded = Recorded {
+            path: parts.uri.path().to_owned(),
+            headers: parts.headers,
+            body,
+            at: Instant::now(),
+            attempt: 0,
+        };
+        {
+            let mut log = self.log.lock().unwrap();
+            let id = recorded.delivery_id();
+            recorded.attempt = 1 + log.iter().filter(|r| r.delivery_id() == id).count();
+            log.push(recorded.clone());
+        }
+        self.arrived.notify_waiters();
+        let reply = behavior(&recorded);
+        let now = self.busy.0.fetch_add(1, Ordering::SeqCst) + 1;
+        self.busy.1.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(reply.delay).await;
+        self.busy.0.fetch_sub(1, Ordering::SeqCst);
+        let mut response = Response::new(Full::new(Bytes::from_static(b"{\"received\":true}")));
+        *response.status_mut() = StatusCode::from_u16(reply.status).unwrap();
+        for (name, value) in reply.headers {
+            response.headers_mut().insert(name, value.parse().unwrap());
+        }
+        Ok(response)
+    }
+
+    /// The most requests this receiver was ever answering at once.
+    pub fn peak_concurrency(&self) -> usize {
+        self.busy.1.load(Ordering::SeqCst)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until `done` holds for the requests so far; panics after `within`.
+    pub async fn wait_until(
+        &self,
+        within: Duration,
+        what: &str,
+        done: impl Fn(&[Recorded]) -> bool,
+    ) -> Vec<Recorded> {
+        let deadline = Instant::now() + within;
+        loop {
+            let arrived = self.arrived.notified();
+            let requests = self.requests();
+            if done(&requests) {
+                return requests;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "timed out waiting for {what}; got {} request(s)",
+                requests.len()
+            );
+            let _ = tokio::time::timeout(left.min(Duration::from_millis(100)), arrived).await;
+        }
+    }
+
+    /// Waits for at least `n` requests.
+    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Recorded> {
+        self.wait_until(within, &format!("{n} request(s)"), |r| r.len() >= n)
+            .await
+    }
+
+    /// Requests grouped by delivery id.
+    pub fn by_delivery(&self) -> HashMap<String, Vec<Recorded>> {
+        let mut map: HashMap<String, Vec<Recorded>> = HashMap::new();
+        for r in self.requests() {
+            map.entry(r.delivery_id()).or_default().push(r);
+        }
+        map
+    }
+}
+
+/// Polls `check` until it returns `Some`; panics after `within`.
+pub async fn eventually<T>(
+    within: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

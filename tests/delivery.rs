@@ -1,0 +1,396 @@
+//! Delivery end to end: a real router, real receivers on loopback, a real redb file.
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use common::*;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use switchyard::store::{DeliveryId, DeliveryStatus, ErrorKind};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// An independent Standard Webhooks verifier, written from the spec.
+fn verify_standard(secret: &str, request: &Recorded) -> bool {
+    let key = BASE64.decode(secret.trim_start_matches("whsec_")).unwrap();
+    let signed = format!(
+        "{}.{}.{}",
+        request.header("webhook-id"),
+        request.header("webhook-timestamp"),
+        std::str::from_utf8(&request.body).unwrap()
+    );
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(signed.as_bytes());
+    let expected = format!("v1,{}", BASE64.encode(mac.finalize().into_bytes()));
+    request
+        .header("webhook-signature")
+        .split(' ')
+        .any(|s| s == expected)
+}
+
+fn delivery_of(request: &Recorded) -> DeliveryId {
+    request.delivery_id().parse().unwrap()
+}
+
+async fn delivery_status(router: &Router, id: DeliveryId, status: DeliveryStatus) {
+    eventually(WAIT, &format!("delivery {id} to be {status:?}"), || {
+        let delivery = router.store().delivery(id).unwrap()?;
+        (delivery.status == status).then_some(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn standard_signatures_verify_with_the_reference_library_and_by_hand() {
+    let receiver = Receiver::ok().await;
+    let hook = webhook(
+        "orders",
+        &receiver.url("/hook"),
+        r#"headers = { "X-Env" = "test" }"#,
+    );
+    let router = Router::start("", &hook).await;
+    router.send("evt-1", "order.created").await;
+
+    let request = receiver.wait_for(1, WAIT).await.remove(0);
+    let library = standardwebhooks::Webhook::new(SECRET).unwrap();
+    library
+        .verify(&request.body, &request.headers)
+        .expect("the reference library verifies");
+    assert!(verify_standard(SECRET, &request));
+    assert!(request.delivery_id().starts_with("dlv_"));
+    assert_eq!(request.header("content-type"), "application/json");
+    assert!(request.header("user-agent").starts_with("switchyard/"));
+    assert_eq!(request.header("x-env"), "test");
+    let body = request.json();
+    assert_eq!(body["id"], "evt-1");
+    assert_eq!(body["type"], "order.created");
+    assert_eq!(body["data"], serde_json::json!({"n": 1}));
+    assert!(body["timestamp"].as_str().unwrap().ends_with('Z'));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotated_secrets_each_sign_so_either_verifies() {
+    let receiver = Receiver::ok().await;
+    let newer = format!("whsec_{}", BASE64.encode([42u8; 32]));
+    let hook = format!(
+        "[[webhooks]]\nid = \"w\"\nurl = \"{}\"\nsecrets = [\"{newer}\", \"{SECRET}\"]\n",
+        receiver.url("/")
+    );
+    let router = Router::start("", &hook).await;
+    router.send("evt-1", "t").await;
+    let request = receiver.wait_for(1, WAIT).await.remove(0);
+    for secret in [newer.as_str(), SECRET] {
+        let library = standardwebhooks::Webhook::new(secret).unwrap();
+        library.verify(&request.body, &request.headers).unwrap();
+        assert!(verify_standard(secret, &request));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hex_signatures_match_autosend() {
+    let receiver = Receiver::ok().await;
+    let hook = format!(
+        "[[webhooks]]\nid = \"w\"\nurl = \"{}\"\nsecret = \"plain-text secret\"\nsignature = \"hex\"\n",
+        receiver.url("/")
+    );
+    let router = Router::start("", &hook).await;
+    let before_ms = switchyard::store::now_ms();
+    router.send("evt-1", "email.sent").await;
+    let request = receiver.wait_for(1, WAIT).await.remove(0);
+
+    let mut mac = Hmac::<Sha256>::new_from_slice(b"plain-text secret").unwrap();
+    mac.update(&request.body);
+    assert_eq!(
+        request.header("x-webhook-signature"),
+        hex::encode(mac.finalize().into_bytes())
+    );
+    assert_eq!(request.header("x-webhook-event"), "email.sent");
+    assert!(request.header("x-webhook-delivery-id").starts_with("dlv_"));
+    let sent_ms: u64 = request.header("x-webhook-timestamp").parse().unwrap();
+    assert!(
+        sent_ms >= before_ms,
+        "the timestamp is in milliseconds, taken at the attempt"
+    );
+    assert!(request.headers.get("webhook-signature").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_follow_the_schedule_with_one_delivery_id_and_fresh_signatures() {
+    let receiver = Receiver::start(|r| {
+        if r.attempt < 3 {
+            Reply::status(500)
+        } else {
+            Reply::ok()
+        }
+    })
+    .await;
+    let hook = webhook(
+        "w",
+        &receiver.url("/"),
+        "retry.delays = [\"300ms\", \"600ms\"]",
+    );
+    let router = Router::start("", &hook).await;
+    router.send("evt-1", "t").await;
+
+    let requests = receiver.wait_for(3, WAIT).await;
+    let id = requests[0].delivery_id();
+    assert!(
+        requests.iter().all(|r| r.delivery_id() == id),
+        "one delivery id across retries"
+    );
+    assert!(
+        requests.iter().all(|r| verify_standard(SECRET, r)),
+        "every attempt is signed"
+    );
+    let gaps: Vec<Duration> = requests.windows(2).map(|w| w[1].at - w[0].at).collect();
+    assert!(
+        gaps[0] >= Duration::from_millis(270),
+        "first retry after ~300ms, got {:?}",
+        gaps[0]
+    );
+    assert!(
+        gaps[1] >= Duration::from_millis(540),
+        "second retry after ~600ms, got {:?}",
+        gaps[1]
+    );
+
+    let delivery = delivery_of(&requests[0]);
+    delivery_status(&router, delivery, DeliveryStatus::Succeeded).await;
+    let attempts = router.store().attempts(delivery).unwrap();
+    let codes: Vec<_> = attempts.iter().map(|a| a.status_code).collect();
+    assert_eq!(codes, [Some(500), Some(500), Some(200)]);
+    assert_eq!(
+        attempts.iter().map(|a| a.number).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    let health = router.store().health("w").unwrap().unwrap();
+    assert_eq!(health.failure_count, 0, "a success resets the count");
+    assert!(health.last_success_at_ms.is_some() && health.last_failed_at_ms.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_longer_retry_after_is_honoured_on_503() {
+    let receiver = Receiver::start(|r| {
+        if r.attempt == 1 {
+            Reply::status(503).header("retry-after", "2")
+        } else {
+            Reply::ok()
+        }
+    })
+    .await;
+    let router = Router::start(
+        "",
+        &webhook("w", &receiver.url("/"), "retry.delays = [\"50ms\"]"),
+    )
+    .await;
+    router.send("evt-1", "t").await;
+    let requests = receiver.wait_for(2, WAIT).await;
+    let gap = requests[1].at - requests[0].at;
+    assert!(
+        gap >= Duration::from_millis(1900),
+        "Retry-After: 2 should win over 50ms, got {gap:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gone_is_permanent() {
+    let receiver = Receiver::start(|_| Reply::status(410)).await;
+    let router = Router::start(
+        "",
+        &webhook(
+            "w",
+            &receiver.url("/"),
+            "retry.delays = [\"50ms\", \"50ms\"]",
+        ),
+    )
+    .await;
+    router.send("evt-1", "t").await;
+    let request = receiver.wait_for(1, WAIT).await.remove(0);
+    let delivery = delivery_of(&request);
+    delivery_status(&router, delivery, DeliveryStatus::Failed).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.requests().len(), 1, "no retry after 410");
+    let attempts = router.store().attempts(delivery).unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert!(attempts[0].error.as_ref().unwrap().message.contains("410"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_receiver_times_out() {
+    let receiver = Receiver::start(|_| Reply::ok().after(Duration::from_secs(5))).await;
+    let hook = webhook(
+        "w",
+        &receiver.url("/"),
+        "timeout = \"200ms\"\nretry.delays = []",
+    );
+    let router = Router::start("", &hook).await;
+    router.send("evt-1", "t").await;
+    let request = receiver.wait_for(1, WAIT).await.remove(0);
+    let delivery = delivery_of(&request);
+    delivery_status(&router, delivery, DeliveryStatus::Failed).await;
+    let attempt = router.store().attempts(delivery).unwrap().remove(0);
+    let error = attempt.error.unwrap();
+    assert_eq!(error.kind, ErrorKind::Timeout, "{}", error.message);
+    assert!(attempt.duration_ms < 5000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_delivery_keeps_every_attempt() {
+    let receiver = Receiver::start(|_| Reply::status(500).header("x-trace", "abc")).await;
+    let hook = webhook(
+        "w",
+        &receiver.url("/"),
+        "retry.delays = [\"50ms\", \"50ms\", \"50ms\"]",
+    );
+    let router = Router::start("", &hook).await;
+    router.send("evt-1", "order.created").await;
+    let request = receiver.wait_for(4, WAIT).await.remove(0);
+    let delivery = delivery_of(&request);
+    delivery_status(&router, delivery, DeliveryStatus::Failed).await;
+
+    let record = router.store().delivery(delivery).unwrap().unwrap();
+    assert_eq!((record.attempts, record.next_attempt_at_ms), (4, None));
+    let attempts = router.store().attempts(delivery).unwrap();
+    assert_eq!(attempts.len(), 4);
+    for (n, attempt) in attempts.iter().enumerate() {
+        assert_eq!(attempt.number as usize, n + 1);
+        assert_eq!(attempt.status_code, Some(500));
+        assert_eq!(
+            (attempt.event_id.as_str(), attempt.event_type.as_str()),
+            ("evt-1", "order.created")
+        );
+        assert_eq!(attempt.error.as_ref().unwrap().kind, ErrorKind::Status);
+        assert!(
+            attempt
+                .response_headers
+                .iter()
+                .any(|(k, v)| k == "x-trace" && v == "abc")
+        );
+        assert_eq!(attempt.response_body, br#"{"received":true}"#);
+        assert_eq!(attempt.url, receiver.url("/"));
+    }
+    let health = router.store().health("w").unwrap().unwrap();
+    assert_eq!(health.failure_count, 4);
+    assert_eq!(health.last_success_at_ms, None);
+    assert_eq!(router.store().pending_count("w").unwrap(), 0);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        receiver.requests().len(),
+        4,
+        "a dead delivery is not retried"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_connections_are_retried_and_recorded() {
+    // Bind a port, then close it, so nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let hook = webhook(
+        "w",
+        &format!("http://127.0.0.1:{port}/"),
+        "retry.delays = [\"50ms\"]",
+    );
+    let router = Router::start("", &hook).await;
+    router.send("evt-1", "t").await;
+    let attempts = eventually(WAIT, "two failed attempts", || {
+        let health = router.store().health("w").unwrap()?;
+        (health.failure_count == 2).then_some(health)
+    })
+    .await;
+    assert!(attempts.last_failed_at_ms.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hanging_webhook_does_not_delay_another() {
+    let hanging = Receiver::start(|_| Reply::ok().after(Duration::from_secs(60))).await;
+    let healthy = Receiver::ok().await;
+    let hooks = webhook(
+        "stuck",
+        &hanging.url("/"),
+        "max_in_flight = 1\ntimeout = \"30s\"",
+    ) + &webhook("fine", &healthy.url("/"), "");
+    let router = Router::start("", &hooks).await;
+    for n in 0..20 {
+        router.send(&format!("evt-{n}"), "t").await;
+    }
+    healthy.wait_for(20, WAIT).await;
+    assert_eq!(
+        hanging.requests().len(),
+        1,
+        "the stuck webhook holds only its own slot"
+    );
+    assert_eq!(router.store().pending_count("stuck").unwrap(), 20);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrency_per_webhook_is_bounded() {
+    let receiver = Receiver::start(|_| Reply::ok().after(Duration::from_millis(100))).await;
+    let router = Router::start("", &webhook("w", &receiver.url("/"), "max_in_flight = 3")).await;
+    for n in 0..15 {
+        router.send(&format!("evt-{n}"), "t").await;
+    }
+    receiver.wait_for(15, WAIT).await;
+    let peak = receiver.peak_concurrency();
+    assert!(
+        (2..=3).contains(&peak),
+        "peak concurrency {peak} should reach but not pass 3"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_reach_only_matching_enabled_webhooks() {
+    let receiver = Receiver::ok().await;
+    let hooks = webhook("orders", &receiver.url("/orders"), "events = [\"order.*\"]")
+        + &webhook("all", &receiver.url("/all"), "")
+        + &webhook("off", &receiver.url("/off"), "enabled = false");
+    let router = Router::start("", &hooks).await;
+    router.send("evt-1", "order.created").await;
+    router.send("evt-2", "user.created").await;
+    receiver.wait_for(3, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut paths: Vec<String> = receiver
+        .requests()
+        .iter()
+        .map(|r| format!("{}:{}", r.path, r.event_id()))
+        .collect();
+    paths.sort();
+    assert_eq!(paths, ["/all:evt-1", "/all:evt-2", "/orders:evt-1"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pending_deliveries_resume_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    drop(listener); // the receiver is down during the first run
+    let hook = webhook("w", &url, "retry.delays = [\"1s\", \"1s\", \"1s\"]");
+
+    let server = Router::start_in(dir.path(), "", &hook).await;
+    let answer = post(
+        server.ingest_addr(),
+        "/v1/events",
+        Some(TOKEN),
+        r#"{"id":"e1","type":"t","data":1}"#,
+    )
+    .await;
+    assert_eq!(answer.status, 202);
+    server.shutdown().await;
+
+    let receiver = Receiver::start_on(
+        tokio::net::TcpListener::bind(url.trim_start_matches("http://").trim_end_matches('/'))
+            .await
+            .unwrap(),
+        |_| Reply::ok(),
+    );
+    let server = Router::start_in(dir.path(), "", &hook).await;
+    let request = receiver.wait_for(1, WAIT).await.remove(0);
+    assert_eq!(request.event_id(), "e1");
+    server.shutdown().await;
+}

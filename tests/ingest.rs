@@ -1,0 +1,239 @@
+//! Ingest end to end: every answer the API documents, over real HTTP.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use http::{Request, StatusCode};
+use http_body_util::Full;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+async fn router_with_receiver() -> (Router, Receiver) {
+    let receiver = Receiver::ok().await;
+    let extra = "[[senders]]\nname = \"other\"\ntoken = \"other-token\"\n";
+    let router = Router::start(
+        "max_body_bytes = 2048",
+        &(webhook("w", &receiver.url("/"), "") + extra),
+    )
+    .await;
+    (router, receiver)
+}
+
+fn assert_error(answer: &Answer, status: u16, code: &str) {
+    assert_eq!(answer.status, status, "{:?}", answer.json);
+    assert_eq!(answer.json["error"]["code"], code, "{:?}", answer.json);
+    assert!(!answer.json["error"]["message"].as_str().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_requests_get_clear_json_errors() {
+    let (router, _receiver) = router_with_receiver().await;
+    let addr = router.addr();
+    let cases: &[(&str, &str)] = &[
+        ("{not json", "malformed_json"),
+        (r#"{"data":{}}"#, "invalid_type"),
+        (r#"{"type":"has space","data":{}}"#, "invalid_type"),
+        (r#"{"type":"t"}"#, "invalid_event"),
+        (r#"{"type":"t","data":1,"extra":true}"#, "invalid_event"),
+        (r#"{"type":7,"data":1}"#, "invalid_event"),
+        (
+            r#"{"type":"t","data":1,"timestamp":"yesterday"}"#,
+            "invalid_timestamp",
+        ),
+        (r#"{"id":"has space","type":"t","data":1}"#, "invalid_id"),
+        ("[1,2]", "invalid_event"),
+    ];
+    for (body, code) in cases {
+        let answer = post(addr, "/v1/events", Some(TOKEN), body).await;
+        assert_error(&answer, 400, code);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_sizes_types_and_routes_are_checked() {
+    let (router, _receiver) = router_with_receiver().await;
+    let addr = router.addr();
+    let event = r#"{"type":"t","data":1}"#;
+
+    let missing = post(addr, "/v1/events", None, event).await;
+    assert_error(&missing, 401, "missing_token");
+    assert_eq!(missing.headers["www-authenticate"], "Bearer");
+    assert_error(
+        &post(addr, "/v1/events", Some("wrong"), event).await,
+        401,
+        "invalid_token",
+    );
+
+    let big = format!(r#"{{"type":"t","data":"{}"}}"#, "x".repeat(4096));
+    assert_error(
+        &post(addr, "/v1/events", Some(TOKEN), &big).await,
+        413,
+        "body_too_large",
+    );
+
+    let text = Request::post(format!("http://{addr}/v1/events"))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("content-type", "text/plain")
+        .body(Full::new(Bytes::from_static(b"hello")))
+        .unwrap();
+    assert_error(&send(text).await, 415, "unsupported_media_type");
+
+    assert_error(
+        &post(addr, "/v2/nothing", Some(TOKEN), event).await,
+        404,
+        "not_found",
+    );
+    let get = Request::get(format!("http://{addr}/v1/events"))
+        .body(Full::default())
+        .unwrap();
+    let answer = send(get).await;
+    assert_error(&answer, 405, "method_not_allowed");
+    assert_eq!(answer.headers["allow"], "POST");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_is_acknowledged_stored_and_delivered_once_per_id() {
+    let (router, receiver) = router_with_receiver().await;
+    let addr = router.addr();
+    let body = r#"{"id":"order-42","type":"order.paid","data":{"amount":100},"timestamp":"2026-11-23T12:00:00+01:00"}"#;
+
+    let first = post(addr, "/v1/events", Some(TOKEN), body).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    assert_eq!(
+        first.json,
+        serde_json::json!({"id": "order-42", "duplicate": false})
+    );
+    let stored = router
+        .store()
+        .event_by_sender_id("test", "order-42")
+        .unwrap()
+        .expect("stored before the ack");
+    assert_eq!(stored.event_type, "order.paid");
+
+    let again = post(addr, "/v1/events", Some(TOKEN), body).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(
+        again.json,
+        serde_json::json!({"id": "order-42", "duplicate": true})
+    );
+
+    // Another sender's ids are its own.
+    let other = post(addr, "/v1/events", Some("other-token"), body).await;
+    assert_eq!(other.status, StatusCode::ACCEPTED);
+
+    let requests = receiver.wait_for(2, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        receiver.requests().len(),
+        2,
+        "the duplicate was not delivered: {requests:?}"
+    );
+    assert_eq!(requests[0].json()["timestamp"], "2026-11-23T11:00:00Z");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ids_are_generated_when_absent() {
+    let (router, receiver) = router_with_receiver().await;
+    let answer = post(
+        router.addr(),
+        "/v1/events",
+        Some(TOKEN),
+        r#"{"type":"t","data":null}"#,
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED);
+    let id = answer.json["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("evt_"), "{id}");
+    let request = receiver.wait_for(1, WAIT).await.remove(0);
+    assert_eq!(request.event_id(), id);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dedupe_window_expires() {
+    let receiver = Receiver::ok().await;
+    let router = Router::start(
+        "dedupe_window = \"300ms\"",
+        &webhook("w", &receiver.url("/"), ""),
+    )
+    .await;
+    let body = r#"{"id":"e","type":"t","data":1}"#;
+    assert_eq!(
+        post(router.addr(), "/v1/events", Some(TOKEN), body)
+            .await
+            .status,
+        202
+    );
+    assert_eq!(
+        post(router.addr(), "/v1/events", Some(TOKEN), body)
+            .await
+            .status,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        post(router.addr(), "/v1/events", Some(TOKEN), body)
+            .await
+            .status,
+        202
+    );
+    receiver.wait_for(2, WAIT).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_is_one_commit_with_a_result_per_item() {
+    let (router, receiver) = router_with_receiver().await;
+    let body = r#"[
+        {"id":"b1","type":"t","data":1},
+        {"id":"b2","type":"bad type","data":1},
+        {"id":"b1","type":"t","data":1},
+        {"type":"t","data":2}
+    ]"#;
+    let answer = post(router.addr(), "/v1/events/batch", Some(TOKEN), body).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{:?}", answer.json);
+    assert_eq!(answer.json["accepted"], 2);
+    assert_eq!(answer.json["duplicates"], 1);
+    assert_eq!(answer.json["rejected"], 1);
+    let results = answer.json["results"].as_array().unwrap();
+    let statuses: Vec<u64> = results
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [202, 400, 200, 202]);
+    assert_eq!(results[0]["id"], "b1");
+    assert_eq!(results[1]["error"]["code"], "invalid_type");
+    assert_eq!(results[2]["duplicate"], true);
+    receiver.wait_for(2, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(receiver.requests().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batches_must_hold_one_to_a_thousand_events() {
+    let receiver = Receiver::ok().await;
+    let router = Router::start("", &webhook("w", &receiver.url("/"), "")).await;
+    let addr = router.addr();
+    assert_error(
+        &post(addr, "/v1/events/batch", Some(TOKEN), "[]").await,
+        400,
+        "invalid_batch",
+    );
+    assert_error(
+        &post(addr, "/v1/events/batch", Some(TOKEN), "{}").await,
+        400,
+        "malformed_json",
+    );
+    let event = r#"{"type":"t","data":1}"#;
+    let over = format!("[{}]", vec![event; 1001].join(","));
+    assert_error(
+        &post(addr, "/v1/events/batch", Some(TOKEN), &over).await,
+        400,
+        "invalid_batch",
+    );
+    let full = format!("[{}]", vec![event; 1000].join(","));
+    let answer = post(addr, "/v1/events/batch", Some(TOKEN), &full).await;
+    assert_eq!(answer.json["accepted"], 1000);
+    receiver.wait_for(1000, Duration::from_secs(60)).await;
+}

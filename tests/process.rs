@@ -1,0 +1,256 @@
+//! The real binary: crash safety under `kill -9`, graceful SIGTERM, and `check`.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+
+/// A `switchyard serve` process, and the address it says it listens on.
+struct Process {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Process {
+    fn spawn(config: &Path) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["--log-format", "json", "serve", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let (found, addr) = std::sync::mpsc::channel();
+        // Keep reading, so the pipe never fills and blocks the router's logging.
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
+                    continue;
+                };
+                if entry["message"] == "ingest listening" {
+                    let _ = found.send(
+                        entry["addr"]
+                            .as_str()
+                            .unwrap()
+                            .parse::<SocketAddr>()
+                            .unwrap(),
+                    );
+                }
+            }
+        });
+        let addr = addr
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the router starts and logs its address");
+        Self { child, addr }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status();
+        assert!(status.unwrap().success());
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the router did not exit in time");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_config(dir: &Path, server_extra: &str, webhooks: &str) -> std::path::PathBuf {
+    let path = dir.join("switchyard.toml");
+    std::fs::write(
+        &path,
+        config_text(&dir.join("data"), server_extra, webhooks),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_acknowledged_event_survives_kill_9() {
+    let receiver = Receiver::start(|_| Reply::ok().after(Duration::from_millis(10))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "",
+        &webhook("w", &receiver.url("/"), "max_in_flight = 4"),
+    );
+    let mut router = Process::spawn(&config);
+
+    // Senders post as fast as they can; the router is killed mid-stream.
+    let acked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let count = Arc::new(AtomicUsize::new(0));
+    let mut senders = Vec::new();
+    for task in 0..8 {
+        let (acked, count, addr) = (acked.clone(), count.clone(), router.addr);
+        senders.push(tokio::spawn(async move {
+            for n in 0..100 {
+                let id = format!("k-{task}-{n}");
+                let body = format!(r#"{{"id":"{id}","type":"t","data":{n}}}"#);
+                match try_post(addr, &body).await {
+                    Some(answer) if answer.status == 202 => {
+                        acked.lock().unwrap().push(id);
+                        count.fetch_add(1, Ordering::SeqCst);
+                    }
+                    _ => return,
+                }
+            }
+        }));
+    }
+    eventually(Duration::from_secs(30), "200 acks", || {
+        (count.load(Ordering::SeqCst) >= 200).then_some(())
+    })
+    .await;
+    router.child.kill().unwrap(); // SIGKILL: no chance to flush anything
+    router.child.wait().unwrap();
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let acked: HashSet<String> = acked.lock().unwrap().iter().cloned().collect();
+    let delivered_before: HashSet<String> =
+        receiver.requests().iter().map(Recorded::event_id).collect();
+    assert!(
+        acked.len() > delivered_before.len(),
+        "the kill should leave deliveries pending"
+    );
+
+    let _restarted = Process::spawn(&config);
+    receiver
+        .wait_until(
+            Duration::from_secs(60),
+            "every acknowledged event",
+            |requests| {
+                let seen: HashSet<String> = requests.iter().map(Recorded::event_id).collect();
+                acked.is_subset(&seen)
+            },
+        )
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_refuses_new_events_and_leaves_unfinished_attempts_pending() {
+    // The first attempt hangs past the grace period; later ones succeed at once.
+    let receiver = Receiver::start(|r| {
+        if r.attempt == 1 {
+            Reply::ok().after(Duration::from_secs(60))
+        } else {
+            Reply::ok()
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let hook = webhook(
+        "w",
+        &receiver.url("/"),
+        "timeout = \"30s\"\nretry.delays = [\"100ms\"]",
+    );
+    let config = write_config(dir.path(), "shutdown_grace = \"1s\"", &hook);
+    let mut router = Process::spawn(&config);
+    let accepted = try_post(router.addr, r#"{"id":"slow","type":"t","data":1}"#)
+        .await
+        .unwrap();
+    assert_eq!(accepted.status, 202);
+    let first = receiver
+        .wait_for(1, Duration::from_secs(15))
+        .await
+        .remove(0);
+
+    let started = Instant::now();
+    router.signal("TERM");
+    let mut refused = None;
+    while refused.is_none() && started.elapsed() < Duration::from_secs(5) {
+        match try_post(router.addr, r#"{"type":"t","data":2}"#).await {
+            Some(answer) if answer.status == 503 => refused = Some(answer),
+            Some(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            None => break,
+        }
+    }
+    let refused = refused.expect("a 503 while draining");
+    assert_eq!(refused.json["error"]["code"], "shutting_down");
+    assert!(refused.headers.contains_key("retry-after"));
+    let status = router.wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "exit 0 after SIGTERM, got {status}");
+
+    let _restarted = Process::spawn(&config);
+    let requests = receiver.wait_for(2, Duration::from_secs(15)).await;
+    assert_eq!(
+        requests[1].delivery_id(),
+        first.delivery_id(),
+        "the same delivery resumes"
+    );
+    assert_eq!(requests[1].event_id(), "slow");
+}
+
+#[test]
+fn check_accepts_the_example_config() {
+    let output = Command::new(BIN)
+        .args(["check", "--config", "examples/switchyard.toml"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("OK"));
+}
+
+#[test]
+fn check_names_each_broken_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |text: &str| {
+        let path = dir.path().join("broken.toml");
+        std::fs::write(&path, text).unwrap();
+        let output = Command::new(BIN)
+            .arg("check")
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let unknown = check("[server]\nlisten = \"127.0.0.1:1\"\nmax_body = 5\n");
+    assert!(unknown.contains("max_body"), "{unknown}");
+    let invalid = check(
+        "[[senders]]\nname = \"a\"\ntoken = \"t\"\n[[webhooks]]\nid = \"w\"\nurl = \"http://10.0.0.1/\"\nsecret = \"whsec_short\"\ntimeout = \"soon\"\n",
+    );
+    assert!(
+        invalid.contains("timeout") && invalid.contains("invalid duration"),
+        "{invalid}"
+    );
+    let invalid = check(
+        "[[senders]]\nname = \"a\"\ntoken = \"t\"\n[[webhooks]]\nid = \"w\"\nurl = \"http://10.0.0.1/\"\nsecret = \"whsec_short\"\n",
+    );
+    assert!(
+        invalid.contains("webhooks[0].url") && invalid.contains("webhooks[0].secret"),
+        "{invalid}"
+    );
+    let missing = check("");
+    assert!(missing.contains("senders"), "{missing}");
+}
