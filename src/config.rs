@@ -154,7 +154,7 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
-            message: e.to_string(),
+            message: describe_parse_error(text, &e),
         })?;
         let mut problems = Problems::default();
         let config = raw.validate(&mut problems);
@@ -166,6 +166,30 @@ impl Config {
                 problems: problems.0,
             })
         }
+    }
+}
+
+/// Where a TOML error is and what it is, with the offending line, unless that line
+/// holds a token or secret: toml's own message would quote the value.
+fn describe_parse_error(text: &str, error: &toml::de::Error) -> String {
+    let Some(before) = error.span().and_then(|span| text.get(..span.start)) else {
+        return error.message().to_owned();
+    };
+    let line_no = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.len() - line_start + 1;
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let lower = line.to_ascii_lowercase();
+    if lower.contains("token") || lower.contains("secret") {
+        let key = line.split('=').next().unwrap_or("").trim();
+        format!(
+            "line {line_no}, column {column}: the value of {key} is not valid (not shown: it may be a secret)"
+        )
+    } else {
+        format!(
+            "line {line_no}, column {column}: {}\n  | {line}",
+            error.message()
+        )
     }
 }
 
@@ -282,19 +306,26 @@ fn yes() -> bool {
 }
 
 /// Headers the router sets itself; a static header may not override them.
+/// Hop-by-hop headers are among them: they would break HTTP/2 requests.
 const RESERVED_HEADERS: &[&str] = &[
     "content-type",
     "content-length",
     "host",
-    "transfer-encoding",
-    "connection",
     "user-agent",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
 ];
 
 /// Bounds that keep one webhook from exhausting the process.
 const MAX_IN_FLIGHT_LIMIT: usize = 1024;
 const MAX_RETRIES: usize = 100;
 const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(30 * 24 * 3600);
 const MAX_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 // ---- Validation ----------------------------------------------------------------
@@ -309,9 +340,19 @@ impl RawConfig {
             );
         }
         let mut names = HashSet::new();
-        let senders = (self.senders.into_iter().enumerate())
+        let senders: Vec<Sender> = (self.senders.into_iter().enumerate())
             .filter_map(|(i, s)| s.validate(&format!("senders[{i}]"), &mut names, problems))
             .collect();
+        // A token names its sender: shared, events would be filed under the wrong one.
+        let mut tokens = HashSet::new();
+        for sender in &senders {
+            if !tokens.insert(sender.token.expose()) {
+                problems.add(
+                    format!("senders ({})", sender.name),
+                    "has the same token as another sender; each needs its own",
+                );
+            }
+        }
         let mut ids = HashSet::new();
         let webhooks = (self.webhooks.into_iter().enumerate())
             .filter_map(|(i, w)| {
@@ -431,6 +472,12 @@ impl RawWebhook {
                 format!("must be between 1 and {MAX_IN_FLIGHT_LIMIT}"),
             );
         }
+        if self.retry.delays.iter().any(|d| *d > MAX_RETRY_DELAY) {
+            problems.add(
+                format!("{key}.retry.delays"),
+                "each delay must be at most 30 days",
+            );
+        }
         if self.retry.delays.len() > MAX_RETRIES {
             problems.add(
                 format!("{key}.retry.delays"),
@@ -463,17 +510,22 @@ fn is_valid_id(id: &str) -> bool {
 }
 
 fn parse_url(key: &str, raw: &str, server: &Server, problems: &mut Problems) -> Option<Uri> {
+    // URLs are not echoed: a path can be a credential (Slack's are).
     let uri: Uri = match raw.parse() {
         Ok(uri) => uri,
         Err(e) => {
-            problems.add(key, format!("{raw:?} is not a URL: {e}"));
+            problems.add(key, format!("is not a URL: {e}"));
             return None;
         }
     };
     if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+        problems.add(key, "must be an absolute http:// or https:// URL");
+        return None;
+    }
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
         problems.add(
             key,
-            format!("{raw:?} must be an absolute http:// or https:// URL"),
+            "must not hold user:password@; put credentials in `headers` (Authorization)",
         );
         return None;
     }
@@ -576,7 +628,10 @@ fn parse_headers(key: &str, raw: BTreeMap<String, String>, problems: &mut Proble
             continue;
         }
         match HeaderValue::try_from(value) {
-            Ok(value) => {
+            Ok(mut value) => {
+                // Static headers often carry credentials (Authorization): keep them
+                // out of debug output and HTTP/2 header compression tables.
+                value.set_sensitive(true);
                 headers.insert(header, value);
             }
             Err(_) => problems.add(
@@ -712,6 +767,28 @@ mod tests {
         assert!(parse(&format!("{MINIMAL}\n{hook}")).is_err());
         let allowed = format!("[server]\nallow_private_networks = true\n{MINIMAL}\n{hook}");
         assert!(parse(&allowed).is_ok());
+    }
+
+    #[test]
+    fn parse_errors_never_quote_a_secret() {
+        let err = parse("[[senders]]\nname = \"a\"\ntoken = 98765432\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("line 3") && text.contains("token"), "{text}");
+        assert!(!text.contains("98765432"), "{text}");
+    }
+
+    #[test]
+    fn tokens_are_unique_and_urls_carry_no_credentials() {
+        let two = "[[senders]]\nname = \"a\"\ntoken = \"same\"\n[[senders]]\nname = \"b\"\ntoken = \"same\"\n";
+        assert!(parse(two).unwrap_err().to_string().contains("same token"));
+        let hook = "[[webhooks]]\nid = \"w\"\nurl = \"https://user:pw@example.com/\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n";
+        let text = parse(&format!("{MINIMAL}\n{hook}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("user:password@") && !text.contains("pw@"),
+            "{text}"
+        );
     }
 
     #[test]

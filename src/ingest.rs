@@ -10,10 +10,13 @@
 //! The body is never parsed into a JSON tree: `data` stays the sender's raw text,
 //! and the payload delivered is built around it once, here.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
@@ -32,6 +35,11 @@ use crate::store::{Ingested, NewEvent, Store, StoreError, now_ms};
 /// The most events one batch request may carry.
 pub const MAX_BATCH: usize = 1000;
 
+/// Memory, in KiB, that request bodies and the payloads built from them may hold
+/// at once. Past it, requests are refused with 503 rather than queued: under a
+/// flood, memory stays bounded and senders back off.
+const MEMORY_BUDGET_KIB: usize = 256 * 1024;
+
 /// The ingest service's state, shared by every connection.
 pub struct Ingest {
     /// Senders by the SHA-256 of their token: a lookup that takes the same time
@@ -43,6 +51,7 @@ pub struct Ingest {
     max_body_bytes: usize,
     dedupe_window_ms: u64,
     draining: AtomicBool,
+    memory: Semaphore,
 }
 
 impl Ingest {
@@ -61,6 +70,7 @@ impl Ingest {
             dedupe_window_ms: u64::try_from(config.server.dedupe_window.as_millis())
                 .unwrap_or(u64::MAX),
             draining: AtomicBool::new(false),
+            memory: Semaphore::new(MEMORY_BUDGET_KIB),
         }
     }
 
@@ -135,6 +145,7 @@ impl Ingest {
         let sender = self.authenticate(request.headers())?;
         tracing::Span::current().record("sender", &*sender);
         api::require_json(request.headers())?;
+        let _memory = self.reserve_memory(request.headers())?;
         let (parts, body) = request.into_parts();
         let body = api::read_body(&parts.headers, body, self.max_body_bytes).await?;
         if batch {
@@ -142,6 +153,21 @@ impl Ingest {
         } else {
             self.accept_one(&sender, &body).await
         }
+    }
+
+    /// Reserves room for the body (as declared, or the largest allowed) and the
+    /// payloads built from it.
+    fn reserve_memory(&self, headers: &HeaderMap) -> Result<SemaphorePermit<'_>, ApiError> {
+        let declared = api::content_length(headers).map_or(self.max_body_bytes, |len| {
+            usize::try_from(len)
+                .unwrap_or(usize::MAX)
+                .min(self.max_body_bytes)
+        });
+        let kib = (declared.saturating_mul(2).div_ceil(1024)).clamp(1, MEMORY_BUDGET_KIB);
+        let kib = u32::try_from(kib).unwrap_or(u32::MAX);
+        self.memory.try_acquire_many(kib).map_err(|_| {
+            ApiError::unavailable("overloaded", "too much is in flight; retry shortly", 1)
+        })
     }
 
     fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<str>, ApiError> {
@@ -163,12 +189,8 @@ impl Ingest {
         let event = self.prepare(sender, parse_json(body)?)?;
         tracing::Span::current().record("events", event.id.as_str());
         let id = event.id.clone();
-        let webhooks = event.webhooks.clone();
         let ingested = self.commit(vec![event]).await?;
         let duplicate = ingested.first() == Some(&Ingested::Duplicate);
-        if !duplicate {
-            self.wake(&webhooks);
-        }
         let status = if duplicate {
             StatusCode::OK
         } else {
@@ -194,12 +216,12 @@ impl Ingest {
         }
         tracing::Span::current().record("events", items.len());
         // Keep what each item's answer needs; the events themselves move into the commit.
-        let mut answers: Vec<Result<Routed, ApiError>> = Vec::with_capacity(items.len());
+        let mut answers: Vec<Result<String, ApiError>> = Vec::with_capacity(items.len());
         let mut valid = Vec::with_capacity(items.len());
         for item in items {
             match parse_json(item.get().as_bytes()).and_then(|e| self.prepare(sender, e)) {
                 Ok(event) => {
-                    answers.push(Ok((event.id.clone(), event.webhooks.clone())));
+                    answers.push(Ok(event.id.clone()));
                     valid.push(event);
                 }
                 Err(e) => answers.push(Err(e)),
@@ -209,14 +231,13 @@ impl Ingest {
         let mut summary = BatchSummary::default();
         for answer in answers {
             let result = match answer {
-                Ok((id, webhooks)) => {
+                Ok(id) => {
                     let duplicate = ingested.next() == Some(Ingested::Duplicate);
-                    if duplicate {
-                        summary.duplicates += 1;
+                    *(if duplicate {
+                        &mut summary.duplicates
                     } else {
-                        summary.accepted += 1;
-                        self.wake(&webhooks);
-                    }
+                        &mut summary.accepted
+                    }) += 1;
                     ItemResult::accepted(id, duplicate)
                 }
                 Err(e) => {
@@ -226,13 +247,20 @@ impl Ingest {
             };
             summary.results.push(result);
         }
+        if summary.rejected == summary.results.len() {
+            // Nothing was stored: an error, in the error shape, with the reasons per item.
+            summary.error = Some(ItemError {
+                code: "invalid_batch",
+                message: "no event in the batch is valid; see results".into(),
+            });
+            return Ok(api::json(StatusCode::BAD_REQUEST, &summary));
+        }
         Ok(api::json(StatusCode::ACCEPTED, &summary))
     }
 
     /// Validates an incoming event and builds the payload that will be delivered.
     fn prepare(&self, sender: &Arc<str>, event: Incoming<'_>) -> Result<NewEvent, ApiError> {
-        let event_type = event
-            .event_type
+        let event_type = (event.event_type.as_deref())
             .ok_or_else(|| ApiError::bad_request("invalid_type", "the event needs a \"type\""))?;
         if !is_valid_type(event_type) {
             return Err(ApiError::bad_request(
@@ -244,7 +272,7 @@ impl Ingest {
             ApiError::bad_request("invalid_event", "the event needs \"data\" (any JSON value)")
         })?;
         let id = match event.id {
-            Some(id) if is_valid_id(id) => id.to_owned(),
+            Some(id) if is_valid_id(&id) => id.into_owned(),
             Some(id) => {
                 return Err(ApiError::bad_request(
                     "invalid_id",
@@ -256,7 +284,7 @@ impl Ingest {
             None => format!("evt_{}", uuid::Uuid::now_v7().simple()),
         };
         let received_at_ms = now_ms();
-        let timestamp = normalize_timestamp(event.timestamp, received_at_ms)?;
+        let timestamp = normalize_timestamp(event.timestamp.as_deref(), received_at_ms)?;
         let payload = serde_json::to_vec(&Outgoing {
             id: &id,
             event_type,
@@ -278,29 +306,40 @@ impl Ingest {
         })
     }
 
+    /// Commits `events` and wakes their lanes, in a task of its own. If the sender
+    /// hangs up mid-commit, this handler is dropped, but the commit stands, and so
+    /// must the wake-up, or the new deliveries would wait for the next event.
     async fn commit(&self, events: Vec<NewEvent>) -> Result<Vec<Ingested>, ApiError> {
-        self.store
-            .ingest(events, self.dedupe_window_ms)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "cannot store events");
-                match e {
-                    StoreError::Closed => {
-                        ApiError::unavailable("shutting_down", "the router is shutting down", 5)
-                    }
-                    _ => ApiError::unavailable(
-                        "store_unavailable",
-                        "events cannot be stored right now",
-                        1,
-                    ),
-                }
-            })
-    }
-
-    fn wake(&self, webhooks: &[Arc<str>]) {
-        for webhook in webhooks {
-            self.scheduler.wake(webhook);
+        if events.is_empty() {
+            return Ok(Vec::new());
         }
+        let (store, scheduler) = (self.store.clone(), self.scheduler.clone());
+        let window = self.dedupe_window_ms;
+        let committed = tokio::spawn(async move {
+            let routes: Vec<Arc<str>> = events
+                .iter()
+                .flat_map(|e| e.webhooks.iter().cloned())
+                .collect();
+            let result = store.ingest(events, window).await;
+            // Whatever the result: a spurious wake-up costs one read, a lost one strands
+            // deliveries (a failed commit may still have reached the disk).
+            for webhook in &routes {
+                scheduler.wake(webhook);
+            }
+            result
+        });
+        let error = match committed.await {
+            Ok(Ok(ingested)) => return Ok(ingested),
+            Ok(Err(e)) => e,
+            Err(e) => StoreError::Writer(e.to_string()),
+        };
+        tracing::error!(%error, "cannot store events");
+        Err(match error {
+            StoreError::Closed => {
+                ApiError::unavailable("shutting_down", "the router is shutting down", 5)
+            }
+            _ => ApiError::unavailable("store_unavailable", "events cannot be stored right now", 1),
+        })
     }
 }
 
@@ -316,23 +355,21 @@ fn sender_entry(sender: &Sender) -> ([u8; 32], Arc<str>) {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Incoming<'a> {
+    // `Cow`, not `&str`: a string with an escape (`"order\/1"`) cannot be borrowed.
     #[serde(borrow, default)]
-    id: Option<&'a str>,
+    id: Option<Cow<'a, str>>,
     #[serde(borrow, default, rename = "type")]
-    event_type: Option<&'a str>,
+    event_type: Option<Cow<'a, str>>,
     /// `Some` even for `null`: a null payload is data, only an absent one is missing.
     #[serde(borrow, default, deserialize_with = "present")]
     data: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    timestamp: Option<&'a str>,
+    timestamp: Option<Cow<'a, str>>,
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
     <&RawValue>::deserialize(d).map(Some)
 }
-
-/// An accepted event's id and the webhooks it is routed to.
-type Routed = (String, Vec<Arc<str>>);
 
 /// The payload receivers get.
 #[derive(Serialize)]
@@ -352,6 +389,8 @@ struct Accepted<'a> {
 
 #[derive(Serialize, Default)]
 struct BatchSummary {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ItemError>,
     accepted: usize,
     duplicates: usize,
     rejected: usize,
@@ -441,9 +480,10 @@ fn normalize_timestamp(given: Option<&str>, received_at_ms: u64) -> Result<Strin
             OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| invalid("now"))?
         }
     };
-    let utc = at.to_offset(time::UtcOffset::UTC);
-    utc.format(&Rfc3339)
-        .map_err(|_| invalid(given.unwrap_or("now")))
+    // A valid local time can fall outside the years RFC 3339 can write once in UTC.
+    let utc = at.checked_to_offset(time::UtcOffset::UTC);
+    let formatted = utc.and_then(|utc| utc.format(&Rfc3339).ok());
+    formatted.ok_or_else(|| invalid(given.unwrap_or("now")))
 }
 
 /// Serves ingest on `listener` until `stop` fires, then lets open requests finish.

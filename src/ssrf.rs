@@ -11,7 +11,7 @@
 
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -23,16 +23,14 @@ use hyper_util::client::legacy::connect::dns::Name;
 pub fn is_forbidden(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_forbidden_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_forbidden_v4(v4),
-            None => {
-                v6.is_loopback()
-                    || v6.is_unspecified()
-                    || v6.is_multicast()
-                    || v6.is_unique_local()
-                    || v6.is_unicast_link_local()
-            }
-        },
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || v6.is_unique_local()
+                || v6.is_unicast_link_local()
+                || embedded_v4(v6).is_some_and(is_forbidden_v4)
+        }
     }
 }
 
@@ -43,9 +41,23 @@ fn is_forbidden_v4(ip: Ipv4Addr) -> bool {
         || ip.is_link_local()
         || ip.is_multicast()
         || ip.is_unspecified()
-        || ip.is_broadcast()
-        || a == 0
-        || (a == 100 && (64..128).contains(&b))
+        || a == 0 // "this network"
+        || a >= 240 // reserved, and broadcast
+        || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+}
+
+/// The IPv4 address an IPv6 one carries and would be routed to: mapped
+/// (`::ffff:a.b.c.d`), compatible (`::a.b.c.d`), NAT64 (`64:ff9b::/96`) or 6to4 (`2002::/16`).
+fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    let o = v6.octets();
+    match v6.segments() {
+        [0, 0, 0, 0, 0, 0 | 0xffff, ..] | [0x64, 0xff9b, 0, 0, 0, 0, ..] => {
+            Some(Ipv4Addr::new(o[12], o[13], o[14], o[15]))
+        }
+        [0x2002, ..] => Some(Ipv4Addr::new(o[2], o[3], o[4], o[5])),
+        _ => None,
+    }
 }
 
 /// A destination the guard refused.
@@ -174,6 +186,11 @@ mod tests {
             "ff02::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            "::10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:7f00:1::",
+            "198.18.0.1",
+            "240.0.0.1",
         ] {
             assert!(
                 is_forbidden(ip.parse().unwrap()),
@@ -184,7 +201,14 @@ mod tests {
 
     #[test]
     fn public_addresses_are_allowed() {
-        for ip in ["93.184.216.34", "1.1.1.1", "2606:4700::1111", "100.128.0.1"] {
+        for ip in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "100.128.0.1",
+            "64:ff9b::101:101",
+            "2002:101:101::",
+        ] {
             assert!(!is_forbidden(ip.parse().unwrap()), "{ip} should be allowed");
         }
     }

@@ -285,6 +285,33 @@ async fn a_dead_delivery_keeps_every_attempt() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_2xx_whose_body_breaks_off_is_still_a_success() {
+    // A raw receiver: a 200 status line, then a body cut short by closing the socket.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = vec![0; 64 * 1024];
+        let _ = socket.read(&mut request).await;
+        let head = "HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\npartial";
+        socket.write_all(head.as_bytes()).await.unwrap();
+    });
+    let router = Router::start("", &webhook("w", &url, "retry.delays = [\"50ms\"]")).await;
+    router.send("evt-1", "t").await;
+    let health = eventually(WAIT, "one attempt", || {
+        router
+            .store()
+            .health("w")
+            .unwrap()
+            .filter(|h| h.last_delivered_at_ms.is_some())
+    })
+    .await;
+    assert_eq!(health.failure_count, 0, "the receiver answered 200");
+    assert!(health.last_success_at_ms.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn refused_connections_are_retried_and_recorded() {
     // Bind a port, then close it, so nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

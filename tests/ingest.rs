@@ -45,6 +45,11 @@ async fn bad_requests_get_clear_json_errors() {
         ),
         (r#"{"id":"has space","type":"t","data":1}"#, "invalid_id"),
         ("[1,2]", "invalid_event"),
+        // Valid RFC 3339, but year 10000 in UTC: refused, not a panic.
+        (
+            r#"{"type":"t","data":1,"timestamp":"9999-12-31T23:59:59-01:00"}"#,
+            "invalid_timestamp",
+        ),
     ];
     for (body, code) in cases {
         let answer = post(addr, "/v1/events", Some(TOKEN), body).await;
@@ -152,6 +157,19 @@ async fn ids_are_generated_when_absent() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn escaped_strings_are_read_like_any_other() {
+    let (router, receiver) = router_with_receiver().await;
+    let body = r#"{"id":"order\/1","type":"order\u002epaid","data":{"s":"a\"b"}}"#;
+    let answer = post(router.addr(), "/v1/events", Some(TOKEN), body).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{:?}", answer.json);
+    assert_eq!(answer.json["id"], "order/1");
+    let delivered = receiver.wait_for(1, WAIT).await.remove(0).json();
+    assert_eq!(delivered["id"], "order/1");
+    assert_eq!(delivered["type"], "order.paid");
+    assert_eq!(delivered["data"]["s"], "a\"b");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_dedupe_window_expires() {
     let receiver = Receiver::ok().await;
     let router = Router::start(
@@ -224,6 +242,18 @@ async fn batches_must_hold_one_to_a_thousand_events() {
         &post(addr, "/v1/events/batch", Some(TOKEN), "{}").await,
         400,
         "malformed_json",
+    );
+    let none_valid = post(
+        addr,
+        "/v1/events/batch",
+        Some(TOKEN),
+        r#"[{"type":"a b","data":1}]"#,
+    )
+    .await;
+    assert_error(&none_valid, 400, "invalid_batch");
+    assert_eq!(
+        none_valid.json["results"][0]["error"]["code"],
+        "invalid_type"
     );
     let event = r#"{"type":"t","data":1}"#;
     let over = format!("[{}]", vec![event; 1001].join(","));

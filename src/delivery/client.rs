@@ -17,6 +17,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::time::Instant;
 
 use crate::ssrf::{GuardedResolver, ResolveError};
 use crate::store::{ErrorKind, RESPONSE_EXCERPT_BYTES};
@@ -75,43 +76,51 @@ impl HttpClient {
         Ok(Self { inner })
     }
 
-    /// Sends `request` and reads the response excerpt, all within `timeout`.
+    /// Sends `request`; the response's status and headers must arrive within `timeout`.
+    ///
+    /// The body is read only for the attempt log's excerpt, in what is left of the
+    /// timeout: a body that stalls or breaks after the status line costs the excerpt,
+    /// not the verdict, since the receiver has already answered.
     pub async fn send(
         &self,
         request: Request<Full<Bytes>>,
         timeout: Duration,
     ) -> Result<Response, TransportError> {
-        match tokio::time::timeout(timeout, self.exchange(request)).await {
-            Ok(result) => result,
-            Err(_) => Err(TransportError {
-                kind: ErrorKind::Timeout,
-                message: format!("no response within {}", humantime::format_duration(timeout)),
-            }),
-        }
-    }
-
-    async fn exchange(&self, request: Request<Full<Bytes>>) -> Result<Response, TransportError> {
-        let response = self.inner.request(request).await.map_err(|e| sort(&e))?;
-        let (parts, mut body) = response.into_parts();
-        let mut excerpt = BytesMut::new();
-        let mut read = 0;
-        while read < DRAIN_LIMIT {
-            let Some(frame) = body.frame().await else {
-                break;
-            };
-            let frame = frame.map_err(|e| sort(&e))?;
-            if let Ok(data) = frame.into_data() {
-                read += data.len();
-                let room = RESPONSE_EXCERPT_BYTES.saturating_sub(excerpt.len());
-                excerpt.extend_from_slice(&data[..data.len().min(room)]);
+        let deadline = Instant::now() + timeout;
+        let response = match tokio::time::timeout_at(deadline, self.inner.request(request)).await {
+            Ok(response) => response.map_err(|e| sort(&e))?,
+            Err(_) => {
+                return Err(TransportError {
+                    kind: ErrorKind::Timeout,
+                    message: format!("no response within {}", humantime::format_duration(timeout)),
+                });
             }
-        }
+        };
+        let (parts, body) = response.into_parts();
         Ok(Response {
             status: parts.status,
             headers: parts.headers,
-            body: excerpt.freeze(),
+            body: excerpt(body, deadline).await,
         })
     }
+}
+
+/// The first [`RESPONSE_EXCERPT_BYTES`] of a body, draining up to [`DRAIN_LIMIT`] so the
+/// connection can be reused; whatever arrived before `deadline` or an error.
+async fn excerpt(mut body: hyper::body::Incoming, deadline: Instant) -> Bytes {
+    let mut excerpt = BytesMut::new();
+    let mut read = 0;
+    while read < DRAIN_LIMIT {
+        let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, body.frame()).await else {
+            break;
+        };
+        if let Ok(data) = frame.into_data() {
+            read += data.len();
+            let room = RESPONSE_EXCERPT_BYTES.saturating_sub(excerpt.len());
+            excerpt.extend_from_slice(&data[..data.len().min(room)]);
+        }
+    }
+    excerpt.freeze()
 }
 
 /// Sorts an error by its deepest recognised cause: the outer layers only say "connect

@@ -9,7 +9,8 @@
 //! (schema invariant 1): the entry and the in-flight mark overlap, never leave a gap.
 //!
 //! The lane sleeps until the earliest of: a new delivery (ingest wakes it), a finished
-//! attempt, or the next due time it read from the store. No polling tick.
+//! attempt, or the next due time it read from the store. No polling tick sets the
+//! latency; an idle lane only re-reads its queue once a minute, as a backstop.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -21,10 +22,15 @@ use tokio::time::{Instant, sleep_until};
 
 use super::Lane;
 use super::attempt::{self, Attempted};
-use crate::store::{DeliveryId, Due, now_ms};
+use crate::store::{DeliveryId, Due, StoreError, now_ms};
 
-/// How long to back off when the store cannot be read or written.
+/// How long to back off when the store cannot be read or written, at first and at most.
 const STORE_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_STORE_BACKOFF: Duration = Duration::from_secs(30);
+
+/// The longest an idle lane sleeps without looking at its queue. Wake-ups make this
+/// unnecessary for latency; it is a backstop, should one ever be missed.
+const IDLE_RECHECK: Duration = Duration::from_secs(60);
 
 /// Runs `lane` until `stop` fires, then gives in-flight attempts `grace` to finish.
 /// Attempts cut off after that leave their due entries in place: still pending.
@@ -89,7 +95,10 @@ impl InFlight {
         }
         match lane.store.next_due_after(&lane.webhook.id, now) {
             Ok(next) => {
-                next.map(|at| Instant::now() + Duration::from_millis(at.saturating_sub(now)))
+                let wait = next.map_or(IDLE_RECHECK, |at| {
+                    Duration::from_millis(at.saturating_sub(now))
+                });
+                Some(Instant::now() + wait.min(IDLE_RECHECK))
             }
             Err(e) => store_trouble(lane, &e),
         }
@@ -133,16 +142,35 @@ impl InFlight {
 
 /// One attempt, from due entry to committed outcome.
 async fn work(lane: Arc<Lane>, due: Due) {
-    let written = match attempt::make(&lane, due).await {
-        Ok(Attempted::Made(outcome)) => lane.store.record(*outcome).await,
-        Ok(Attempted::Stale) => lane.store.unqueue(&lane.webhook.id, due).await,
-        Err(e) => Err(e),
+    let attempted = match attempt::make(&lane, due).await {
+        Ok(attempted) => attempted,
+        Err(e) => {
+            tracing::error!(webhook = %lane.webhook.id, delivery = %due.delivery, error = %e,
+                "cannot load a due delivery; it stays pending");
+            // Hold the slot a moment, so a failing store is not hammered.
+            tokio::time::sleep(STORE_BACKOFF).await;
+            return;
+        }
     };
-    if let Err(e) = written {
-        tracing::error!(webhook = %lane.webhook.id, delivery = %due.delivery, error = %e,
-            "cannot record an attempt; the delivery stays pending");
-        // Hold the slot a moment, so a failing store is not hammered.
-        tokio::time::sleep(STORE_BACKOFF).await;
+    // The request has been sent: keep trying to record its outcome, holding the
+    // slot, rather than let the delivery be dispatched (and sent) again.
+    let mut backoff = STORE_BACKOFF;
+    loop {
+        let written = match &attempted {
+            Attempted::Made(outcome) => lane.store.record((**outcome).clone()).await,
+            Attempted::Stale => lane.store.unqueue(&lane.webhook.id, due).await,
+        };
+        match written {
+            Ok(()) => return,
+            // Shutting down: the due entry stays, and the attempt is made again at the next start.
+            Err(StoreError::Closed) => return,
+            Err(e) => {
+                tracing::error!(webhook = %lane.webhook.id, delivery = %due.delivery, error = %e,
+                    retry_in_ms = backoff.as_millis(), "cannot record an attempt");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_STORE_BACKOFF);
+            }
+        }
     }
 }
 

@@ -67,12 +67,9 @@ pub fn next(verdict: &Verdict, number: u32, delays: &[Duration], now_ms: u64) ->
             let Some(scheduled) = delays.get(index) else {
                 return Next::Failed;
             };
-            let mut delay = jitter(*scheduled);
-            if let Some(asked) = after
-                && *asked > delay
-            {
-                delay = (*asked).min(MAX_RETRY_AFTER);
-            }
+            // The receiver may lengthen the wait, up to the cap, but never shorten it.
+            let asked = after.map_or(Duration::ZERO, |a| a.min(MAX_RETRY_AFTER));
+            let delay = jitter(*scheduled).max(asked);
             let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
             Next::Retry {
                 at_ms: now_ms.saturating_add(delay_ms),
@@ -148,6 +145,14 @@ mod tests {
         assert!(at_ms >= 4_500);
         let huge = classify(&response(429, Some("999999")));
         assert_eq!(next(&huge, 1, &DELAYS, 0), Next::Retry { at_ms: 3_600_000 });
+        let long_schedule = [Duration::from_secs(7200)];
+        let Next::Retry { at_ms } = next(&huge, 1, &long_schedule, 0) else {
+            panic!()
+        };
+        assert!(
+            at_ms >= 6_480_000,
+            "the cap never shortens the schedule: {at_ms}"
+        );
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //!
 //! Each operation reads and decodes what it needs before it writes, so one that
 //! meets a corrupt record fails alone, with nothing half-written, and the rest of
-//! the batch still commits. A storage error or a failed commit fails the batch.
+//! the batch still commits. A storage error, which can stop an operation half-way,
+//! aborts the whole transaction instead: every caller in the batch gets the error
+//! and nothing of the batch is written.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -152,11 +154,18 @@ fn commit(db: &Database, batch: &mut Vec<Command>) {
 fn apply_all(db: &Database, ops: Vec<Op>) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
     // redb's default durability is `Immediate`: `commit` returns once the data is fsync'd.
     let txn = db.begin_write()?;
-    let results = {
+    let mut results = Vec::with_capacity(ops.len());
+    {
         let mut tables = Tables::open(&txn)?;
         let now = super::now_ms();
-        ops.into_iter().map(|op| tables.apply(op, now)).collect()
-    };
+        for op in ops {
+            let result = tables.apply(op, now);
+            if let Err(e @ StoreError::Db(_)) = result {
+                return Err(e); // dropping `txn` aborts it
+            }
+            results.push(result);
+        }
+    }
     txn.commit()?;
     Ok(results)
 }
