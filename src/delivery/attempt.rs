@@ -152,7 +152,7 @@ fn attempt_error(
 }
 
 fn log(attempt: &AttemptRecord, next: Next) {
-    let status = attempt.status_code.unwrap_or(0);
+    let status = attempt.status_code;
     let error = attempt.error.as_ref().map(|e| e.message.as_str());
     match next {
         Next::Succeeded => {
