@@ -19,6 +19,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use serde::Deserialize;
 
+use crate::plugin::{Limits, MAX_MEMORY_BYTES, OnPluginError, PluginSpec};
 use crate::signing::{Scheme, Signer};
 use crate::ssrf;
 
@@ -59,6 +60,9 @@ pub struct Webhook {
     pub retry_delays: Vec<Duration>,
     pub enabled: bool,
     pub headers: HeaderMap,
+    /// The plugin chain, in order; paths resolved against the config file's directory.
+    pub plugins: Vec<PluginSpec>,
+    pub on_plugin_error: OnPluginError,
 }
 
 impl Webhook {
@@ -157,7 +161,8 @@ impl Config {
             message: describe_parse_error(text, &e),
         })?;
         let mut problems = Problems::default();
-        let config = raw.validate(&mut problems);
+        let base = path.parent().unwrap_or(Path::new("."));
+        let config = raw.validate(base, &mut problems);
         if problems.0.is_empty() {
             Ok(config)
         } else {
@@ -274,6 +279,35 @@ struct RawWebhook {
     enabled: bool,
     #[serde(default)]
     headers: BTreeMap<String, String>,
+    #[serde(default)]
+    plugins: Vec<RawPlugin>,
+    #[serde(default)]
+    on_plugin_error: OnPluginError,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlugin {
+    path: PathBuf,
+    /// Any table; given to the plugin's `init` as JSON.
+    #[serde(default)]
+    config: serde_json::Value,
+    #[serde(default = "default_plugin_cpu", with = "duration")]
+    max_cpu: Duration,
+    #[serde(default = "default_plugin_memory")]
+    max_memory_bytes: usize,
+    #[serde(default = "default_plugin_output")]
+    max_output_bytes: usize,
+}
+
+fn default_plugin_cpu() -> Duration {
+    Limits::default().cpu
+}
+fn default_plugin_memory() -> usize {
+    Limits::default().memory_bytes
+}
+fn default_plugin_output() -> usize {
+    Limits::default().output_bytes
 }
 
 #[derive(Deserialize)]
@@ -326,12 +360,13 @@ const MAX_IN_FLIGHT_LIMIT: usize = 1024;
 const MAX_RETRIES: usize = 100;
 const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30 * 24 * 3600);
+const MAX_PLUGIN_CPU: Duration = Duration::from_secs(10);
 const MAX_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 // ---- Validation ----------------------------------------------------------------
 
 impl RawConfig {
-    fn validate(self, problems: &mut Problems) -> Config {
+    fn validate(self, base: &Path, problems: &mut Problems) -> Config {
         let server = self.server.validate(problems);
         if self.senders.is_empty() {
             problems.add(
@@ -357,7 +392,8 @@ impl RawConfig {
         let webhooks = (self.webhooks.into_iter().enumerate())
             .filter_map(|(i, w)| {
                 let key = format!("webhooks[{i}]");
-                w.validate(&key, &server, &mut ids, problems).map(Arc::new)
+                w.validate(&key, &server, base, &mut ids, problems)
+                    .map(Arc::new)
             })
             .collect();
         Config {
@@ -440,6 +476,7 @@ impl RawWebhook {
         self,
         key: &str,
         server: &Server,
+        base: &Path,
         ids: &mut HashSet<String>,
         problems: &mut Problems,
     ) -> Option<Webhook> {
@@ -485,6 +522,9 @@ impl RawWebhook {
             );
         }
         let headers = parse_headers(&format!("{key}.headers"), self.headers, problems);
+        let plugins = (self.plugins.into_iter().enumerate())
+            .filter_map(|(i, p)| p.validate(&format!("{key}.plugins[{i}]"), base, problems))
+            .collect();
         if problems.0.len() > before {
             return None;
         }
@@ -498,8 +538,63 @@ impl RawWebhook {
             retry_delays: self.retry.delays,
             enabled: self.enabled,
             headers,
+            plugins,
+            on_plugin_error: self.on_plugin_error,
         })
     }
+}
+
+impl RawPlugin {
+    fn validate(self, key: &str, base: &Path, problems: &mut Problems) -> Option<PluginSpec> {
+        let before = problems.0.len();
+        let path = base.join(&self.path);
+        if !path.is_file() {
+            problems.add(
+                format!("{key}.path"),
+                format!("{} is not a file", path.display()),
+            );
+        }
+        if self.max_cpu.is_zero() || self.max_cpu > MAX_PLUGIN_CPU {
+            problems.add(format!("{key}.max_cpu"), "must be between 1ms and 10s");
+        }
+        if !(1024 * 1024..=MAX_MEMORY_BYTES).contains(&self.max_memory_bytes) {
+            problems.add(
+                format!("{key}.max_memory_bytes"),
+                format!("must be between 1 MiB and {} MiB", MAX_MEMORY_BYTES >> 20),
+            );
+        }
+        if self.max_output_bytes == 0 || self.max_output_bytes > MAX_BODY_LIMIT {
+            problems.add(
+                format!("{key}.max_output_bytes"),
+                format!("must be between 1 and {MAX_BODY_LIMIT}"),
+            );
+        }
+        let config = match self.config {
+            serde_json::Value::Null => serde_json::Value::Object(Default::default()),
+            object @ serde_json::Value::Object(_) => object,
+            _ => {
+                problems.add(format!("{key}.config"), "must be a table");
+                return None;
+            }
+        };
+        (problems.0.len() == before).then_some(PluginSpec {
+            path,
+            config,
+            limits: Limits {
+                cpu: self.max_cpu,
+                memory_bytes: self.max_memory_bytes,
+                output_bytes: self.max_output_bytes,
+            },
+        })
+    }
+}
+
+/// Whether the router sets `name` itself, so neither a config nor a plugin may.
+pub fn is_reserved_header(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    RESERVED_HEADERS.contains(&name)
+        || name.starts_with("webhook-")
+        || name.starts_with("x-webhook-")
 }
 
 fn is_valid_id(id: &str) -> bool {
@@ -616,11 +711,7 @@ fn parse_headers(key: &str, raw: BTreeMap<String, String>, problems: &mut Proble
             problems.add(key, format!("{name:?} is not a valid header name"));
             continue;
         };
-        let lower = header.as_str();
-        if RESERVED_HEADERS.contains(&lower)
-            || lower.starts_with("webhook-")
-            || lower.starts_with("x-webhook-")
-        {
+        if is_reserved_header(&header) {
             problems.add(
                 key,
                 format!("{name:?} is set by the router and cannot be overridden"),

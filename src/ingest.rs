@@ -258,50 +258,19 @@ impl Ingest {
         Ok(api::json(StatusCode::ACCEPTED, &summary))
     }
 
-    /// Validates an incoming event and builds the payload that will be delivered.
+    /// Validates an incoming event and routes it to the webhooks that subscribe to its type.
     fn prepare(&self, sender: &Arc<str>, event: Incoming<'_>) -> Result<NewEvent, ApiError> {
-        let event_type = (event.event_type.as_deref())
-            .ok_or_else(|| ApiError::bad_request("invalid_type", "the event needs a \"type\""))?;
-        if !is_valid_type(event_type) {
-            return Err(ApiError::bad_request(
-                "invalid_type",
-                format!("the type {event_type:?} must be 1 to 128 of A-Z a-z 0-9 . _ : -"),
-            ));
-        }
-        let data = event.data.ok_or_else(|| {
-            ApiError::bad_request("invalid_event", "the event needs \"data\" (any JSON value)")
-        })?;
-        let id = match event.id {
-            Some(id) if is_valid_id(&id) => id.into_owned(),
-            Some(id) => {
-                return Err(ApiError::bad_request(
-                    "invalid_id",
-                    format!(
-                        "the id {id:?} must be 1 to 255 printable ASCII characters, without spaces"
-                    ),
-                ));
-            }
-            None => format!("evt_{}", uuid::Uuid::now_v7().simple()),
-        };
-        let received_at_ms = now_ms();
-        let timestamp = normalize_timestamp(event.timestamp.as_deref(), received_at_ms)?;
-        let payload = serde_json::to_vec(&Outgoing {
-            id: &id,
-            event_type,
-            timestamp: &timestamp,
-            data,
-        })
-        .map_err(|e| ApiError::bad_request("invalid_event", e.to_string()))?;
+        let built = build(event)?;
         let webhooks = (self.webhooks.iter())
-            .filter(|w| w.events.matches(event_type))
+            .filter(|w| w.events.matches(&built.event_type))
             .map(|w| w.id.clone())
             .collect();
         Ok(NewEvent {
             sender: sender.clone(),
-            id,
-            event_type: event_type.to_owned(),
-            received_at_ms,
-            payload,
+            id: built.id,
+            event_type: built.event_type,
+            received_at_ms: built.received_at_ms,
+            payload: built.payload,
             webhooks,
         })
     }
@@ -341,6 +310,63 @@ impl Ingest {
             _ => ApiError::unavailable("store_unavailable", "events cannot be stored right now", 1),
         })
     }
+}
+
+/// An event as ingest validated it, with the payload receivers will get.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltEvent {
+    pub id: String,
+    pub event_type: String,
+    pub received_at_ms: u64,
+    /// `{"id", "type", "timestamp", "data"}`, with `data` as the sender wrote it.
+    pub payload: Vec<u8>,
+}
+
+/// Validates one event as a sender would post it, and builds its payload: what
+/// ingest does, for tools (`switchyard plugin run`) that start from the same JSON.
+pub fn build_event(body: &[u8]) -> Result<BuiltEvent, ApiError> {
+    build(parse_json(body)?)
+}
+
+fn build(event: Incoming<'_>) -> Result<BuiltEvent, ApiError> {
+    let event_type = (event.event_type.as_deref())
+        .ok_or_else(|| ApiError::bad_request("invalid_type", "the event needs a \"type\""))?;
+    if !is_valid_type(event_type) {
+        return Err(ApiError::bad_request(
+            "invalid_type",
+            format!("the type {event_type:?} must be 1 to 128 of A-Z a-z 0-9 . _ : -"),
+        ));
+    }
+    let data = event.data.ok_or_else(|| {
+        ApiError::bad_request("invalid_event", "the event needs \"data\" (any JSON value)")
+    })?;
+    let id = match event.id {
+        Some(id) if is_valid_id(&id) => id.into_owned(),
+        Some(id) => {
+            return Err(ApiError::bad_request(
+                "invalid_id",
+                format!(
+                    "the id {id:?} must be 1 to 255 printable ASCII characters, without spaces"
+                ),
+            ));
+        }
+        None => format!("evt_{}", uuid::Uuid::now_v7().simple()),
+    };
+    let received_at_ms = now_ms();
+    let timestamp = normalize_timestamp(event.timestamp.as_deref(), received_at_ms)?;
+    let payload = serde_json::to_vec(&Outgoing {
+        id: &id,
+        event_type,
+        timestamp: &timestamp,
+        data,
+    })
+    .map_err(|e| ApiError::bad_request("invalid_event", e.to_string()))?;
+    Ok(BuiltEvent {
+        id,
+        event_type: event_type.to_owned(),
+        received_at_ms,
+        payload,
+    })
 }
 
 fn sender_entry(sender: &Sender) -> ([u8; 32], Arc<str>) {
@@ -454,7 +480,7 @@ fn parse_json(body: &[u8]) -> Result<Incoming<'_>, ApiError> {
 }
 
 /// `[A-Za-z0-9._:-]{1,128}`
-fn is_valid_type(event_type: &str) -> bool {
+pub fn is_valid_type(event_type: &str) -> bool {
     (1..=128).contains(&event_type.len())
         && (event_type.bytes())
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))

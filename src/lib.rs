@@ -10,6 +10,7 @@ pub mod api;
 pub mod config;
 pub mod delivery;
 pub mod ingest;
+pub mod plugin;
 pub mod server;
 pub mod signing;
 pub mod ssrf;

@@ -19,8 +19,9 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::delivery::client::ClientError;
-use crate::delivery::{HttpClient, Scheduler};
+use crate::delivery::{HttpClient, Scheduler, WebhookChain};
 use crate::ingest::{self, Ingest};
+use crate::plugin::{Chain, Runtime};
 use crate::store::{Store, StoreError, WebhookStatus};
 
 /// Why the router could not start.
@@ -30,11 +31,38 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Client(#[from] ClientError),
+    #[error(transparent)]
+    Plugins(#[from] PluginErrors),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
     },
+}
+
+/// Plugins that failed to load, each named by its config key.
+#[derive(Debug, thiserror::Error)]
+#[error("{} plugin(s) cannot be loaded:\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct PluginErrors(pub Vec<String>);
+
+/// Loads every enabled webhook's plugins, reporting every failure, not just the first.
+pub fn load_chains(runtime: &Runtime, config: &Config) -> Result<Vec<WebhookChain>, PluginErrors> {
+    let mut chains = Vec::new();
+    let mut errors = Vec::new();
+    for (i, webhook) in config.webhooks.iter().enumerate() {
+        match Chain::load(runtime, &webhook.plugins, webhook.on_plugin_error) {
+            Ok(chain) => chains.push((webhook.clone(), Arc::new(chain))),
+            Err((p, e)) => errors.push(format!(
+                "webhooks[{i}].plugins[{p}] ({}): {e}",
+                webhook.plugins[p].path.display()
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(chains)
+    } else {
+        Err(PluginErrors(errors))
+    }
 }
 
 /// A started router.
@@ -49,6 +77,27 @@ pub struct Server {
 
 impl Server {
     pub async fn start(config: Config) -> Result<Self, StartError> {
+        let config = Arc::new(config);
+        // Plugins first, so a broken one is refused before the data file is touched;
+        // on the blocking pool, since compiling and initialising them is synchronous.
+        let chains = {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || {
+                let cache = config.server.data_dir.join("plugin-cache");
+                let runtime = Runtime::new(Some(cache), false)
+                    .map_err(|e| PluginErrors(vec![format!("plugin engine: {e}")]))?;
+                load_chains(&runtime, &config)
+            })
+            .await
+            .map_err(|e| PluginErrors(vec![format!("loading plugins panicked: {e}")]))??
+        };
+        let client = HttpClient::new(config.server.allow_private_networks)?;
+        let addr = config.server.listen;
+        let listener =
+            (TcpListener::bind(addr).await).map_err(|source| StartError::Bind { addr, source })?;
+        let ingest_addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
         let store = Store::open(&config.server.data_dir)?;
         let statuses = (config.webhooks.iter())
             .map(|w| {
@@ -60,17 +109,13 @@ impl Server {
                 (w.id.to_string(), status)
             })
             .collect();
-        store.set_statuses(statuses).await?;
-        let client = HttpClient::new(config.server.allow_private_networks)?;
-        let addr = config.server.listen;
-        let listener =
-            (TcpListener::bind(addr).await).map_err(|source| StartError::Bind { addr, source })?;
-        let ingest_addr = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind { addr, source })?;
+        if let Err(e) = store.set_statuses(statuses).await {
+            let _ = store.close().await;
+            return Err(e.into());
+        }
 
         let grace = config.server.shutdown_grace;
-        let scheduler = Arc::new(Scheduler::start(&config.webhooks, &store, &client, grace));
+        let scheduler = Arc::new(Scheduler::start(chains, &store, &client, grace));
         let ingest = Arc::new(Ingest::new(&config, store.clone(), scheduler.clone()));
         let (stop_ingest, stopped) = watch::channel(false);
         let ingest_task = tokio::spawn(ingest::serve(listener, ingest.clone(), stopped));

@@ -1,22 +1,25 @@
-//! One attempt: load the delivery, sign it afresh, send it, judge the answer, and
-//! say where the delivery goes next. Nothing here writes; the lane records the
-//! [`Outcome`] through the store.
+//! One attempt: load the delivery, run the webhook's plugins over the event, sign
+//! it afresh, send it, judge the answer, and say where the delivery goes next.
+//! Nothing here writes; the lane records the [`Outcome`] through the store.
 
 use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, USER_AGENT};
-use http::{HeaderValue, Request};
+use http::{HeaderName, HeaderValue, Request};
 use http_body_util::Full;
 use tracing::Instrument;
 
 use super::Lane;
 use super::client::{Response, TransportError};
 use super::retry::{self, Verdict};
+use std::sync::Arc;
+
+use crate::plugin::{self, BeforeSend, Chain, Classified, PluginFailure};
 use crate::signing::Message;
 use crate::store::{
     AttemptError, AttemptRecord, DeliveryRecord, DeliveryStatus, Due, ErrorKind, EventRecord, Next,
-    Outcome, now_ms,
+    Outcome, PluginNote, RESPONSE_EXCERPT_BYTES, StoreError, now_ms,
 };
 
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -30,7 +33,7 @@ pub(super) enum Attempted {
     Stale,
 }
 
-pub(super) async fn make(lane: &Lane, due: Due) -> Result<Attempted, crate::store::StoreError> {
+pub(super) async fn make(lane: &Lane, due: Due) -> Result<Attempted, StoreError> {
     let Some((delivery, event)) = lane.store.delivery_with_event(due.delivery)? else {
         return Ok(Attempted::Stale);
     };
@@ -44,20 +47,65 @@ pub(super) async fn make(lane: &Lane, due: Due) -> Result<Attempted, crate::stor
         event = %event.id,
         attempt = delivery.attempts.saturating_add(1),
     );
-    let outcome = send(lane, due, &delivery, event).instrument(span).await;
+    let outcome = attempt(lane, due, &delivery, event).instrument(span).await;
     Ok(Attempted::Made(Box::new(outcome)))
 }
 
-async fn send(lane: &Lane, due: Due, delivery: &DeliveryRecord, event: EventRecord) -> Outcome {
-    let number = delivery.attempts.saturating_add(1);
-    let payload = Bytes::from(event.payload);
-    let at_ms = now_ms();
-    let started = Instant::now();
-    let (result, verdict) = match request(lane, due, &delivery.event_type, &payload, at_ms) {
+/// An attempt under way: what its record needs, gathered as it goes.
+struct Attempt<'a> {
+    lane: &'a Lane,
+    due: Due,
+    number: u32,
+    at_ms: u64,
+    started: Instant,
+    event_id: String,
+    event_type: String,
+    notes: Vec<PluginNote>,
+}
+
+async fn attempt(lane: &Lane, due: Due, delivery: &DeliveryRecord, event: EventRecord) -> Outcome {
+    let mut attempt = Attempt {
+        lane,
+        due,
+        number: delivery.attempts.saturating_add(1),
+        at_ms: now_ms(),
+        started: Instant::now(),
+        event_id: event.id.clone(),
+        event_type: event.event_type.clone(),
+        notes: Vec::new(),
+    };
+    let event = plugin::Event {
+        id: event.id,
+        event_type: event.event_type,
+        webhook_id: lane.webhook.id.to_string(),
+        sender: event.sender,
+        received_at_ms: event.received_at_ms,
+        headers: Vec::new(),
+        body: event.payload,
+    };
+    let (prepared, notes) = before_send(&lane.chain, event).await;
+    attempt.notes = notes;
+    let mut event = match prepared {
+        BeforeSend::Deliver(event) => event,
+        BeforeSend::Filtered { plugin, reason } => {
+            tracing::info!(plugin, reason, "filtered: not delivered");
+            return attempt.finish(None, None, Next::Filtered);
+        }
+        BeforeSend::Failed(failure) => return attempt.plugin_failed(None, &failure),
+    };
+    // Classifiers see the event as sent; without any, the body moves into the request uncopied.
+    let body = if lane.chain.has_classifiers() {
+        Bytes::copy_from_slice(&event.body)
+    } else {
+        Bytes::from(std::mem::take(&mut event.body))
+    };
+    let (result, verdict) = match request(lane, due, &event, body, attempt.at_ms) {
         Ok(request) => {
             let result = lane.client.send(request, lane.webhook.timeout).await;
-            let verdict = retry::classify(&result);
-            (result, verdict)
+            match attempt.judge(event, &result).await {
+                Ok(verdict) => (result, verdict),
+                Err(failure) => return attempt.plugin_failed(Some(&result), &failure),
+            }
         }
         // Retrying cannot make an unsendable request sendable.
         Err(reason) => {
@@ -68,29 +116,140 @@ async fn send(lane: &Lane, due: Due, delivery: &DeliveryRecord, event: EventReco
             (Err(error), Verdict::Permanent { reason })
         }
     };
-    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let next = retry::next(&verdict, number, &lane.webhook.retry_delays, now_ms());
-    let attempt = AttemptRecord {
-        delivery: due.delivery,
-        webhook: lane.webhook.id.to_string(),
-        event_id: event.id,
-        event_type: event.event_type,
-        number,
-        url: lane.webhook.url.to_string(),
-        status_code: result.as_ref().ok().map(|r| r.status.as_u16()),
-        response_headers: result.as_ref().map(header_pairs).unwrap_or_default(),
-        response_body: result.as_ref().map(|r| r.body.to_vec()).unwrap_or_default(),
-        error: attempt_error(&result, &verdict),
-        duration_ms,
-        at_ms,
-    };
-    log(&attempt, next);
-    Outcome {
-        delivery: due.delivery,
-        webhook: lane.webhook.id.clone(),
-        dispatched_due_ms: due.at_ms,
-        attempt,
-        next,
+    let next = retry::next(
+        &verdict,
+        attempt.number,
+        &lane.webhook.retry_delays,
+        now_ms(),
+    );
+    let error = attempt_error(&result, &verdict);
+    attempt.finish(Some(&result), error, next)
+}
+
+impl Attempt<'_> {
+    /// The classifiers' verdict, or the built-in rule's.
+    async fn judge(
+        &mut self,
+        event: plugin::Event,
+        result: &Result<Response, TransportError>,
+    ) -> Result<Verdict, PluginFailure> {
+        let chain = self.lane.chain.clone();
+        if !chain.has_classifiers() {
+            return Ok(retry::classify(result));
+        }
+        let attempt = plugin::Attempt {
+            number: self.number,
+            max_attempts: self.lane.webhook.max_attempts(),
+            duration_ms: elapsed_ms(self.started),
+            outcome: plugin_outcome(result),
+        };
+        let mut notes = std::mem::take(&mut self.notes);
+        let (classified, notes) = off_runtime(move || {
+            let classified = chain.classify(&event, &attempt, &mut notes);
+            (classified, notes)
+        })
+        .await;
+        self.notes = notes;
+        Ok(match classified {
+            Classified::Verdict(plugin::Verdict::Success) => Verdict::Success,
+            Classified::Verdict(plugin::Verdict::Retry(Some(ms))) => {
+                Verdict::RetryIn(std::time::Duration::from_millis(ms))
+            }
+            Classified::Verdict(plugin::Verdict::Retry(None)) => Verdict::Retry { after: None },
+            Classified::Verdict(plugin::Verdict::Permanent(reason)) => {
+                Verdict::Permanent { reason }
+            }
+            Classified::Verdict(plugin::Verdict::Default) | Classified::Default => {
+                retry::classify(result)
+            }
+            Classified::Failed(failure) => return Err(failure),
+        })
+    }
+
+    /// A plugin failed under the `retry` or `dead` policy: a failed attempt.
+    fn plugin_failed(
+        self,
+        result: Option<&Result<Response, TransportError>>,
+        failure: &PluginFailure,
+    ) -> Outcome {
+        let message = format!("plugin {}: {}", failure.plugin, failure.error);
+        let verdict = if failure.permanent {
+            Verdict::Permanent {
+                reason: message.clone(),
+            }
+        } else {
+            Verdict::Retry { after: None }
+        };
+        let next = retry::next(
+            &verdict,
+            self.number,
+            &self.lane.webhook.retry_delays,
+            now_ms(),
+        );
+        let error = AttemptError {
+            kind: ErrorKind::Plugin,
+            message,
+        };
+        self.finish(result, Some(error), next)
+    }
+
+    fn finish(
+        self,
+        result: Option<&Result<Response, TransportError>>,
+        error: Option<AttemptError>,
+        next: Next,
+    ) -> Outcome {
+        let response = result.and_then(|r| r.as_ref().ok());
+        let attempt = AttemptRecord {
+            delivery: self.due.delivery,
+            webhook: self.lane.webhook.id.to_string(),
+            event_id: self.event_id,
+            event_type: self.event_type,
+            number: self.number,
+            url: self.lane.webhook.url.to_string(),
+            status_code: response.map(|r| r.status.as_u16()),
+            response_headers: response.map(header_pairs).unwrap_or_default(),
+            response_body: response
+                .map(|r| r.body[..r.body.len().min(RESPONSE_EXCERPT_BYTES)].to_vec())
+                .unwrap_or_default(),
+            error,
+            duration_ms: elapsed_ms(self.started),
+            at_ms: self.at_ms,
+            plugins: self.notes,
+        };
+        log(&attempt, next);
+        Outcome {
+            delivery: self.due.delivery,
+            webhook: self.lane.webhook.id.clone(),
+            dispatched_due_ms: self.due.at_ms,
+            attempt,
+            next,
+        }
+    }
+}
+
+/// Runs the chain's filters and transforms over `event`. An empty chain costs nothing.
+async fn before_send(chain: &Arc<Chain>, event: plugin::Event) -> (BeforeSend, Vec<PluginNote>) {
+    if chain.is_empty() {
+        return (BeforeSend::Deliver(event), Vec::new());
+    }
+    let chain = chain.clone();
+    off_runtime(move || {
+        let mut notes = Vec::new();
+        let prepared = chain.before_send(event, &mut notes);
+        (prepared, notes)
+    })
+    .await
+}
+
+/// Runs plugin calls on the blocking pool. They are synchronous and may use their
+/// whole CPU budget, which would stall every task on an async worker; and the
+/// synchronous WASI a plugin's stdout goes through must not run on one at all.
+async fn off_runtime<R: Send + 'static>(calls: impl FnOnce() -> R + Send + 'static) -> R {
+    match tokio::task::spawn_blocking(calls).await {
+        Ok(result) => result,
+        // A panic is a bug in the host; the lane logs it and the delivery stays pending.
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }
 
@@ -98,27 +257,57 @@ async fn send(lane: &Lane, due: Due, delivery: &DeliveryRecord, event: EventReco
 fn request(
     lane: &Lane,
     due: Due,
-    event_type: &str,
-    payload: &Bytes,
+    event: &plugin::Event,
+    body: Bytes,
     at_ms: u64,
 ) -> Result<Request<Full<Bytes>>, String> {
     let delivery_id = due.delivery.to_string();
     let message = Message {
         id: &delivery_id,
-        event_type,
-        body: payload,
+        event_type: &event.event_type,
+        body: &body,
         now_ms: at_ms,
     };
     let signed = (lane.webhook.signer.sign(&message)).map_err(|e| e.to_string())?;
     let mut request = Request::post(lane.webhook.url.clone())
-        .body(Full::new(payload.clone()))
+        .body(Full::new(body))
         .map_err(|e| e.to_string())?;
     let headers = request.headers_mut();
     headers.extend(lane.webhook.headers.clone());
+    // Plugins' headers were checked when they returned them: none is reserved.
+    for (name, value) in &event.headers {
+        let name = HeaderName::try_from(name.as_str()).map_err(|e| e.to_string())?;
+        let value = HeaderValue::try_from(value.as_str()).map_err(|e| e.to_string())?;
+        headers.append(name, value);
+    }
     headers.insert(CONTENT_TYPE, JSON.clone());
     headers.insert(USER_AGENT, AGENT.clone());
     headers.extend(signed);
     Ok(request)
+}
+
+fn plugin_outcome(result: &Result<Response, TransportError>) -> plugin::Outcome {
+    match result {
+        Ok(response) => plugin::Outcome::Response(plugin::Response {
+            status: response.status.as_u16(),
+            headers: header_pairs(response),
+            body: response.body.to_vec(),
+            truncated: response.truncated,
+        }),
+        Err(error) => plugin::Outcome::TransportError(plugin::TransportError {
+            kind: match error.kind {
+                ErrorKind::Dns => plugin::TransportErrorKind::Dns,
+                ErrorKind::Connect => plugin::TransportErrorKind::Connect,
+                ErrorKind::Tls => plugin::TransportErrorKind::Tls,
+                ErrorKind::Timeout => plugin::TransportErrorKind::Timeout,
+                ErrorKind::Reset => plugin::TransportErrorKind::Reset,
+                ErrorKind::Blocked | ErrorKind::Status | ErrorKind::Plugin | ErrorKind::Other => {
+                    plugin::TransportErrorKind::Other
+                }
+            },
+            message: error.message.clone(),
+        }),
+    }
 }
 
 fn header_pairs(response: &Response) -> Vec<(String, String)> {
@@ -128,6 +317,10 @@ fn header_pairs(response: &Response) -> Vec<(String, String)> {
             (name.to_string(), value)
         })
         .collect()
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 fn attempt_error(
@@ -144,7 +337,7 @@ fn attempt_error(
             kind: ErrorKind::Status,
             message: format!("HTTP {}: {reason}", response.status.as_u16()),
         }),
-        (Ok(response), Verdict::Retry { .. }) => Some(AttemptError {
+        (Ok(response), Verdict::Retry { .. } | Verdict::RetryIn(_)) => Some(AttemptError {
             kind: ErrorKind::Status,
             message: format!("HTTP {}", response.status),
         }),
@@ -174,5 +367,6 @@ fn log(attempt: &AttemptRecord, next: Next) {
                 "delivery failed for good; kept as a dead letter"
             );
         }
+        Next::Filtered => {}
     }
 }

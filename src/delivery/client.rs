@@ -13,6 +13,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
+use hyper::body::Body as _;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -20,11 +21,15 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Instant;
 
 use crate::ssrf::{GuardedResolver, ResolveError};
-use crate::store::{ErrorKind, RESPONSE_EXCERPT_BYTES};
+use crate::store::ErrorKind;
+
+/// How much of a response body is kept: what classifiers get. The attempt log
+/// keeps the first [`crate::store::RESPONSE_EXCERPT_BYTES`] of it.
+pub const BODY_EXCERPT_BYTES: usize = 64 * 1024;
 
 /// How much of a response body is read past the excerpt so the connection can be
 /// reused; a longer body is cut off and its connection closed.
-const DRAIN_LIMIT: usize = 64 * 1024;
+const DRAIN_LIMIT: usize = 256 * 1024;
 
 type Connector = HttpsConnector<HttpConnector<GuardedResolver>>;
 
@@ -39,8 +44,10 @@ pub struct HttpClient {
 pub struct Response {
     pub status: StatusCode,
     pub headers: HeaderMap,
-    /// The first [`RESPONSE_EXCERPT_BYTES`] of the body.
+    /// The first [`BODY_EXCERPT_BYTES`] of the body.
     pub body: Bytes,
+    /// Whether the body went on past `body`.
+    pub truncated: bool,
 }
 
 /// Why no response arrived.
@@ -97,17 +104,20 @@ impl HttpClient {
             }
         };
         let (parts, body) = response.into_parts();
+        let (body, truncated) = excerpt(body, deadline).await;
         Ok(Response {
             status: parts.status,
             headers: parts.headers,
-            body: excerpt(body, deadline).await,
+            body,
+            truncated,
         })
     }
 }
 
-/// The first [`RESPONSE_EXCERPT_BYTES`] of a body, draining up to [`DRAIN_LIMIT`] so the
-/// connection can be reused; whatever arrived before `deadline` or an error.
-async fn excerpt(mut body: hyper::body::Incoming, deadline: Instant) -> Bytes {
+/// The first [`BODY_EXCERPT_BYTES`] of a body, and whether there was more, draining
+/// up to [`DRAIN_LIMIT`] so the connection can be reused; whatever arrived before
+/// `deadline` or an error.
+async fn excerpt(mut body: hyper::body::Incoming, deadline: Instant) -> (Bytes, bool) {
     let mut excerpt = BytesMut::new();
     let mut read = 0;
     while read < DRAIN_LIMIT {
@@ -116,11 +126,12 @@ async fn excerpt(mut body: hyper::body::Incoming, deadline: Instant) -> Bytes {
         };
         if let Ok(data) = frame.into_data() {
             read += data.len();
-            let room = RESPONSE_EXCERPT_BYTES.saturating_sub(excerpt.len());
+            let room = BODY_EXCERPT_BYTES.saturating_sub(excerpt.len());
             excerpt.extend_from_slice(&data[..data.len().min(room)]);
         }
     }
-    excerpt.freeze()
+    let truncated = read > excerpt.len() || !body.is_end_stream();
+    (excerpt.freeze(), truncated)
 }
 
 /// Sorts an error by its deepest recognised cause: the outer layers only say "connect

@@ -1,10 +1,10 @@
 //! Delivery: from the due queue in the store to the receiver and back to the store.
 //!
 //! The [`Scheduler`] runs one [`lane`] per enabled webhook. A lane takes its due
-//! deliveries from the store, makes each [`attempt`] with the shared [`client`], and
-//! records the outcome, which the [`retry`] policy turns into success, a next due
-//! time, or a dead letter. Ingest wakes a lane when it commits new deliveries for
-//! it, so a first attempt starts right after the ack.
+//! deliveries from the store, makes each [`attempt`] (the webhook's plugin chain,
+//! signing, the shared [`client`]), and records the outcome, which the [`retry`]
+//! policy turns into success, a next due time, or a dead letter. Ingest wakes a lane
+//! when it commits new deliveries for it, so a first attempt starts right after the ack.
 
 mod attempt;
 pub mod client;
@@ -21,11 +21,16 @@ use tokio::task::JoinHandle;
 pub use client::HttpClient;
 
 use crate::config::Webhook;
+use crate::plugin::Chain;
 use crate::store::Store;
+
+/// A webhook and its loaded plugin chain: what a lane runs.
+pub type WebhookChain = (Arc<Webhook>, Arc<Chain>);
 
 /// What a lane's attempts share.
 struct Lane {
     webhook: Arc<Webhook>,
+    chain: Arc<Chain>,
     store: Store,
     client: HttpClient,
 }
@@ -38,10 +43,11 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// Starts a lane for every enabled webhook. Each begins with whatever is due in
-    /// the store, so deliveries left pending by a restart or a crash resume at once.
+    /// Starts a lane for every enabled webhook, with its plugin chain. Each begins
+    /// with whatever is due in the store, so deliveries left pending by a restart or
+    /// a crash resume at once.
     pub fn start(
-        webhooks: &[Arc<Webhook>],
+        webhooks: Vec<WebhookChain>,
         store: &Store,
         client: &HttpClient,
         grace: Duration,
@@ -49,20 +55,16 @@ impl Scheduler {
         let (stop, _) = watch::channel(false);
         let mut wakers = HashMap::new();
         let mut lanes = Vec::new();
-        for webhook in webhooks.iter().filter(|w| w.enabled) {
+        for (webhook, chain) in webhooks.into_iter().filter(|(w, _)| w.enabled) {
             let wake = Arc::new(Notify::new());
+            wakers.insert(webhook.id.clone(), wake.clone());
             let lane = Arc::new(Lane {
-                webhook: webhook.clone(),
+                webhook,
+                chain,
                 store: store.clone(),
                 client: client.clone(),
             });
-            lanes.push(tokio::spawn(lane::run(
-                lane,
-                wake.clone(),
-                stop.subscribe(),
-                grace,
-            )));
-            wakers.insert(webhook.id.clone(), wake);
+            lanes.push(tokio::spawn(lane::run(lane, wake, stop.subscribe(), grace)));
         }
         Self {
             wakers,

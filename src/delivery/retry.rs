@@ -16,15 +16,20 @@ use crate::store::Next;
 
 /// The longest `Retry-After` honoured.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+/// The longest delay a classifier may ask for, as the config allows for schedules.
+pub const MAX_RETRY_IN: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// What one attempt's result means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Success,
-    /// A transient failure; `after` is a delay the receiver asked for, if any.
+    /// A transient failure; `after` is a delay the receiver asked for, if any: the
+    /// retry waits at least that long, and at least the scheduled delay.
     Retry {
         after: Option<Duration>,
     },
+    /// A transient failure, to retry after exactly this delay (a classifier's own backoff).
+    RetryIn(Duration),
     Permanent {
         reason: String,
     },
@@ -62,6 +67,10 @@ pub fn next(verdict: &Verdict, number: u32, delays: &[Duration], now_ms: u64) ->
     match verdict {
         Verdict::Success => Next::Succeeded,
         Verdict::Permanent { .. } => Next::Failed,
+        _ if number as usize > delays.len() => Next::Failed,
+        Verdict::RetryIn(delay) => Next::Retry {
+            at_ms: now_ms.saturating_add(millis(*delay.min(&MAX_RETRY_IN))),
+        },
         Verdict::Retry { after } => {
             let index = usize::try_from(number.saturating_sub(1)).unwrap_or(usize::MAX);
             let Some(scheduled) = delays.get(index) else {
@@ -70,12 +79,15 @@ pub fn next(verdict: &Verdict, number: u32, delays: &[Duration], now_ms: u64) ->
             // The receiver may lengthen the wait, up to the cap, but never shorten it.
             let asked = after.map_or(Duration::ZERO, |a| a.min(MAX_RETRY_AFTER));
             let delay = jitter(*scheduled).max(asked);
-            let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
             Next::Retry {
-                at_ms: now_ms.saturating_add(delay_ms),
+                at_ms: now_ms.saturating_add(millis(delay)),
             }
         }
     }
+}
+
+fn millis(delay: Duration) -> u64 {
+    u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// `delay` scaled by a random factor in [0.9, 1.1].
@@ -96,6 +108,7 @@ mod tests {
             status: StatusCode::from_u16(status).unwrap(),
             headers,
             body: Default::default(),
+            truncated: false,
         })
     }
 
@@ -132,6 +145,13 @@ mod tests {
             assert!((base * 9 / 10..=base * 11 / 10).contains(&at_ms), "{at_ms}");
         }
         assert_eq!(next(&retry, 4, &DELAYS, 0), Next::Failed);
+        let exact = Verdict::RetryIn(Duration::from_millis(1234));
+        assert_eq!(next(&exact, 1, &DELAYS, 0), Next::Retry { at_ms: 1234 });
+        assert_eq!(
+            next(&exact, 4, &DELAYS, 0),
+            Next::Failed,
+            "no retry past the schedule"
+        );
     }
 
     #[test]

@@ -18,11 +18,13 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use records::{
     AttemptError, AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, ErrorKind, EventKey,
-    EventRecord, Health, InvalidId, RESPONSE_EXCERPT_BYTES, WebhookStatus, now_ms,
+    EventRecord, Health, InvalidId, PluginNote, RESPONSE_EXCERPT_BYTES, WebhookStatus, now_ms,
 };
 pub use writer::{Ingested, NewEvent, Next, Outcome};
 
-use schema::{ATTEMPTS, DEDUPE, DELIVERIES, DUE, EVENTS, HEALTH, META, SCHEMA_VERSION};
+use schema::{
+    ATTEMPTS, DEDUPE, DELIVERIES, DUE, EVENT_DELIVERIES, EVENTS, HEALTH, META, SCHEMA_VERSION,
+};
 use writer::{Command, Done, Op};
 
 /// The data file's name inside `data_dir`.
@@ -258,6 +260,29 @@ impl Store {
         read(&txn.open_table(EVENTS)?, key)
     }
 
+    /// The deliveries of the event a sender sent with `id`, oldest first.
+    pub fn deliveries_of(
+        &self,
+        sender: &str,
+        id: &str,
+    ) -> Result<Vec<(DeliveryId, DeliveryRecord)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let Some(seen) = txn.open_table(DEDUPE)?.get((sender, id))? else {
+            return Ok(Vec::new());
+        };
+        let (key, _) = seen.value();
+        let index = txn.open_table(EVENT_DELIVERIES)?;
+        let deliveries = txn.open_table(DELIVERIES)?;
+        let mut found = Vec::new();
+        for entry in index.range((key, 0)..=(key, u128::MAX))? {
+            let (_, delivery) = entry?.0.value();
+            if let Some(record) = read(&deliveries, delivery)? {
+                found.push((DeliveryId(delivery), record));
+            }
+        }
+        Ok(found)
+    }
+
     /// How many deliveries of `webhook` are pending.
     pub fn pending_count(&self, webhook: &str) -> Result<u64, StoreError> {
         let txn = self.db.begin_read()?;
@@ -299,6 +324,7 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
         txn.open_table(DEDUPE)?;
         txn.open_table(DELIVERIES)?;
         txn.open_table(DUE)?;
+        txn.open_table(EVENT_DELIVERIES)?;
         txn.open_table(ATTEMPTS)?;
         txn.open_table(HEALTH)?;
     }

@@ -87,6 +87,8 @@ pub enum DeliveryStatus {
     Succeeded,
     /// Dead: out of retries, or a permanent failure. Kept for inspection and replay.
     Failed,
+    /// A plugin dropped it: never delivered, and not a failure.
+    Filtered,
 }
 
 /// One event on its way to one webhook.
@@ -118,6 +120,8 @@ pub enum ErrorKind {
     Timeout,
     /// The connection broke before a whole response arrived.
     Reset,
+    /// A plugin failed (trap, overrun, error or invalid output); no request was judged by it.
+    Plugin,
     Other,
 }
 
@@ -131,6 +135,7 @@ impl ErrorKind {
             Self::Tls => "tls",
             Self::Timeout => "timeout",
             Self::Reset => "reset",
+            Self::Plugin => "plugin",
             Self::Other => "other",
         }
     }
@@ -159,6 +164,18 @@ pub struct AttemptRecord {
     pub error: Option<AttemptError>,
     pub duration_ms: u64,
     pub at_ms: u64,
+    /// What each plugin in the webhook's chain said, in order.
+    pub plugins: Vec<PluginNote>,
+}
+
+/// One plugin call made for an attempt, and its result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginNote {
+    pub plugin: String,
+    /// `filter`, `transform` or `classify`.
+    pub hook: String,
+    /// `kept`, `dropped`, `replaced`, a verdict, or `error: ...`.
+    pub result: String,
 }
 
 /// How much of a response body the attempt log keeps.

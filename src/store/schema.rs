@@ -10,7 +10,8 @@
 //!    A crash before that commit leaves the old entry: the attempt is made again
 //!    (at-least-once), never lost.
 //! 3. An event is stored in the same transaction as its dedupe key and all of its
-//!    deliveries, and is acknowledged only after that transaction is durable.
+//!    deliveries (and their `EVENT_DELIVERIES` entries), and is acknowledged only
+//!    after that transaction is durable.
 //!
 //! Bump [`SCHEMA_VERSION`] on any change to a key or record layout.
 
@@ -20,7 +21,7 @@ use serde::de::DeserializeOwned;
 
 use super::StoreError;
 
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// `"schema_version"` → [`SCHEMA_VERSION`].
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -32,6 +33,9 @@ pub const DEDUPE: TableDefinition<(&str, &str), (u128, u64)> = TableDefinition::
 pub const DELIVERIES: TableDefinition<u128, &[u8]> = TableDefinition::new("deliveries");
 /// `(webhook, due_at_ms, delivery id)` → `()`: the time-ordered work queue, per webhook.
 pub const DUE: TableDefinition<(&str, u64, u128), ()> = TableDefinition::new("due");
+/// `(event key, delivery id)` → `()`: an event's deliveries.
+pub const EVENT_DELIVERIES: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("event_deliveries");
 /// `(delivery id, attempt number)` → [`super::AttemptRecord`].
 pub const ATTEMPTS: TableDefinition<(u128, u32), &[u8]> = TableDefinition::new("attempts");
 /// Webhook id → [`super::Health`].

@@ -20,7 +20,7 @@ use std::thread::JoinHandle;
 use redb::{Database, ReadableTable, Table, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::schema::{self, ATTEMPTS, DEDUPE, DELIVERIES, DUE, EVENTS, HEALTH};
+use super::schema::{self, ATTEMPTS, DEDUPE, DELIVERIES, DUE, EVENT_DELIVERIES, EVENTS, HEALTH};
 use super::{
     AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, EventKey, EventRecord, Health,
     StoreError, WebhookStatus,
@@ -69,6 +69,8 @@ pub enum Next {
     },
     /// Dead: out of retries, or a permanent failure.
     Failed,
+    /// A plugin dropped it; never delivered.
+    Filtered,
 }
 
 pub(super) enum Op {
@@ -175,6 +177,7 @@ struct Tables<'txn> {
     dedupe: Table<'txn, (&'static str, &'static str), (u128, u64)>,
     deliveries: Table<'txn, u128, &'static [u8]>,
     due: Table<'txn, (&'static str, u64, u128), ()>,
+    event_deliveries: Table<'txn, (u128, u128), ()>,
     attempts: Table<'txn, (u128, u32), &'static [u8]>,
     health: Table<'txn, &'static str, &'static [u8]>,
 }
@@ -186,6 +189,7 @@ impl<'txn> Tables<'txn> {
             dedupe: txn.open_table(DEDUPE)?,
             deliveries: txn.open_table(DELIVERIES)?,
             due: txn.open_table(DUE)?,
+            event_deliveries: txn.open_table(EVENT_DELIVERIES)?,
             attempts: txn.open_table(ATTEMPTS)?,
             health: txn.open_table(HEALTH)?,
         })
@@ -263,6 +267,7 @@ impl<'txn> Tables<'txn> {
                 .insert(id.0, schema::encode(&delivery)?.as_slice())?;
             self.due
                 .insert((&**webhook, event.received_at_ms, id.0), ())?;
+            self.event_deliveries.insert((key.0, id.0), ())?;
         }
         self.dedupe.insert(
             (&*event.sender, record.id.as_str()),
@@ -291,9 +296,12 @@ impl<'txn> Tables<'txn> {
         .is_some();
         self.attempts
             .insert((id.0, attempt.number), attempt_bytes.as_slice())?;
-        health.record(outcome.next == Next::Succeeded, attempt.at_ms);
-        self.health
-            .insert(webhook, schema::encode(&health)?.as_slice())?;
+        // A filtered event never reached the receiver: it says nothing of its health.
+        if outcome.next != Next::Filtered {
+            health.record(outcome.next == Next::Succeeded, attempt.at_ms);
+            self.health
+                .insert(webhook, schema::encode(&health)?.as_slice())?;
+        }
         // An outcome whose due entry is gone is stale (its delivery was purged or
         // requeued meanwhile): it is logged, but must not queue the delivery again.
         let (Some(mut delivery), true) = (delivery, was_due) else {
@@ -304,6 +312,7 @@ impl<'txn> Tables<'txn> {
         (delivery.status, delivery.next_attempt_at_ms) = match outcome.next {
             Next::Succeeded => (DeliveryStatus::Succeeded, None),
             Next::Failed => (DeliveryStatus::Failed, None),
+            Next::Filtered => (DeliveryStatus::Filtered, None),
             Next::Retry { at_ms } => {
                 self.due.insert((webhook, at_ms, id.0), ())?;
                 (DeliveryStatus::Pending, Some(at_ms))

@@ -365,3 +365,22 @@ pub async fn eventually<T>(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The path of a plugin built from `plugins/`, building them all on first use. They
+/// build in a target dir of their own, so cargo's lock on ours cannot deadlock it.
+pub fn plugin(name: &str) -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--release", "--quiet"])
+            .current_dir(root.join("plugins")) // where plugins/.cargo/config.toml applies
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "the plugins build");
+        root.join("target/plugins/wasm32-wasip2/release")
+    });
+    let path = dir.join(format!("{}.wasm", name.replace('-', "_")));
+    assert!(path.is_file(), "no plugin at {}", path.display());
+    path
+}

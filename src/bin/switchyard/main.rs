@@ -1,10 +1,14 @@
-//! The `switchyard` command: run the router, or check a config file.
+//! The `switchyard` command: run the router, check a config file, try a plugin.
+
+mod plugin;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use switchyard::plugin::Runtime;
+use switchyard::server::load_chains;
 use switchyard::{Config, Server};
 use tracing_subscriber::EnvFilter;
 
@@ -25,11 +29,21 @@ enum Command {
         #[arg(long, short, env = "SWITCHYARD_CONFIG")]
         config: PathBuf,
     },
-    /// Validate a config file and exit non-zero, naming each problem, if it is broken.
+    /// Validate a config file, loading, compiling and initialising every plugin; exit
+    /// non-zero, naming each problem, if anything is broken.
     Check {
         #[arg(long, short, env = "SWITCHYARD_CONFIG")]
         config: PathBuf,
     },
+    /// Work on plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Run each hook a plugin exports on a sample event, and print what it returned.
+    Run(plugin::RunArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -44,6 +58,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { config } => check(&config),
         Command::Serve { config } => serve(&config),
+        Command::Plugin(PluginCommand::Run(args)) => plugin::run(args),
     };
     // An operator's error, not a crash: the message and its causes, no backtrace.
     if let Err(e) = result {
@@ -55,14 +70,30 @@ fn main() -> ExitCode {
 
 fn check(path: &std::path::Path) -> anyhow::Result<()> {
     let config = Config::load(path)?;
-    let ids: Vec<&str> = config.webhooks.iter().map(|w| &*w.id).collect();
+    // Reuse (and fill) the router's compile cache when its data directory exists.
+    let data_dir = &config.server.data_dir;
+    let cache = data_dir.is_dir().then(|| data_dir.join("plugin-cache"));
+    let runtime = Runtime::new(cache, false)?;
+    let chains = load_chains(&runtime, &config)?;
     println!(
-        "{}: OK ({} sender(s); {} webhook(s): {})",
+        "{}: OK ({} sender(s), {} webhook(s))",
         path.display(),
         config.senders.len(),
-        ids.len(),
-        ids.join(", ")
+        chains.len()
     );
+    for (webhook, chain) in &chains {
+        let plugins: Vec<&str> = chain.plugins().iter().map(|p| p.name()).collect();
+        let plugins = if plugins.is_empty() {
+            String::new()
+        } else {
+            format!(", plugins: {}", plugins.join(" → "))
+        };
+        println!(
+            "  {}: {}{plugins}",
+            webhook.id,
+            webhook.events.patterns().join(" ")
+        );
+    }
     Ok(())
 }
 

@@ -1,0 +1,208 @@
+//! A webhook's plugins, in the order the config lists them, and what happens when
+//! one of them fails.
+//!
+//! Before a request, each plugin in turn filters and then transforms the event: a
+//! filter that says no, or a transform that drops, ends the chain and the delivery
+//! is `filtered`; each transform sees the previous one's output. After the request,
+//! classifiers are asked in turn until one says something other than `default`.
+//!
+//! A failed call (trap, overrun, error, invalid output) is handled by the webhook's
+//! [`OnPluginError`] policy. Every call leaves a [`PluginNote`] for the attempt log.
+
+use serde::Deserialize;
+
+use super::{
+    Attempt, CallError, Event, LoadError, Plugin, PluginSpec, Runtime, Transformed, Verdict,
+};
+use crate::store::PluginNote;
+
+/// What a webhook does with a delivery when one of its plugins fails.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnPluginError {
+    /// Count it as a failed attempt and retry on schedule: nothing is lost.
+    #[default]
+    Retry,
+    /// Dead-letter the delivery at once.
+    Dead,
+    /// Carry on as if the plugin were not there.
+    Skip,
+}
+
+/// What to do with an event, once the chain has seen it.
+#[derive(Debug)]
+pub enum BeforeSend {
+    Deliver(Event),
+    Filtered { plugin: String, reason: String },
+    Failed(PluginFailure),
+}
+
+/// How the classifiers judged an attempt.
+#[derive(Debug)]
+pub enum Classified {
+    /// A classifier's verdict (never `default`).
+    Verdict(Verdict),
+    /// Every classifier said `default`, or there is none: the built-in rule decides.
+    Default,
+    Failed(PluginFailure),
+}
+
+/// A plugin call that failed, under a policy other than `skip`.
+#[derive(Debug, Clone)]
+pub struct PluginFailure {
+    pub plugin: String,
+    pub error: CallError,
+    /// The `dead` policy: no retry.
+    pub permanent: bool,
+}
+
+/// A webhook's loaded plugins.
+#[derive(Debug, Default)]
+pub struct Chain {
+    plugins: Vec<Plugin>,
+    on_error: OnPluginError,
+}
+
+impl Chain {
+    /// Loads every plugin in `specs`; the first that fails is returned with its index.
+    pub fn load(
+        runtime: &Runtime,
+        specs: &[PluginSpec],
+        on_error: OnPluginError,
+    ) -> Result<Self, (usize, LoadError)> {
+        let plugins = (specs.iter().enumerate())
+            .map(|(i, spec)| Plugin::load(runtime, spec).map_err(|e| (i, e)))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { plugins, on_error })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.plugins.is_empty()
+    }
+
+    pub fn has_classifiers(&self) -> bool {
+        self.plugins.iter().any(|p| p.hooks().classify)
+    }
+
+    pub fn plugins(&self) -> &[Plugin] {
+        &self.plugins
+    }
+
+    /// Runs the filters and transforms over `event`, in order.
+    pub fn before_send(&self, mut event: Event, notes: &mut Vec<PluginNote>) -> BeforeSend {
+        for plugin in &self.plugins {
+            if let Some(result) = plugin.filter(&event) {
+                match result {
+                    Ok(kept) if kept.value => notes.push(note(plugin, "filter", "kept")),
+                    Ok(_) => {
+                        notes.push(note(plugin, "filter", "dropped"));
+                        let reason = format!("{} dropped it", plugin.name());
+                        return BeforeSend::Filtered {
+                            plugin: plugin.name().into(),
+                            reason,
+                        };
+                    }
+                    Err(error) => {
+                        if let Some(failure) = self.fail(plugin, "filter", error, notes) {
+                            return BeforeSend::Failed(failure);
+                        }
+                    }
+                }
+            }
+            if let Some(result) = plugin.transform(&event) {
+                match result.map(|called| called.value) {
+                    Ok(Transformed::Unchanged) => {
+                        notes.push(note(plugin, "transform", "unchanged"))
+                    }
+                    Ok(Transformed::Replaced(replacement)) => {
+                        notes.push(note(plugin, "transform", "replaced"));
+                        event.body = replacement.body;
+                        if let Some(event_type) = replacement.event_type {
+                            event.event_type = event_type;
+                        }
+                        event.headers.extend(replacement.headers);
+                    }
+                    Ok(Transformed::Dropped(reason)) => {
+                        notes.push(note(plugin, "transform", &format!("dropped: {reason}")));
+                        return BeforeSend::Filtered {
+                            plugin: plugin.name().into(),
+                            reason,
+                        };
+                    }
+                    Err(error) => {
+                        if let Some(failure) = self.fail(plugin, "transform", error, notes) {
+                            return BeforeSend::Failed(failure);
+                        }
+                    }
+                }
+            }
+        }
+        BeforeSend::Deliver(event)
+    }
+
+    /// Asks the classifiers, in order, until one has an opinion.
+    pub fn classify(
+        &self,
+        event: &Event,
+        attempt: &Attempt,
+        notes: &mut Vec<PluginNote>,
+    ) -> Classified {
+        for plugin in &self.plugins {
+            match plugin
+                .classify(event, attempt)
+                .map(|r| r.map(|called| called.value))
+            {
+                None => {}
+                Some(Ok(Verdict::Default)) => notes.push(note(plugin, "classify", "default")),
+                Some(Ok(verdict)) => {
+                    notes.push(note(plugin, "classify", &describe(&verdict)));
+                    return Classified::Verdict(verdict);
+                }
+                Some(Err(error)) => {
+                    if let Some(failure) = self.fail(plugin, "classify", error, notes) {
+                        return Classified::Failed(failure);
+                    }
+                }
+            }
+        }
+        Classified::Default
+    }
+
+    /// Notes and logs a failed call; `None` when the policy is to carry on.
+    fn fail(
+        &self,
+        plugin: &Plugin,
+        hook: &str,
+        error: CallError,
+        notes: &mut Vec<PluginNote>,
+    ) -> Option<PluginFailure> {
+        tracing::warn!(plugin = plugin.name(), hook, %error, policy = ?self.on_error, "plugin call failed");
+        notes.push(note(plugin, hook, &format!("error: {error}")));
+        match self.on_error {
+            OnPluginError::Skip => None,
+            policy => Some(PluginFailure {
+                plugin: plugin.name().into(),
+                error,
+                permanent: policy == OnPluginError::Dead,
+            }),
+        }
+    }
+}
+
+fn note(plugin: &Plugin, hook: &str, result: &str) -> PluginNote {
+    PluginNote {
+        plugin: plugin.name().into(),
+        hook: hook.into(),
+        result: result.into(),
+    }
+}
+
+fn describe(verdict: &Verdict) -> String {
+    match verdict {
+        Verdict::Success => "success".into(),
+        Verdict::Retry(Some(ms)) => format!("retry in {ms} ms"),
+        Verdict::Retry(None) => "retry".into(),
+        Verdict::Permanent(reason) => format!("permanent: {reason}"),
+        Verdict::Default => "default".into(),
+    }
+}

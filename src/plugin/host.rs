@@ -1,0 +1,169 @@
+//! What a plugin instance can reach: its store's state, and nothing else.
+//!
+//! Each call gets a fresh [`HostState`]: a WASI context that grants nothing (no
+//! preopened directories, no environment, no network, stdin empty), stdout and
+//! stderr captured into memory and forwarded to the router's log afterwards, a
+//! memory limiter that remembers when it said no (so a memory bomb is reported as
+//! one, not as a mysterious trap), and the `log` import, rate-limited per plugin.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::bindings::{log, types};
+
+/// How much of a plugin's stdout and stderr is kept per call.
+const OUTPUT_CAPTURE_BYTES: usize = 16 * 1024;
+/// The longest log line a plugin may write; longer ones are cut.
+const MAX_LOG_LINE: usize = 2048;
+
+/// The state of one plugin instance's store.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(super) limits: Limits,
+    plugin: Arc<str>,
+    logs: Arc<LogBudget>,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+}
+
+impl HostState {
+    pub(super) fn new(plugin: Arc<str>, memory_bytes: usize, logs: Arc<LogBudget>) -> Self {
+        let stdout = MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES);
+        let stderr = MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES);
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            limits: Limits {
+                memory_bytes,
+                denied: false,
+            },
+            plugin,
+            logs,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Sends what the plugin printed to the router's log, line by line.
+    pub(super) fn forward_output(&self) {
+        for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+            let contents = pipe.contents();
+            for line in String::from_utf8_lossy(&contents)
+                .lines()
+                .filter(|l| !l.is_empty())
+            {
+                if self.logs.take() {
+                    tracing::info!(plugin = %self.plugin, stream, "{}", cut(line));
+                }
+            }
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for HostState {}
+
+impl log::Host for HostState {
+    fn log(&mut self, level: log::Level, message: String) {
+        if !self.logs.take() {
+            return;
+        }
+        let plugin = &*self.plugin;
+        let message = cut(&message);
+        match level {
+            log::Level::Trace => tracing::trace!(plugin, "{message}"),
+            log::Level::Debug => tracing::debug!(plugin, "{message}"),
+            log::Level::Info => tracing::info!(plugin, "{message}"),
+            log::Level::Warn => tracing::warn!(plugin, "{message}"),
+            log::Level::Error => tracing::error!(plugin, "{message}"),
+        }
+    }
+}
+
+fn cut(line: &str) -> &str {
+    match line.char_indices().nth(MAX_LOG_LINE) {
+        Some((at, _)) => &line[..at],
+        None => line,
+    }
+}
+
+/// The memory bound of one instance.
+pub struct Limits {
+    memory_bytes: usize,
+    /// Whether a growth was refused: the trap that usually follows is a memory overrun.
+    pub denied: bool,
+}
+
+impl ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = desired <= self.memory_bytes;
+        self.denied |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Tables hold function references; a million is far past any real plugin.
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// A token bucket shared by every instance of one plugin: a chatty or looping
+/// plugin cannot flood the router's logs.
+pub struct LogBudget {
+    state: Mutex<(f64, Instant)>,
+}
+
+/// Lines per second a plugin may log, and the burst it may save up.
+const LOG_RATE: f64 = 50.0;
+const LOG_BURST: f64 = 200.0;
+
+impl LogBudget {
+    pub fn new() -> Self {
+        Self {
+            state: Mutex::new((LOG_BURST, Instant::now())),
+        }
+    }
+
+    fn take(&self) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (tokens, last) = &mut *state;
+        let now = Instant::now();
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * LOG_RATE).min(LOG_BURST);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}

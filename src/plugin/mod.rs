@@ -1,0 +1,345 @@
+//! Plugins: WebAssembly components that filter, transform and classify a webhook's
+//! deliveries, in any language that compiles to a component.
+//!
+//! The contract is the WIT package in `wit/`; the host bindings are generated from
+//! it ([`bindings`]). A [`Runtime`] compiles each component once and caches it; a
+//! [`Plugin`] is one configured use of a component; a [`Chain`] is a webhook's
+//! plugins in order, with its failure policy.
+//!
+//! Every call runs in a fresh instance: instantiate (from the pooling allocator),
+//! `init(config)`, then the hook. Nothing survives from one event to the next, so a
+//! plugin's answer depends only on its input, and a plugin that trapped leaves
+//! nothing behind. Each call is bounded in CPU time, memory and output; past a
+//! bound, the call fails with a [`CallError`] saying which, and only that call.
+
+pub mod bindings;
+mod chain;
+mod host;
+mod runtime;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+use wasmtime::component::Instance;
+use wasmtime::{Store, Trap};
+
+pub use bindings::types::{
+    Attempt, Event, Outcome, Replacement, Response, Transformed, TransportError,
+    TransportErrorKind, Verdict,
+};
+pub use chain::{BeforeSend, Chain, Classified, OnPluginError, PluginFailure};
+pub use runtime::{MAX_MEMORY_BYTES, Runtime};
+
+use host::{HostState, LogBudget};
+use runtime::{Compiled, TICK, Ticker};
+
+/// A plugin as the config names it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginSpec {
+    pub path: PathBuf,
+    /// Given to the plugin's `init` as JSON text.
+    pub config: serde_json::Value,
+    pub limits: Limits,
+}
+
+/// What one call of a plugin may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub cpu: Duration,
+    pub memory_bytes: usize,
+    /// The largest body a transform may return.
+    pub output_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            cpu: Duration::from_millis(10),
+            memory_bytes: 16 * 1024 * 1024,
+            output_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Why a plugin could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot set up the plugin engine: {0}")]
+    Engine(String),
+    #[error("cannot read the component: {0}")]
+    Read(String),
+    #[error("not a valid WebAssembly component: {0}")]
+    Compile(String),
+    #[error("cannot link the component: {0}")]
+    Link(String),
+    #[error(
+        "exports none of the switchyard:plugin@0.1.0 hooks: a plugin exports `init` and at least one of `filter`, `transform` and `classify` (was it built for another world, or another version of the contract?)"
+    )]
+    NotAPlugin,
+    #[error("init failed: {0}")]
+    Init(CallError),
+}
+
+impl LoadError {
+    fn engine(e: impl std::fmt::Display) -> Self {
+        Self::Engine(e.to_string())
+    }
+}
+
+/// Why one call of a plugin failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    #[error("ran past its CPU budget of {}", humantime::format_duration(*.0))]
+    Cpu(Duration),
+    #[error("ran past its memory limit of {0} bytes")]
+    Memory(usize),
+    #[error("trapped: {0}")]
+    Trap(String),
+    #[error("init refused its config: {0}")]
+    Init(String),
+    #[error("returned an error: {0}")]
+    Failed(String),
+    #[error("returned {0} bytes, over its output limit of {1}")]
+    Output(usize, usize),
+    #[error("returned an invalid result: {0}")]
+    Invalid(String),
+}
+
+/// The hooks a component exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hooks {
+    pub filter: bool,
+    pub transform: bool,
+    pub classify: bool,
+}
+
+/// A hook's answer, and the fuel it burned when the runtime counts fuel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Called<T> {
+    pub value: T,
+    pub fuel: Option<u64>,
+}
+
+/// The longest reason or message kept from a plugin.
+const MAX_TEXT: usize = 1024;
+/// The most headers a transform may add.
+const MAX_HEADERS: usize = 64;
+
+/// One configured use of a component.
+pub struct Plugin {
+    name: Arc<str>,
+    compiled: Arc<Compiled>,
+    engine: wasmtime::Engine,
+    fuel: bool,
+    config: String,
+    limits: Limits,
+    logs: Arc<LogBudget>,
+    /// Keeps the epoch advancing: without it, no CPU budget would ever run out.
+    _ticker: Arc<Ticker>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    /// Compiles (or finds) the component and runs its `init` once with `spec.config`:
+    /// a config the plugin refuses fails the load, before any event is touched.
+    pub fn load(runtime: &Runtime, spec: &PluginSpec) -> Result<Self, LoadError> {
+        let name = (spec.path.file_stem()).map_or_else(
+            || spec.path.display().to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        );
+        let plugin = Self {
+            name: name.into(),
+            compiled: runtime.compile(&spec.path)?,
+            engine: runtime.engine().clone(),
+            fuel: runtime.fuel(),
+            config: spec.config.to_string(),
+            limits: spec.limits,
+            logs: Arc::new(LogBudget::new()),
+            _ticker: runtime.ticker(),
+        };
+        plugin.call(|_, _, _| Ok(Ok(()))).map_err(LoadError::Init)?;
+        Ok(plugin)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn hooks(&self) -> Hooks {
+        Hooks {
+            filter: self.compiled.filter.is_some(),
+            transform: self.compiled.transform.is_some(),
+            classify: self.compiled.classify.is_some(),
+        }
+    }
+
+    /// `None` when the component exports no filter.
+    pub fn filter(&self, event: &Event) -> Option<Result<Called<bool>, CallError>> {
+        let hook = self.compiled.filter.as_ref()?;
+        Some(self.call(|store, instance, _| {
+            let guest = hook.load(&mut *store, instance)?;
+            Ok(guest
+                .call_filter(&mut *store, event)?
+                .map_err(|e| CallError::Failed(cut(e))))
+        }))
+    }
+
+    /// `None` when the component exports no transform.
+    pub fn transform(&self, event: &Event) -> Option<Result<Called<Transformed>, CallError>> {
+        let hook = self.compiled.transform.as_ref()?;
+        let output_bytes = self.limits.output_bytes;
+        Some(self.call(|store, instance, _| {
+            let guest = hook.load(&mut *store, instance)?;
+            let result = guest.call_transform(&mut *store, event)?;
+            Ok(result
+                .map_err(|e| CallError::Failed(cut(e)))
+                .and_then(|t| checked_transform(t, output_bytes)))
+        }))
+    }
+
+    /// `None` when the component exports no classifier.
+    pub fn classify(
+        &self,
+        event: &Event,
+        attempt: &Attempt,
+    ) -> Option<Result<Called<Verdict>, CallError>> {
+        let hook = self.compiled.classify.as_ref()?;
+        Some(self.call(|store, instance, _| {
+            let guest = hook.load(&mut *store, instance)?;
+            let verdict = guest.call_classify(&mut *store, event, attempt)?;
+            Ok(Ok(match verdict {
+                Verdict::Permanent(reason) => Verdict::Permanent(cut(reason)),
+                other => other,
+            }))
+        }))
+    }
+
+    /// Runs `hook` in a fresh instance, after `init`, within this plugin's limits.
+    fn call<T>(
+        &self,
+        hook: impl FnOnce(
+            &mut Store<HostState>,
+            &Instance,
+            &Self,
+        ) -> wasmtime::Result<Result<T, CallError>>,
+    ) -> Result<Called<T>, CallError> {
+        let state = HostState::new(
+            self.name.clone(),
+            self.limits.memory_bytes,
+            self.logs.clone(),
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        if self.fuel {
+            store
+                .set_fuel(u64::MAX)
+                .map_err(|e| CallError::Trap(e.to_string()))?;
+        }
+        let result = self.init_then(&mut store, hook);
+        store.data().forward_output();
+        let value = match result {
+            Ok(Ok(value)) => value,
+            // A plugin that ran out of memory and said so politely still ran out of memory.
+            Ok(Err(_)) if store.data().limits.denied => {
+                return Err(CallError::Memory(self.limits.memory_bytes));
+            }
+            Ok(Err(refusal)) => return Err(refusal),
+            Err(error) => return Err(self.explain(&store, &error)),
+        };
+        let fuel = self
+            .fuel
+            .then(|| u64::MAX - store.get_fuel().unwrap_or(u64::MAX));
+        Ok(Called { value, fuel })
+    }
+
+    fn init_then<T>(
+        &self,
+        store: &mut Store<HostState>,
+        hook: impl FnOnce(
+            &mut Store<HostState>,
+            &Instance,
+            &Self,
+        ) -> wasmtime::Result<Result<T, CallError>>,
+    ) -> wasmtime::Result<Result<T, CallError>> {
+        let ticks = self.limits.cpu.as_millis().div_ceil(TICK.as_millis()) + 1;
+        let ticks = u64::try_from(ticks).unwrap_or(u64::MAX);
+        store.set_epoch_deadline(ticks);
+        let instance = self.compiled.pre.instantiate(&mut *store)?;
+        let init = self.compiled.init.load(&mut *store, &instance)?;
+        if let Err(refusal) = init.call_init(&mut *store, &self.config)? {
+            return Ok(Err(CallError::Init(cut(refusal))));
+        }
+        // The hook gets a budget of its own, whatever init took.
+        store.set_epoch_deadline(ticks);
+        hook(store, &instance, self)
+    }
+
+    /// Names the bound a failed call ran into, if it ran into one.
+    fn explain(&self, store: &Store<HostState>, error: &wasmtime::Error) -> CallError {
+        if store.data().limits.denied {
+            return CallError::Memory(self.limits.memory_bytes);
+        }
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt | Trap::OutOfFuel) => CallError::Cpu(self.limits.cpu),
+            _ => CallError::Trap(cut(format!("{error:#}"))),
+        }
+    }
+}
+
+/// A transform's answer, if it keeps within the output limit and sends only headers
+/// the router may send.
+fn checked_transform(
+    transformed: Transformed,
+    output_bytes: usize,
+) -> Result<Transformed, CallError> {
+    let replacement = match transformed {
+        Transformed::Replaced(replacement) => replacement,
+        Transformed::Dropped(reason) => return Ok(Transformed::Dropped(cut(reason))),
+        Transformed::Unchanged => return Ok(Transformed::Unchanged),
+    };
+    if replacement.body.len() > output_bytes {
+        return Err(CallError::Output(replacement.body.len(), output_bytes));
+    }
+    if let Some(event_type) = &replacement.event_type
+        && !crate::ingest::is_valid_type(event_type)
+    {
+        return Err(CallError::Invalid(format!(
+            "the event type {:?} is not valid",
+            cut(event_type.clone())
+        )));
+    }
+    if replacement.headers.len() > MAX_HEADERS {
+        return Err(CallError::Invalid(format!(
+            "more than {MAX_HEADERS} headers"
+        )));
+    }
+    for (name, value) in &replacement.headers {
+        let valid = HeaderName::try_from(name.as_str())
+            .is_ok_and(|n| !crate::config::is_reserved_header(&n))
+            && http::HeaderValue::try_from(value.as_str()).is_ok();
+        if !valid {
+            return Err(CallError::Invalid(format!(
+                "the header {:?} cannot be sent",
+                cut(name.clone())
+            )));
+        }
+    }
+    Ok(Transformed::Replaced(replacement))
+}
+
+fn cut(mut text: String) -> String {
+    if let Some((at, _)) = text.char_indices().nth(MAX_TEXT) {
+        text.truncate(at);
+        text.push('…');
+    }
+    text
+}

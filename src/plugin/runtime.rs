@@ -1,0 +1,239 @@
+//! The engine that compiles and runs plugins, and the cache that spares a restart
+//! from compiling them again.
+//!
+//! One [`Runtime`] per process. It compiles each distinct component once, however
+//! many webhooks use it (keyed by the SHA-256 of its bytes), and keeps the compiled
+//! artifact in `data_dir/plugin-cache/`, keyed by that hash and the engine's
+//! compatibility hash: a restart deserializes in milliseconds what took seconds to
+//! compile. Components are pre-instantiated (`InstancePre`) and instantiated from
+//! the pooling allocator, so a fresh instance per call costs microseconds.
+//!
+//! A background thread advances the engine's epoch every millisecond; a call's
+//! CPU budget is a number of those ticks.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::LoadError;
+use super::bindings::{Plugin as PluginWorld, classify, filter, init, transform};
+use super::host::HostState;
+
+/// The epoch tick: the granularity of CPU budgets.
+pub const TICK: Duration = Duration::from_millis(1);
+
+/// The largest memory any plugin may be allowed (the pool reserves address space for it).
+pub const MAX_MEMORY_BYTES: usize = 512 * 1024 * 1024;
+
+/// Plugin instances alive at once. Calls are short and run on the async runtime's
+/// threads, so a few per thread is plenty.
+const POOL_INSTANCES: u32 = 128;
+
+/// A compiled component, ready to instantiate, and the hooks it exports.
+pub(super) struct Compiled {
+    pub pre: InstancePre<HostState>,
+    pub init: init::GuestIndices,
+    pub filter: Option<filter::GuestIndices>,
+    pub transform: Option<transform::GuestIndices>,
+    pub classify: Option<classify::GuestIndices>,
+}
+
+/// Compiles, caches and instantiates plugins.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache_dir: Option<PathBuf>,
+    fuel: bool,
+    compiled: Mutex<HashMap<[u8; 32], Arc<Compiled>>>,
+    /// Shared with every plugin loaded here: CPU budgets hold as long as any of
+    /// them lives, even after the runtime itself is dropped.
+    ticker: Arc<Ticker>,
+}
+
+impl Runtime {
+    /// A runtime whose compiled artifacts are cached in `cache_dir`, if given.
+    /// With `fuel`, calls also count the fuel they burn (for `plugin run`); it makes
+    /// plugins a little slower, so the router runs without it.
+    pub fn new(cache_dir: Option<PathBuf>, fuel: bool) -> Result<Self, LoadError> {
+        let engine = Engine::new(&engine_config(fuel)?).map_err(LoadError::engine)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(LoadError::engine)?;
+        PluginWorld::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+            .map_err(LoadError::engine)?;
+        Ok(Self {
+            ticker: Arc::new(Ticker::start(engine.clone())?),
+            engine,
+            linker,
+            cache_dir,
+            fuel,
+            compiled: Mutex::default(),
+        })
+    }
+
+    pub(super) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub(super) fn fuel(&self) -> bool {
+        self.fuel
+    }
+
+    pub(super) fn ticker(&self) -> Arc<Ticker> {
+        self.ticker.clone()
+    }
+
+    /// The compiled form of the component at `path`, compiling it at most once.
+    pub(super) fn compile(&self, path: &Path) -> Result<Arc<Compiled>, LoadError> {
+        let bytes = std::fs::read(path).map_err(|e| LoadError::Read(e.to_string()))?;
+        let hash: [u8; 32] = Sha256::digest(&bytes).into();
+        if let Some(compiled) = self.lock().get(&hash) {
+            return Ok(compiled.clone());
+        }
+        let component = self.component(&bytes, &hash)?;
+        let compiled = Arc::new(self.prepare(&component)?);
+        self.lock().insert(hash, compiled.clone());
+        Ok(compiled)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<Compiled>>> {
+        self.compiled.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The component from the cache, or compiled (and then cached).
+    fn component(&self, bytes: &[u8], hash: &[u8; 32]) -> Result<Component, LoadError> {
+        let cached = self
+            .cache_dir
+            .as_ref()
+            .map(|dir| dir.join(self.cache_name(hash)));
+        if let Some(path) = cached.as_ref().filter(|p| p.is_file()) {
+            // SAFETY: files in the cache directory are written only by `store_in_cache`
+            // from `Component::serialize`, under a name that carries this engine's
+            // compatibility hash; wasmtime checks that hash again while deserializing.
+            match unsafe { Component::deserialize_file(&self.engine, path) } {
+                Ok(component) => return Ok(component),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "unusable cached plugin; compiling again")
+                }
+            }
+        }
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        if let Some(path) = cached {
+            store_in_cache(&component, &path);
+        }
+        Ok(component)
+    }
+
+    fn cache_name(&self, hash: &[u8; 32]) -> String {
+        let mut engine = std::collections::hash_map::DefaultHasher::new();
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut engine);
+        format!("{}-{:016x}.cwasm", hex::encode(hash), engine.finish())
+    }
+
+    /// Links the component and finds which hooks it exports.
+    fn prepare(&self, component: &Component) -> Result<Compiled, LoadError> {
+        // An import the router does not provide fails the load here, naming it. (Stubbing
+        // unknown imports as traps would suit language runtimes that import more than
+        // they use, but wasmtime's stubs match names exactly, and would shadow the
+        // semver-compatible WASI functions the linker does provide.)
+        let pre = (self.linker)
+            .instantiate_pre(component)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let init = init::GuestIndices::new(&pre).map_err(|_| LoadError::NotAPlugin)?;
+        let compiled = Compiled {
+            filter: filter::GuestIndices::new(&pre).ok(),
+            transform: transform::GuestIndices::new(&pre).ok(),
+            classify: classify::GuestIndices::new(&pre).ok(),
+            init,
+            pre,
+        };
+        if compiled.filter.is_none() && compiled.transform.is_none() && compiled.classify.is_none()
+        {
+            return Err(LoadError::NotAPlugin);
+        }
+        Ok(compiled)
+    }
+}
+
+/// Writes a compiled artifact atomically (temp file, then rename), so a crash never
+/// leaves a half-written file where a reader expects a whole one. Best effort: a
+/// cache that cannot be written only costs the next start a compile.
+fn store_in_cache(component: &Component, path: &Path) {
+    let written = (|| -> Result<(), String> {
+        let bytes = component.serialize().map_err(|e| e.to_string())?;
+        let dir = path.parent().ok_or("no cache directory")?;
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        let temp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&temp, bytes).map_err(|e| e.to_string())?;
+        std::fs::rename(&temp, path).map_err(|e| e.to_string())
+    })();
+    if let Err(error) = written {
+        tracing::warn!(path = %path.display(), %error, "cannot cache a compiled plugin");
+    }
+}
+
+fn engine_config(fuel: bool) -> Result<Config, LoadError> {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(POOL_INSTANCES)
+        .total_core_instances(POOL_INSTANCES * 16)
+        .total_memories(POOL_INSTANCES * 4)
+        .total_tables(POOL_INSTANCES * 16)
+        .max_core_instances_per_component(64)
+        .max_memories_per_component(8)
+        .max_tables_per_component(32)
+        .max_memory_size(MAX_MEMORY_BYTES)
+        .max_component_instance_size(1 << 20)
+        .max_core_instance_size(1 << 20);
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .consume_fuel(fuel)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Ok(config)
+}
+
+/// Advances the engine's epoch every [`TICK`] until dropped.
+pub(super) struct Ticker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(engine: Engine) -> Result<Self, LoadError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("plugin-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .map_err(|e| LoadError::Engine(format!("cannot start the epoch thread: {e}")))?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

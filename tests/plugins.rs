@@ -1,0 +1,291 @@
+//! Plugins end to end: real components compiled from `plugins/`, in a real router,
+//! delivering to real receivers.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use switchyard::store::{DeliveryId, DeliveryRecord, DeliveryStatus, ErrorKind};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// `plugins = [...]` for the named plugins, each with its inline-table config.
+fn chain(plugins: &[(&str, &str)]) -> String {
+    let entries: Vec<String> = (plugins.iter())
+        .map(|(name, config)| entry(name, &format!("config = {config}")))
+        .collect();
+    format!("plugins = [{}]", entries.join(", "))
+}
+
+/// One plugin's inline table: its path, then `rest` (config and limits).
+fn entry(name: &str, rest: &str) -> String {
+    format!("{{ path = {:?}, {rest} }}", plugin(name))
+}
+
+async fn settled(router: &Router, id: DeliveryId, status: DeliveryStatus) -> DeliveryRecord {
+    eventually(WAIT, &format!("delivery {id} to be {status:?}"), || {
+        router
+            .store()
+            .delivery(id)
+            .unwrap()
+            .filter(|d| d.status == status)
+    })
+    .await
+}
+
+/// The delivery the router made of the event `id` for `webhook`, once it is `status`.
+async fn delivery_of(
+    router: &Router,
+    id: &str,
+    webhook: &str,
+    status: DeliveryStatus,
+) -> (DeliveryId, DeliveryRecord) {
+    eventually(
+        WAIT,
+        &format!("{id} to be {status:?} for {webhook}"),
+        || {
+            let deliveries = router.store().deliveries_of("test", id).unwrap();
+            deliveries
+                .into_iter()
+                .find(|(_, d)| d.webhook == webhook && d.status == status)
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_filtered_event_is_recorded_as_filtered_and_never_delivered() {
+    let receiver = Receiver::ok().await;
+    let filter = chain(&[("event-filter", r#"{ allow = ["order.*"] }"#)]);
+    let router = Router::start("", &webhook("w", &receiver.url("/"), &filter)).await;
+    router.send("kept", "order.paid").await;
+    router.send("dropped", "user.created").await;
+
+    let requests = receiver.wait_for(1, WAIT).await;
+    assert_eq!(requests[0].event_id(), "kept");
+    let (id, _) = delivery_of(&router, "dropped", "w", DeliveryStatus::Filtered).await;
+    let attempt = router.store().attempts(id).unwrap().remove(0);
+    assert_eq!((attempt.status_code, attempt.error), (None, None));
+    assert_eq!(attempt.plugins[0].plugin, "event_filter");
+    assert_eq!(attempt.plugins[0].result, "dropped");
+    let health = router.store().health("w").unwrap().unwrap();
+    assert_eq!(health.failure_count, 0, "a filtered event is not a failure");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        receiver.requests().len(),
+        1,
+        "the filtered event was not delivered"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transformed_payload_arrives_signed_over_the_new_body() {
+    let receiver = Receiver::ok().await;
+    let redact = chain(&[(
+        "redact",
+        r#"{ remove = ["/data/card"], mask = ["/data/email"] }"#,
+    )]);
+    let router = Router::start("", &webhook("w", &receiver.url("/"), &redact)).await;
+    let body =
+        r#"{"id":"p1","type":"user.paid","data":{"email":"a@b.c","card":"4242","plan":"pro"}}"#;
+    assert_eq!(
+        post(router.addr(), "/v1/events", Some(TOKEN), body)
+            .await
+            .status,
+        202
+    );
+
+    let request = receiver.wait_for(1, WAIT).await.remove(0);
+    let delivered = request.json();
+    assert_eq!(
+        delivered["data"],
+        serde_json::json!({"email": "[redacted]", "plan": "pro"})
+    );
+    let library = standardwebhooks::Webhook::new(SECRET).unwrap();
+    library
+        .verify(&request.body, &request.headers)
+        .expect("signed over the transformed body");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_permanent_verdict_dead_letters_at_the_first_attempt() {
+    let receiver = Receiver::start(|_| Reply::status(404)).await;
+    let classify = chain(&[("classify-http", "{}")]);
+    let hook = webhook(
+        "w",
+        &receiver.url("/"),
+        &format!("{classify}\nretry.delays = [\"50ms\", \"50ms\"]"),
+    );
+    let router = Router::start("", &hook).await;
+    router.send("e1", "t").await;
+    let request = receiver.wait_for(1, WAIT).await.remove(0);
+    let id: DeliveryId = request.delivery_id().parse().unwrap();
+    let delivery = settled(&router, id, DeliveryStatus::Failed).await;
+    assert_eq!(delivery.attempts, 1);
+    let attempt = router.store().attempts(id).unwrap().remove(0);
+    assert!(attempt.error.unwrap().message.contains("404"));
+    assert!(
+        attempt
+            .plugins
+            .iter()
+            .any(|n| n.plugin == "classify_http" && n.result.starts_with("permanent"))
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.requests().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_classifiers_retry_delay_is_honoured() {
+    let receiver = Receiver::start(|r| {
+        if r.attempt == 1 {
+            Reply::status(503).header("retry-after", "2")
+        } else {
+            Reply::ok()
+        }
+    })
+    .await;
+    let classify = chain(&[("classify-http", "{}")]);
+    let hook = webhook(
+        "w",
+        &receiver.url("/"),
+        &format!("{classify}\nretry.delays = [\"50ms\"]"),
+    );
+    let router = Router::start("", &hook).await;
+    router.send("e1", "t").await;
+    let requests = receiver.wait_for(2, WAIT).await;
+    let gap = requests[1].at - requests[0].at;
+    assert!(
+        gap >= Duration::from_millis(1900),
+        "the plugin asked for 2 s, got {gap:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chains_run_in_order() {
+    let receiver = Receiver::ok().await;
+    let marks = chain(&[
+        ("mark", r#"{ mark = "a" }"#),
+        ("mark", r#"{ mark = "b" }"#),
+        ("mark", r#"{ mark = "c" }"#),
+    ]);
+    let router = Router::start("", &webhook("w", &receiver.url("/"), &marks)).await;
+    router.send("e1", "t").await;
+    let request = receiver.wait_for(1, WAIT).await.remove(0);
+    assert_eq!(request.json()["marks"], serde_json::json!(["a", "b", "c"]));
+}
+
+/// Runs a misbehaving plugin on one webhook, beside a healthy webhook that must keep
+/// delivering, and returns the bad webhook's first failed attempt. `rest` is the
+/// plugin entry after its path: its config and limits.
+async fn contained(plugin_name: &str, rest: &str) -> switchyard::store::AttemptRecord {
+    let receiver = Receiver::ok().await;
+    let bad = format!(
+        "plugins = [{}]\non_plugin_error = \"dead\"",
+        entry(plugin_name, rest)
+    );
+    let hooks =
+        webhook("bad", &receiver.url("/bad"), &bad) + &webhook("good", &receiver.url("/good"), "");
+    let router = Router::start("", &hooks).await;
+    for n in 0..3 {
+        router.send(&format!("e{n}"), "t").await;
+    }
+    receiver
+        .wait_until(WAIT, "the healthy webhook's deliveries", |r| {
+            r.iter().filter(|r| r.path == "/good").count() == 3
+        })
+        .await;
+    let (id, _) = delivery_of(&router, "e0", "bad", DeliveryStatus::Failed).await;
+    assert!(
+        receiver.requests().iter().all(|r| r.path != "/bad"),
+        "nothing reached the bad webhook"
+    );
+    let attempt = router.store().attempts(id).unwrap().remove(0);
+    assert_eq!(attempt.error.as_ref().unwrap().kind, ErrorKind::Plugin);
+    attempt
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endless_loop_is_stopped_at_its_cpu_budget() {
+    let attempt = contained("spin", "config = {}").await;
+    let message = attempt.error.unwrap().message;
+    assert!(message.contains("CPU budget of 10ms"), "{message}");
+    assert!(attempt.duration_ms < 1000, "{} ms", attempt.duration_ms);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_memory_bomb_is_stopped_at_its_limit() {
+    // A CPU budget the bomb cannot reach first, even on a slow machine.
+    let attempt = contained("memory-hog", "config = {}, max_cpu = \"5s\"").await;
+    let message = attempt.error.unwrap().message;
+    assert!(
+        message.contains("memory limit of 16777216 bytes"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trap_fails_the_call_only() {
+    let message = contained("trap", "config = {}")
+        .await
+        .error
+        .unwrap()
+        .message;
+    assert!(message.contains("plugin trap: trapped"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_huge_output_is_refused() {
+    let rest = "config = { bytes = 2097152 }, max_cpu = \"5s\"";
+    let message = contained("huge-output", rest).await.error.unwrap().message;
+    assert!(
+        message.contains("over its output limit of 1048576"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_init_or_a_component_of_another_world_fails_the_start_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, expected) in [
+        ("bad-init", "bad-init always refuses its config"),
+        ("not-a-plugin", "exports none"),
+    ] {
+        let text = config_text(
+            dir.path(),
+            "",
+            &webhook("w", "http://127.0.0.1:9/", &chain(&[(name, "{}")])),
+        );
+        let config = switchyard::Config::parse(&text, std::path::Path::new("t.toml")).unwrap();
+        let Err(error) = switchyard::Server::start(config).await else {
+            panic!("{name} should not load");
+        };
+        let message = error.to_string();
+        assert!(
+            message.contains("webhooks[0].plugins[0]") && message.contains(expected),
+            "{message}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_skip_policy_delivers_as_if_the_plugin_were_absent() {
+    let receiver = Receiver::ok().await;
+    let trap = chain(&[("trap", "{}")]);
+    let hook = webhook(
+        "w",
+        &receiver.url("/"),
+        &format!("{trap}\non_plugin_error = \"skip\""),
+    );
+    let router = Router::start("", &hook).await;
+    router.send("e1", "t").await;
+    let request = receiver.wait_for(1, WAIT).await.remove(0);
+    let id: DeliveryId = request.delivery_id().parse().unwrap();
+    settled(&router, id, DeliveryStatus::Succeeded).await;
+    let attempt = router.store().attempts(id).unwrap().remove(0);
+    assert!(
+        attempt.plugins[0].result.starts_with("error: trapped"),
+        "{:?}",
+        attempt.plugins
+    );
+}
