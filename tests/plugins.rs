@@ -289,3 +289,44 @@ async fn the_skip_policy_delivers_as_if_the_plugin_were_absent() {
         attempt.plugins
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_loads_compiled_plugins_from_the_cache_instead_of_compiling() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = webhook(
+        "w",
+        "http://127.0.0.1:9/",
+        &chain(&[("event-filter", "{}"), ("redact", r#"{ mask = ["/a"] }"#)]),
+    );
+    let cached = || -> Vec<(std::path::PathBuf, std::time::SystemTime)> {
+        let entries = std::fs::read_dir(dir.path().join("plugin-cache")).unwrap();
+        let mut files: Vec<_> = (entries.map(|e| e.unwrap().path()))
+            .map(|path| {
+                let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+                (path, modified)
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    Router::start_in(dir.path(), "", &hook)
+        .await
+        .shutdown()
+        .await;
+    let first = cached();
+    assert_eq!(first.len(), 2, "one artifact per component: {first:?}");
+    assert!(
+        first
+            .iter()
+            .all(|(path, _)| path.extension().is_some_and(|e| e == "cwasm"))
+    );
+    Router::start_in(dir.path(), "", &hook)
+        .await
+        .shutdown()
+        .await;
+    assert_eq!(
+        cached(),
+        first,
+        "the restart reused the artifacts without rewriting them"
+    );
+}

@@ -384,3 +384,24 @@ pub fn plugin(name: &str) -> std::path::PathBuf {
     assert!(path.is_file(), "no plugin at {}", path.display());
     path
 }
+
+/// The path of a Python or JavaScript example plugin, building them on first use
+/// with `plugins/polyglot/build.sh` (which installs its pinned tools from PyPI and npm).
+pub fn polyglot_plugin(name: &str) -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let status = std::process::Command::new("bash")
+            .arg(root.join("plugins/polyglot/build.sh"))
+            .status()
+            .expect("bash runs");
+        assert!(
+            status.success(),
+            "plugins/polyglot/build.sh builds the Python and JS plugins"
+        );
+        root.join("target/plugins/polyglot")
+    });
+    let path = dir.join(format!("{name}.wasm"));
+    assert!(path.is_file(), "no plugin at {}", path.display());
+    path
+}
