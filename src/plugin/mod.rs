@@ -33,7 +33,7 @@ pub use chain::{BeforeSend, Chain, Classified, OnPluginError, PluginFailure};
 pub use runtime::{MAX_MEMORY_BYTES, Runtime};
 
 use host::{HostState, LogBudget};
-use runtime::{Compiled, TICK, Ticker};
+use runtime::{Compiled, Slots, TICK, Ticker};
 
 /// A plugin as the config names it.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,6 +138,7 @@ pub struct Plugin {
     logs: Arc<LogBudget>,
     /// Keeps the epoch advancing: without it, no CPU budget would ever run out.
     _ticker: Arc<Ticker>,
+    slots: Arc<Slots>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -165,6 +166,7 @@ impl Plugin {
             limits: spec.limits,
             logs: Arc::new(LogBudget::new()),
             _ticker: runtime.ticker(),
+            slots: runtime.slots(),
         };
         plugin.call(|_, _, _| Ok(Ok(()))).map_err(LoadError::Init)?;
         Ok(plugin)
@@ -232,6 +234,8 @@ impl Plugin {
             &Self,
         ) -> wasmtime::Result<Result<T, CallError>>,
     ) -> Result<Called<T>, CallError> {
+        // Declared first, so it is given back after the store (and its instance) is gone.
+        let _slot = self.slots.take();
         let state = HostState::new(
             self.name.clone(),
             self.limits.memory_bytes,

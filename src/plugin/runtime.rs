@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -56,6 +56,8 @@ pub struct Runtime {
     /// Shared with every plugin loaded here: CPU budgets hold as long as any of
     /// them lives, even after the runtime itself is dropped.
     ticker: Arc<Ticker>,
+    /// The pool's instances, shared likewise: calls wait for one rather than fail.
+    slots: Arc<Slots>,
 }
 
 impl Runtime {
@@ -70,6 +72,7 @@ impl Runtime {
             .map_err(LoadError::engine)?;
         Ok(Self {
             ticker: Arc::new(Ticker::start(engine.clone())?),
+            slots: Arc::new(Slots::new(POOL_INSTANCES)),
             engine,
             linker,
             cache_dir,
@@ -88,6 +91,10 @@ impl Runtime {
 
     pub(super) fn ticker(&self) -> Arc<Ticker> {
         self.ticker.clone()
+    }
+
+    pub(super) fn slots(&self) -> Arc<Slots> {
+        self.slots.clone()
     }
 
     /// The compiled form of the component at `path`, compiling it at most once.
@@ -203,6 +210,45 @@ fn engine_config(fuel: bool) -> Result<Config, LoadError> {
     Ok(config)
 }
 
+/// The pooling allocator's instances, as a counting semaphore. More plugin calls
+/// can be under way than the pool has instances (one per delivery in flight, across
+/// webhooks); without this, the extra ones would fail to instantiate, and count as
+/// plugin failures, instead of waiting their turn.
+pub(super) struct Slots {
+    free: Mutex<u32>,
+    freed: Condvar,
+}
+
+impl Slots {
+    fn new(count: u32) -> Self {
+        Self {
+            free: Mutex::new(count),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Blocks until an instance is free. Plugin calls run on the blocking pool, so
+    /// blocking here stalls no async task.
+    pub(super) fn take(&self) -> Slot<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        Slot(self)
+    }
+}
+
+/// A taken instance; given back when dropped.
+pub(super) struct Slot<'a>(&'a Slots);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.freed.notify_one();
+    }
+}
+
 /// Advances the engine's epoch every [`TICK`] until dropped.
 pub(super) struct Ticker {
     stop: Arc<AtomicBool>,
@@ -235,5 +281,28 @@ impl Drop for Ticker {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_waits_for_a_free_instance_instead_of_failing() {
+        let slots = Arc::new(Slots::new(1));
+        let held = slots.take();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let slots = slots.clone();
+            std::thread::spawn(move || {
+                let _slot = slots.take();
+                tx.send(()).unwrap();
+            })
+        };
+        assert!(rx.recv_timeout(Duration::from_millis(100)).is_err(), "no slot while one is held");
+        drop(held);
+        rx.recv_timeout(Duration::from_secs(10)).expect("the freed slot is taken");
+        waiter.join().unwrap();
     }
 }
