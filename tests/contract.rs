@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use common::{plugin, polyglot_plugin};
@@ -13,14 +13,14 @@ use switchyard::plugin::{Event, Limits, Plugin, PluginSpec, Runtime, Transformed
 
 /// Behaviour, not speed, is under test: generous limits, so a slow machine or an
 /// interpreted runtime cannot turn a case into a timeout.
-fn load(runtime: &Runtime, path: &PathBuf, config: Value) -> Result<Plugin, String> {
+fn load(runtime: &Runtime, path: &Path, config: Value) -> Result<Plugin, String> {
     let limits = Limits {
         cpu: Duration::from_secs(2),
         memory_bytes: 64 << 20,
         ..Limits::default()
     };
     let spec = PluginSpec {
-        path: path.clone(),
+        path: path.to_path_buf(),
         config,
         limits,
     };

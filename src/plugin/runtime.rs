@@ -300,9 +300,13 @@ mod tests {
                 tx.send(()).unwrap();
             })
         };
-        assert!(rx.recv_timeout(Duration::from_millis(100)).is_err(), "no slot while one is held");
+        assert!(
+            rx.recv_timeout(Duration::from_millis(100)).is_err(),
+            "no slot while one is held"
+        );
         drop(held);
-        rx.recv_timeout(Duration::from_secs(10)).expect("the freed slot is taken");
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("the freed slot is taken");
         waiter.join().unwrap();
     }
 }
