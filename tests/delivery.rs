@@ -35,14 +35,6 @@ fn delivery_of(request: &Recorded) -> DeliveryId {
     request.delivery_id().parse().unwrap()
 }
 
-async fn delivery_status(router: &Router, id: DeliveryId, status: DeliveryStatus) {
-    eventually(WAIT, &format!("delivery {id} to be {status:?}"), || {
-        let delivery = router.store().delivery(id).unwrap()?;
-        (delivery.status == status).then_some(())
-    })
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn standard_signatures_verify_with_the_reference_library_and_by_hand() {
     let receiver = Receiver::ok().await;
@@ -158,7 +150,7 @@ async fn retries_follow_the_schedule_with_one_delivery_id_and_fresh_signatures()
     );
 
     let delivery = delivery_of(&requests[0]);
-    delivery_status(&router, delivery, DeliveryStatus::Succeeded).await;
+    router.settled(delivery, DeliveryStatus::Succeeded).await;
     let attempts = router.store().attempts(delivery).unwrap();
     let codes: Vec<_> = attempts.iter().map(|a| a.status_code).collect();
     assert_eq!(codes, [Some(500), Some(500), Some(200)]);
@@ -210,7 +202,7 @@ async fn gone_is_permanent() {
     router.send("evt-1", "t").await;
     let request = receiver.wait_for(1, WAIT).await.remove(0);
     let delivery = delivery_of(&request);
-    delivery_status(&router, delivery, DeliveryStatus::Failed).await;
+    router.settled(delivery, DeliveryStatus::Failed).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.requests().len(), 1, "no retry after 410");
     let attempts = router.store().attempts(delivery).unwrap();
@@ -230,7 +222,7 @@ async fn a_slow_receiver_times_out() {
     router.send("evt-1", "t").await;
     let request = receiver.wait_for(1, WAIT).await.remove(0);
     let delivery = delivery_of(&request);
-    delivery_status(&router, delivery, DeliveryStatus::Failed).await;
+    router.settled(delivery, DeliveryStatus::Failed).await;
     let attempt = router.store().attempts(delivery).unwrap().remove(0);
     let error = attempt.error.unwrap();
     assert_eq!(error.kind, ErrorKind::Timeout, "{}", error.message);
@@ -249,7 +241,7 @@ async fn a_dead_delivery_keeps_every_attempt() {
     router.send("evt-1", "order.created").await;
     let request = receiver.wait_for(4, WAIT).await.remove(0);
     let delivery = delivery_of(&request);
-    delivery_status(&router, delivery, DeliveryStatus::Failed).await;
+    router.settled(delivery, DeliveryStatus::Failed).await;
 
     let record = router.store().delivery(delivery).unwrap().unwrap();
     assert_eq!((record.attempts, record.next_attempt_at_ms), (4, None));

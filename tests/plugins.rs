@@ -23,17 +23,6 @@ fn entry(name: &str, rest: &str) -> String {
     format!("{{ path = {:?}, {rest} }}", plugin(name))
 }
 
-async fn settled(router: &Router, id: DeliveryId, status: DeliveryStatus) -> DeliveryRecord {
-    eventually(WAIT, &format!("delivery {id} to be {status:?}"), || {
-        router
-            .store()
-            .delivery(id)
-            .unwrap()
-            .filter(|d| d.status == status)
-    })
-    .await
-}
-
 /// The delivery the router made of the event `id` for `webhook`, once it is `status`.
 async fn delivery_of(
     router: &Router,
@@ -121,7 +110,7 @@ async fn a_permanent_verdict_dead_letters_at_the_first_attempt() {
     router.send("e1", "t").await;
     let request = receiver.wait_for(1, WAIT).await.remove(0);
     let id: DeliveryId = request.delivery_id().parse().unwrap();
-    let delivery = settled(&router, id, DeliveryStatus::Failed).await;
+    let delivery = router.settled(id, DeliveryStatus::Failed).await;
     assert_eq!(delivery.attempts, 1);
     let attempt = router.store().attempts(id).unwrap().remove(0);
     assert!(attempt.error.unwrap().message.contains("404"));
@@ -281,7 +270,7 @@ async fn the_skip_policy_delivers_as_if_the_plugin_were_absent() {
     router.send("e1", "t").await;
     let request = receiver.wait_for(1, WAIT).await.remove(0);
     let id: DeliveryId = request.delivery_id().parse().unwrap();
-    settled(&router, id, DeliveryStatus::Succeeded).await;
+    router.settled(id, DeliveryStatus::Succeeded).await;
     let attempt = router.store().attempts(id).unwrap().remove(0);
     assert!(
         attempt.plugins[0].result.starts_with("error: trapped"),

@@ -77,6 +77,25 @@ impl Router {
         self.server.store()
     }
 
+    /// Waits until delivery `id` has `status`, and returns its record.
+    pub async fn settled(
+        &self,
+        id: switchyard::store::DeliveryId,
+        status: switchyard::store::DeliveryStatus,
+    ) -> switchyard::store::DeliveryRecord {
+        eventually(
+            Duration::from_secs(30),
+            &format!("delivery {id} to be {status:?}"),
+            || {
+                self.store()
+                    .delivery(id)
+                    .unwrap()
+                    .filter(|d| d.status == status)
+            },
+        )
+        .await
+    }
+
     /// Posts one event of `event_type` with `id`, expecting it accepted.
     pub async fn send(&self, id: &str, event_type: &str) {
         let body = format!(r#"{{"id":"{id}","type":"{event_type}","data":{{"n":1}}}}"#);
