@@ -168,7 +168,7 @@ impl Plugin {
             _ticker: runtime.ticker(),
             slots: runtime.slots(),
         };
-        plugin.call(|_, _, _| Ok(Ok(()))).map_err(LoadError::Init)?;
+        plugin.call(|_, _| Ok(Ok(()))).map_err(LoadError::Init)?;
         Ok(plugin)
     }
 
@@ -187,7 +187,7 @@ impl Plugin {
     /// `None` when the component exports no filter.
     pub fn filter(&self, event: &Event) -> Option<Result<Called<bool>, CallError>> {
         let hook = self.compiled.filter.as_ref()?;
-        Some(self.call(|store, instance, _| {
+        Some(self.call(|store, instance| {
             let guest = hook.load(&mut *store, instance)?;
             Ok(guest
                 .call_filter(&mut *store, event)?
@@ -199,7 +199,7 @@ impl Plugin {
     pub fn transform(&self, event: &Event) -> Option<Result<Called<Transformed>, CallError>> {
         let hook = self.compiled.transform.as_ref()?;
         let output_bytes = self.limits.output_bytes;
-        Some(self.call(|store, instance, _| {
+        Some(self.call(|store, instance| {
             let guest = hook.load(&mut *store, instance)?;
             let result = guest.call_transform(&mut *store, event)?;
             Ok(result
@@ -215,7 +215,7 @@ impl Plugin {
         attempt: &Attempt,
     ) -> Option<Result<Called<Verdict>, CallError>> {
         let hook = self.compiled.classify.as_ref()?;
-        Some(self.call(|store, instance, _| {
+        Some(self.call(|store, instance| {
             let guest = hook.load(&mut *store, instance)?;
             let verdict = guest.call_classify(&mut *store, event, attempt)?;
             Ok(Ok(match verdict {
@@ -228,11 +228,7 @@ impl Plugin {
     /// Runs `hook` in a fresh instance, after `init`, within this plugin's limits.
     fn call<T>(
         &self,
-        hook: impl FnOnce(
-            &mut Store<HostState>,
-            &Instance,
-            &Self,
-        ) -> wasmtime::Result<Result<T, CallError>>,
+        hook: impl FnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<Result<T, CallError>>,
     ) -> Result<Called<T>, CallError> {
         // Declared first, so it is given back after the store (and its instance) is gone.
         let _slot = self.slots.take();
@@ -268,11 +264,7 @@ impl Plugin {
     fn init_then<T>(
         &self,
         store: &mut Store<HostState>,
-        hook: impl FnOnce(
-            &mut Store<HostState>,
-            &Instance,
-            &Self,
-        ) -> wasmtime::Result<Result<T, CallError>>,
+        hook: impl FnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<Result<T, CallError>>,
     ) -> wasmtime::Result<Result<T, CallError>> {
         let ticks = self.limits.cpu.as_millis().div_ceil(TICK.as_millis()) + 1;
         let ticks = u64::try_from(ticks).unwrap_or(u64::MAX);
@@ -284,7 +276,7 @@ impl Plugin {
         }
         // The hook gets a budget of its own, whatever init took.
         store.set_epoch_deadline(ticks);
-        hook(store, &instance, self)
+        hook(store, &instance)
     }
 
     /// Names the bound a failed call ran into, if it ran into one.
