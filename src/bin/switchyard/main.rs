@@ -1,5 +1,14 @@
 //! The `switchyard` command: run the router, check a config file, try a plugin.
 
+/// Prints a line of a command's output. A closed stdout (`| head`) ends the output
+/// quietly, where `println!` would panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod plugin;
 
 use std::path::PathBuf;
@@ -75,7 +84,7 @@ fn check(path: &std::path::Path) -> anyhow::Result<()> {
     let cache = data_dir.is_dir().then(|| data_dir.join("plugin-cache"));
     let runtime = Runtime::new(cache, false)?;
     let chains = load_chains(&runtime, &config)?;
-    println!(
+    say!(
         "{}: OK ({} sender(s), {} webhook(s))",
         path.display(),
         config.senders.len(),
@@ -88,7 +97,7 @@ fn check(path: &std::path::Path) -> anyhow::Result<()> {
         } else {
             format!(", plugins: {}", plugins.join(" → "))
         };
-        println!(
+        say!(
             "  {}: {}{plugins}",
             webhook.id,
             webhook.events.patterns().join(" ")

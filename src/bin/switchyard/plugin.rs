@@ -72,7 +72,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let plugin = Plugin::load(&runtime, &spec)
         .with_context(|| format!("cannot load {}", args.plugin.display()))?;
     let hooks = plugin.hooks();
-    println!(
+    say!(
         "loaded {} in {:.1} ms (compile and init); exports:{}{}{}",
         plugin.name(),
         ms(started.elapsed()),
@@ -122,7 +122,7 @@ fn report<T>(hook: &str, (result, elapsed): Timed<T>, describe: impl Fn(&T) -> S
     match result {
         Ok(called) => {
             let fuel = called.fuel.map_or(String::new(), |f| format!(", {f} fuel"));
-            println!(
+            say!(
                 "{hook}: {} ({:.3} ms{fuel})",
                 describe(&called.value),
                 ms(elapsed)
@@ -130,7 +130,7 @@ fn report<T>(hook: &str, (result, elapsed): Timed<T>, describe: impl Fn(&T) -> S
             false
         }
         Err(error) => {
-            println!("{hook}: FAILED: {error} ({:.3} ms)", ms(elapsed));
+            say!("{hook}: FAILED: {error} ({:.3} ms)", ms(elapsed));
             true
         }
     }
