@@ -267,3 +267,42 @@ async fn batches_must_hold_one_to_a_thousand_events() {
     assert_eq!(answer.json["accepted"], 1000);
     receiver.wait_for(1000, Duration::from_secs(60)).await;
 }
+
+/// Posts a small event until it is answered with `status`; panics after 10 s.
+async fn post_until(addr: std::net::SocketAddr, status: u16) -> Answer {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = post(addr, "/v1/events", Some(TOKEN), r#"{"type":"t","data":1}"#).await;
+        if answer.status == status {
+            return answer;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never answered {status}: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_large_bodies_is_refused_not_buffered() {
+    use tokio::io::AsyncWriteExt;
+    // Each request reserves twice its declared body from a 256 MiB budget: two
+    // bodies of 64 MiB, still arriving, fill it.
+    let router = Router::start("max_body_bytes = 67108864", "").await;
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let mut socket = tokio::net::TcpStream::connect(router.addr()).await.unwrap();
+        let head = format!(
+            "POST /v1/events HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKEN}\r\ncontent-type: application/json\r\ncontent-length: 67108864\r\n\r\n{{"
+        );
+        socket.write_all(head.as_bytes()).await.unwrap();
+        slow.push(socket);
+    }
+    let refused = post_until(router.addr(), 503).await;
+    assert_error(&refused, 503, "overloaded");
+    assert!(refused.headers.contains_key("retry-after"));
+    // With the slow senders gone, their reservations are given back.
+    drop(slow);
+    post_until(router.addr(), 202).await;
+}
