@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use serde::Serialize;
 
@@ -24,8 +24,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    /// Seconds, for a `Retry-After` header.
-    pub retry_after: Option<u32>,
+    /// Headers the answer needs: `Retry-After` on a 503, `Allow` on a 405, ...
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
@@ -34,8 +34,13 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            retry_after: None,
+            headers: Vec::new(),
         }
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -44,10 +49,8 @@ impl ApiError {
 
     /// 503: the service cannot take this now; retry after `seconds`.
     pub fn unavailable(code: &'static str, message: impl Into<String>, seconds: u32) -> Self {
-        Self {
-            retry_after: Some(seconds),
-            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
-        }
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+            .with_header(RETRY_AFTER, HeaderValue::from(seconds))
     }
 
     pub fn into_response(self) -> Response<Body> {
@@ -67,25 +70,9 @@ impl ApiError {
             },
         };
         let mut response = json(self.status, &body);
-        if let Some(seconds) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(seconds));
-        }
+        response.headers_mut().extend(self.headers);
         response
     }
-}
-
-/// The serialized form of an [`ApiError`]'s body, for clients and tests.
-#[derive(Debug, serde::Deserialize)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, serde::Deserialize)]
-pub struct ErrorDetail {
-    pub code: String,
-    pub message: String,
 }
 
 /// A JSON response. Serializing our own plain types cannot fail; if it somehow

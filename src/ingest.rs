@@ -92,16 +92,13 @@ impl Ingest {
             (&Method::POST, "/v1/events") => false,
             (&Method::POST, "/v1/events/batch") => true,
             (_, "/v1/events" | "/v1/events/batch") => {
-                let mut response = ApiError::new(
+                let error = ApiError::new(
                     StatusCode::METHOD_NOT_ALLOWED,
                     "method_not_allowed",
                     "use POST",
                 )
-                .into_response();
-                response
-                    .headers_mut()
-                    .insert(http::header::ALLOW, HeaderValue::from_static("POST"));
-                return Ok(response);
+                .with_header(http::header::ALLOW, HeaderValue::from_static("POST"));
+                return api::respond(Err(error));
             }
             (_, path) => {
                 let message = format!("no route for {path}");
@@ -118,15 +115,6 @@ impl Ingest {
             events = tracing::field::Empty
         );
         let result = self.accept(request, batch).instrument(span).await;
-        if let Err(e) = &result
-            && e.status == StatusCode::UNAUTHORIZED
-        {
-            let mut response = e.clone().into_response();
-            response
-                .headers_mut()
-                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return Ok(response);
-        }
         api::respond(result)
     }
 
@@ -171,7 +159,10 @@ impl Ingest {
     }
 
     fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<str>, ApiError> {
-        let unauthorized = |code, message| ApiError::new(StatusCode::UNAUTHORIZED, code, message);
+        let unauthorized = |code, message| {
+            ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+                .with_header(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+        };
         let value = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
         let token = value
             .and_then(|v| v.split_once(' '))

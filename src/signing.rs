@@ -103,10 +103,6 @@ impl Signer {
         Ok(Self { scheme, keys })
     }
 
-    pub fn scheme(&self) -> Scheme {
-        self.scheme
-    }
-
     /// The signature headers for one attempt.
     pub fn sign(&self, msg: &Message<'_>) -> Result<SignedHeaders, InvalidHeader> {
         match self.scheme {

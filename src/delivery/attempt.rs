@@ -28,7 +28,7 @@ static AGENT: HeaderValue =
 
 /// What became of a due entry.
 pub(super) enum Attempted {
-    Made(Box<Outcome>),
+    Made(Arc<Outcome>),
     /// The entry points at no pending delivery (it finished, or its record is gone).
     Stale,
 }
@@ -48,7 +48,7 @@ pub(super) async fn make(lane: &Lane, due: Due) -> Result<Attempted, StoreError>
         attempt = delivery.attempts.saturating_add(1),
     );
     let outcome = attempt(lane, due, &delivery, event).instrument(span).await;
-    Ok(Attempted::Made(Box::new(outcome)))
+    Ok(Attempted::Made(Arc::new(outcome)))
 }
 
 /// An attempt under way: what its record needs, gathered as it goes.

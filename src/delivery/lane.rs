@@ -157,7 +157,7 @@ async fn work(lane: Arc<Lane>, due: Due) {
     let mut backoff = STORE_BACKOFF;
     loop {
         let written = match &attempted {
-            Attempted::Made(outcome) => lane.store.record((**outcome).clone()).await,
+            Attempted::Made(outcome) => lane.store.record(outcome.clone()).await,
             Attempted::Stale => lane.store.unqueue(&lane.webhook.id, due).await,
         };
         match written {

@@ -145,8 +145,9 @@ impl Store {
     }
 
     /// Records an attempt and where its delivery goes next.
-    pub async fn record(&self, outcome: Outcome) -> Result<(), StoreError> {
-        self.submit(Op::Record(Box::new(outcome))).await.map(drop)
+    /// Shared, not copied: a caller keeps its `Arc` to record again if this fails.
+    pub async fn record(&self, outcome: Arc<Outcome>) -> Result<(), StoreError> {
+        self.submit(Op::Record(outcome)).await.map(drop)
     }
 
     /// Sets each webhook's status in its health record.

@@ -125,22 +125,6 @@ pub enum ErrorKind {
     Other,
 }
 
-impl ErrorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Status => "status",
-            Self::Dns => "dns",
-            Self::Blocked => "blocked",
-            Self::Connect => "connect",
-            Self::Tls => "tls",
-            Self::Timeout => "timeout",
-            Self::Reset => "reset",
-            Self::Plugin => "plugin",
-            Self::Other => "other",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttemptError {
     pub kind: ErrorKind,

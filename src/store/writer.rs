@@ -78,7 +78,7 @@ pub(super) enum Op {
         events: Vec<NewEvent>,
         dedupe_window_ms: u64,
     },
-    Record(Box<Outcome>),
+    Record(Arc<Outcome>),
     SetStatus(Vec<(String, WebhookStatus)>),
     /// Removes a due entry that points at no pending delivery.
     Unqueue {
@@ -206,7 +206,7 @@ impl<'txn> Tables<'txn> {
                     .collect::<Result<_, _>>()?;
                 Ok(Done::Ingested(results))
             }
-            Op::Record(outcome) => self.record(*outcome).map(|()| Done::Unit),
+            Op::Record(outcome) => self.record(&outcome).map(|()| Done::Unit),
             Op::SetStatus(statuses) => {
                 for (webhook, status) in statuses {
                     let mut health = self.health_of(&webhook)?;
@@ -279,7 +279,7 @@ impl<'txn> Tables<'txn> {
     }
 
     /// Records an attempt and moves its delivery on (invariants 1 and 2).
-    fn record(&mut self, outcome: Outcome) -> Result<(), StoreError> {
+    fn record(&mut self, outcome: &Outcome) -> Result<(), StoreError> {
         let id = outcome.delivery;
         let webhook = &*outcome.webhook;
         let attempt = &outcome.attempt;
