@@ -7,14 +7,19 @@
 //! durable acks fast. After the commit, the lanes of the webhooks that got new
 //! deliveries are woken, so a first attempt starts at once.
 //!
+//! Who may post, which webhooks each event type is routed to, and the limits on
+//! bodies and dedupe form the [`Routes`]: one immutable snapshot, taken once per
+//! request and replaced whole by a reload, so a request never sees half of one
+//! config and half of the next.
+//!
 //! The body is never parsed into a JSON tree: `data` stays the sender's raw text,
 //! and the payload delivered is built around it once, here.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 
@@ -42,36 +47,47 @@ const MEMORY_BUDGET_KIB: usize = 256 * 1024;
 
 /// The ingest service's state, shared by every connection.
 pub struct Ingest {
+    routes: RwLock<Arc<Routes>>,
+    store: Store,
+    scheduler: Arc<Scheduler>,
+    draining: AtomicBool,
+    memory: Semaphore,
+}
+
+/// The part of the config ingest works from; see the module docs.
+struct Routes {
     /// Senders by the SHA-256 of their token: a lookup that takes the same time
     /// whichever byte of a guessed token is wrong.
     senders: HashMap<[u8; 32], Arc<str>>,
+    /// The enabled webhooks.
     webhooks: Vec<Arc<Webhook>>,
-    store: Store,
-    scheduler: Arc<Scheduler>,
     max_body_bytes: usize,
     dedupe_window_ms: u64,
-    draining: AtomicBool,
-    memory: Semaphore,
 }
 
 impl Ingest {
     pub fn new(config: &Config, store: Store, scheduler: Arc<Scheduler>) -> Self {
         Self {
-            senders: config.senders.iter().map(sender_entry).collect(),
-            webhooks: config
-                .webhooks
-                .iter()
-                .filter(|w| w.enabled)
-                .cloned()
-                .collect(),
+            routes: RwLock::new(Arc::new(Routes::new(config))),
             store,
             scheduler,
-            max_body_bytes: config.server.max_body_bytes,
-            dedupe_window_ms: u64::try_from(config.server.dedupe_window.as_millis())
-                .unwrap_or(u64::MAX),
             draining: AtomicBool::new(false),
             memory: Semaphore::new(MEMORY_BUDGET_KIB),
         }
+    }
+
+    /// Routes every request that starts from now on by `config`; requests already
+    /// in progress finish by the routes they started with.
+    pub fn reroute(&self, config: &Config) {
+        let routes = Arc::new(Routes::new(config));
+        *self.routes.write().unwrap_or_else(|e| e.into_inner()) = routes;
+    }
+
+    fn routes(&self) -> Arc<Routes> {
+        self.routes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// From now on every request is refused with 503, so senders retry elsewhere or later.
@@ -130,26 +146,31 @@ impl Ingest {
                 5,
             ));
         }
-        let sender = self.authenticate(request.headers())?;
+        let routes = self.routes();
+        let sender = routes.authenticate(request.headers())?;
         tracing::Span::current().record("sender", &*sender);
         api::require_json(request.headers())?;
-        let _memory = self.reserve_memory(request.headers())?;
+        let _memory = self.reserve_memory(request.headers(), routes.max_body_bytes)?;
         let (parts, body) = request.into_parts();
-        let body = api::read_body(&parts.headers, body, self.max_body_bytes).await?;
+        let body = api::read_body(&parts.headers, body, routes.max_body_bytes).await?;
         if batch {
-            self.accept_batch(&sender, &body).await
+            self.accept_batch(&routes, &sender, &body).await
         } else {
-            self.accept_one(&sender, &body).await
+            self.accept_one(&routes, &sender, &body).await
         }
     }
 
     /// Reserves room for the body (as declared, or the largest allowed) and the
     /// payloads built from it.
-    fn reserve_memory(&self, headers: &HeaderMap) -> Result<SemaphorePermit<'_>, ApiError> {
-        let declared = api::content_length(headers).map_or(self.max_body_bytes, |len| {
+    fn reserve_memory(
+        &self,
+        headers: &HeaderMap,
+        max_body_bytes: usize,
+    ) -> Result<SemaphorePermit<'_>, ApiError> {
+        let declared = api::content_length(headers).map_or(max_body_bytes, |len| {
             usize::try_from(len)
                 .unwrap_or(usize::MAX)
-                .min(self.max_body_bytes)
+                .min(max_body_bytes)
         });
         let kib = (declared.saturating_mul(2).div_ceil(1024)).clamp(1, MEMORY_BUDGET_KIB);
         let kib = u32::try_from(kib).unwrap_or(u32::MAX);
@@ -158,29 +179,16 @@ impl Ingest {
         })
     }
 
-    fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<str>, ApiError> {
-        let unauthorized = |code, message| {
-            ApiError::new(StatusCode::UNAUTHORIZED, code, message)
-                .with_header(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
-        };
-        let value = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let token = value
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .ok_or_else(|| {
-                unauthorized("missing_token", "send Authorization: Bearer <sender token>")
-            })?;
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        (self.senders.get(&digest).cloned())
-            .ok_or_else(|| unauthorized("invalid_token", "the token does not belong to any sender"))
-    }
-
-    async fn accept_one(&self, sender: &Arc<str>, body: &[u8]) -> Result<Response<Body>, ApiError> {
-        let event = self.prepare(sender, parse_json(body)?)?;
+    async fn accept_one(
+        &self,
+        routes: &Routes,
+        sender: &Arc<str>,
+        body: &[u8],
+    ) -> Result<Response<Body>, ApiError> {
+        let event = routes.prepare(sender, parse_json(body)?)?;
         tracing::Span::current().record("events", event.id.as_str());
         let id = event.id.clone();
-        let ingested = self.commit(vec![event]).await?;
+        let ingested = self.commit(vec![event], routes.dedupe_window_ms).await?;
         let duplicate = ingested.first() == Some(&Ingested::Duplicate);
         let status = if duplicate {
             StatusCode::OK
@@ -192,6 +200,7 @@ impl Ingest {
 
     async fn accept_batch(
         &self,
+        routes: &Routes,
         sender: &Arc<str>,
         body: &[u8],
     ) -> Result<Response<Body>, ApiError> {
@@ -210,7 +219,7 @@ impl Ingest {
         let mut answers: Vec<Result<String, ApiError>> = Vec::with_capacity(items.len());
         let mut valid = Vec::with_capacity(items.len());
         for item in items {
-            match parse_json(item.get().as_bytes()).and_then(|e| self.prepare(sender, e)) {
+            match parse_json(item.get().as_bytes()).and_then(|e| routes.prepare(sender, e)) {
                 Ok(event) => {
                     answers.push(Ok(event.id.clone()));
                     valid.push(event);
@@ -218,7 +227,7 @@ impl Ingest {
                 Err(e) => answers.push(Err(e)),
             }
         }
-        let mut ingested = self.commit(valid).await?.into_iter();
+        let mut ingested = (self.commit(valid, routes.dedupe_window_ms).await?).into_iter();
         let mut summary = BatchSummary::default();
         for answer in answers {
             let result = match answer {
@@ -249,32 +258,14 @@ impl Ingest {
         Ok(api::json(StatusCode::ACCEPTED, &summary))
     }
 
-    /// Validates an incoming event and routes it to the webhooks that subscribe to its type.
-    fn prepare(&self, sender: &Arc<str>, event: Incoming<'_>) -> Result<NewEvent, ApiError> {
-        let built = build(event)?;
-        let webhooks = (self.webhooks.iter())
-            .filter(|w| w.events.matches(&built.event_type))
-            .map(|w| w.id.clone())
-            .collect();
-        Ok(NewEvent {
-            sender: sender.clone(),
-            id: built.id,
-            event_type: built.event_type,
-            received_at_ms: built.received_at_ms,
-            payload: built.payload,
-            webhooks,
-        })
-    }
-
     /// Commits `events` and wakes their lanes, in a task of its own. If the sender
     /// hangs up mid-commit, this handler is dropped, but the commit stands, and so
     /// must the wake-up, or the new deliveries would wait for the next event.
-    async fn commit(&self, events: Vec<NewEvent>) -> Result<Vec<Ingested>, ApiError> {
+    async fn commit(&self, events: Vec<NewEvent>, window: u64) -> Result<Vec<Ingested>, ApiError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
         let (store, scheduler) = (self.store.clone(), self.scheduler.clone());
-        let window = self.dedupe_window_ms;
         let committed = tokio::spawn(async move {
             let routes: Vec<Arc<str>> = events
                 .iter()
@@ -299,6 +290,56 @@ impl Ingest {
                 ApiError::unavailable("shutting_down", "the router is shutting down", 5)
             }
             _ => ApiError::unavailable("store_unavailable", "events cannot be stored right now", 1),
+        })
+    }
+}
+
+impl Routes {
+    fn new(config: &Config) -> Self {
+        Self {
+            senders: config.senders.iter().map(sender_entry).collect(),
+            webhooks: (config.webhooks.iter())
+                .filter(|w| w.enabled)
+                .cloned()
+                .collect(),
+            max_body_bytes: config.server.max_body_bytes,
+            dedupe_window_ms: u64::try_from(config.server.dedupe_window.as_millis())
+                .unwrap_or(u64::MAX),
+        }
+    }
+
+    fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<str>, ApiError> {
+        let unauthorized = |code, message| {
+            ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+                .with_header(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+        };
+        let value = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let token = value
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .ok_or_else(|| {
+                unauthorized("missing_token", "send Authorization: Bearer <sender token>")
+            })?;
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        (self.senders.get(&digest).cloned())
+            .ok_or_else(|| unauthorized("invalid_token", "the token does not belong to any sender"))
+    }
+
+    /// Validates an incoming event and routes it to the webhooks that subscribe to its type.
+    fn prepare(&self, sender: &Arc<str>, event: Incoming<'_>) -> Result<NewEvent, ApiError> {
+        let built = build(event)?;
+        let webhooks = (self.webhooks.iter())
+            .filter(|w| w.events.matches(&built.event_type))
+            .map(|w| w.id.clone())
+            .collect();
+        Ok(NewEvent {
+            sender: sender.clone(),
+            id: built.id,
+            event_type: built.event_type,
+            received_at_ms: built.received_at_ms,
+            payload: built.payload,
+            webhooks,
         })
     }
 }

@@ -9,17 +9,24 @@
 //! in-flight attempts the grace period; the listener closes; the writer commits
 //! what is queued and lets go of the data file. Anything not finished stays
 //! pending on disk for the next start.
+//!
+//! Reload: the new config's plugins are loaded (compiled components are reused)
+//! before anything changes, so a broken plugin is refused while the old chain keeps
+//! serving. Then ingest routes by the new config, and the scheduler starts, updates
+//! and stops lanes to match. Events are in the store before they are routed to a
+//! lane, so none is lost in between: a lane reads its whole queue when it starts.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::delivery::client::ClientError;
-use crate::delivery::{HttpClient, Scheduler, WebhookChain};
+use crate::delivery::{Applied, HttpClient, Scheduler, WebhookChain};
 use crate::ingest::{self, Ingest};
 use crate::plugin::{Chain, Runtime};
 use crate::store::{Store, StoreError, WebhookStatus};
@@ -38,6 +45,24 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+}
+
+/// Why a reload was refused. The router carries on with the config it had.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Plugins(#[from] PluginErrors),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a reload changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reloaded {
+    /// Webhook lanes started, updated and stopped.
+    pub lanes: Applied,
+    /// Changed settings that only a restart applies; until then the old values hold.
+    pub need_restart: Vec<&'static str>,
 }
 
 /// Plugins that failed to load, each named by its config key.
@@ -65,9 +90,74 @@ pub fn load_chains(runtime: &Runtime, config: &Config) -> Result<Vec<WebhookChai
     }
 }
 
+/// Loads every webhook's plugins on the blocking pool: compiling and initialising
+/// them is synchronous, and can take seconds.
+async fn load_plugins(
+    runtime: Arc<Runtime>,
+    config: Arc<Config>,
+) -> Result<Vec<WebhookChain>, PluginErrors> {
+    tokio::task::spawn_blocking(move || load_chains(&runtime, &config))
+        .await
+        .map_err(|e| PluginErrors(vec![format!("loading plugins panicked: {e}")]))?
+}
+
+/// The status each configured webhook should have, and `removed` ones `Disabled`.
+fn statuses(config: &Config, removed: &[Arc<str>]) -> Vec<(String, WebhookStatus)> {
+    let configured = config.webhooks.iter().map(|w| {
+        let status = if w.enabled {
+            WebhookStatus::Active
+        } else {
+            WebhookStatus::Disabled
+        };
+        (w.id.to_string(), status)
+    });
+    let removed = removed
+        .iter()
+        .map(|id| (id.to_string(), WebhookStatus::Disabled));
+    configured.chain(removed).collect()
+}
+
+/// Server settings a running router cannot change: the listener, the data file and
+/// the outbound client are made once, at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Fixed {
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    allow_private_networks: bool,
+}
+
+impl Fixed {
+    fn of(config: &Config) -> Self {
+        Self {
+            listen: config.server.listen,
+            data_dir: config.server.data_dir.clone(),
+            allow_private_networks: config.server.allow_private_networks,
+        }
+    }
+
+    /// The config keys whose values differ between `self` and `other`.
+    fn changed(&self, other: &Self) -> Vec<&'static str> {
+        [
+            ("server.listen", self.listen != other.listen),
+            ("server.data_dir", self.data_dir != other.data_dir),
+            (
+                "server.allow_private_networks",
+                self.allow_private_networks != other.allow_private_networks,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(key, changed)| changed.then_some(key))
+        .collect()
+    }
+}
+
 /// A started router.
 pub struct Server {
     ingest_addr: SocketAddr,
+    /// The config in force; its lock makes reloads take turns.
+    config: Mutex<Arc<Config>>,
+    fixed: Fixed,
+    runtime: Arc<Runtime>,
     store: Store,
     ingest: Arc<Ingest>,
     scheduler: Arc<Scheduler>,
@@ -78,19 +168,13 @@ pub struct Server {
 impl Server {
     pub async fn start(config: Config) -> Result<Self, StartError> {
         let config = Arc::new(config);
-        // Plugins first, so a broken one is refused before the data file is touched;
-        // on the blocking pool, since compiling and initialising them is synchronous.
-        let chains = {
-            let config = config.clone();
-            tokio::task::spawn_blocking(move || {
-                let cache = config.server.data_dir.join("plugin-cache");
-                let runtime = Runtime::new(Some(cache), false)
-                    .map_err(|e| PluginErrors(vec![format!("plugin engine: {e}")]))?;
-                load_chains(&runtime, &config)
-            })
-            .await
-            .map_err(|e| PluginErrors(vec![format!("loading plugins panicked: {e}")]))??
-        };
+        // Plugins first, so a broken one is refused before the data file is touched.
+        let cache = config.server.data_dir.join("plugin-cache");
+        let runtime = Arc::new(
+            Runtime::new(Some(cache), false)
+                .map_err(|e| PluginErrors(vec![format!("plugin engine: {e}")]))?,
+        );
+        let chains = load_plugins(runtime.clone(), config.clone()).await?;
         let client = HttpClient::new(config.server.allow_private_networks)?;
         let addr = config.server.listen;
         let listener =
@@ -99,23 +183,12 @@ impl Server {
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
         let store = Store::open(&config.server.data_dir)?;
-        let statuses = (config.webhooks.iter())
-            .map(|w| {
-                let status = if w.enabled {
-                    WebhookStatus::Active
-                } else {
-                    WebhookStatus::Disabled
-                };
-                (w.id.to_string(), status)
-            })
-            .collect();
-        if let Err(e) = store.set_statuses(statuses).await {
+        if let Err(e) = store.set_statuses(statuses(&config, &[])).await {
             let _ = store.close().await;
             return Err(e.into());
         }
 
-        let grace = config.server.shutdown_grace;
-        let scheduler = Arc::new(Scheduler::start(chains, &store, &client, grace));
+        let scheduler = Arc::new(Scheduler::start(chains, &store, &client));
         let ingest = Arc::new(Ingest::new(&config, store.clone(), scheduler.clone()));
         let (stop_ingest, stopped) = watch::channel(false);
         let ingest_task = tokio::spawn(ingest::serve(listener, ingest.clone(), stopped));
@@ -127,6 +200,9 @@ impl Server {
         );
         Ok(Self {
             ingest_addr,
+            fixed: Fixed::of(&config),
+            config: Mutex::new(config),
+            runtime,
             store,
             ingest,
             scheduler,
@@ -145,11 +221,43 @@ impl Server {
         &self.store
     }
 
+    /// Runs on `config` from now on, or refuses it, naming every plugin that cannot
+    /// be loaded, and carries on as before. See the module docs.
+    pub async fn reload(&self, config: Config) -> Result<Reloaded, ReloadError> {
+        let mut current = self.config.lock().await;
+        let config = Arc::new(config);
+        // Compiled components that no chain in force uses any more can go.
+        self.runtime.forget_unused();
+        let chains = load_plugins(self.runtime.clone(), config.clone()).await?;
+        let removed: Vec<Arc<str>> = (current.webhooks.iter())
+            .filter(|old| !config.webhooks.iter().any(|new| new.id == old.id))
+            .map(|old| old.id.clone())
+            .collect();
+        self.store.set_statuses(statuses(&config, &removed)).await?;
+        self.ingest.reroute(&config);
+        let lanes = (self.scheduler)
+            .apply(chains, config.server.shutdown_grace)
+            .await;
+        let need_restart = self.fixed.changed(&Fixed::of(&config));
+        *current = config;
+        tracing::info!(started = ?lanes.started, updated = ?lanes.updated,
+            stopped = ?lanes.stopped, "config reloaded");
+        if !need_restart.is_empty() {
+            tracing::warn!(keys = ?need_restart,
+                "these settings changed, and take effect only at a restart");
+        }
+        Ok(Reloaded {
+            lanes,
+            need_restart,
+        })
+    }
+
     /// Stops in the order that loses nothing; see the module docs.
     pub async fn shutdown(self) {
         tracing::info!("shutting down: refusing new events, finishing in-flight attempts");
         self.ingest.drain();
-        self.scheduler.shutdown().await;
+        let grace = self.config.lock().await.server.shutdown_grace;
+        self.scheduler.shutdown(grace).await;
         let _ = self.stop_ingest.send(true);
         if let Err(e) = self.ingest_task.await {
             tracing::error!(error = %e, "the ingest server ended abnormally");

@@ -319,3 +319,93 @@ async fn a_restart_loads_compiled_plugins_from_the_cache_instead_of_compiling() 
         "the restart reused the artifacts without rewriting them"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_swaps_a_plugin_under_load_and_loses_no_event() {
+    const SENDERS: usize = 4;
+    const EACH: usize = 150;
+    let receiver = Receiver::ok().await;
+    let marked = |mark: &str| {
+        let config = format!(r#"{{ mark = "{mark}" }}"#);
+        webhook("w", &receiver.url("/"), &chain(&[("mark", &config)]))
+    };
+    let router = std::sync::Arc::new(Router::start("", &marked("a")).await);
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // Events posted once the reload has returned: the new chain must mark them.
+    let after_reload = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let reloaded = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|s| {
+            let (router, accepted) = (router.clone(), accepted.clone());
+            let (after_reload, reloaded) = (after_reload.clone(), reloaded.clone());
+            tokio::spawn(async move {
+                for i in 0..EACH {
+                    let id = format!("e{s}-{i}");
+                    let late = reloaded.load(std::sync::atomic::Ordering::SeqCst);
+                    router.send(&id, "t").await;
+                    accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if late {
+                        after_reload.lock().unwrap().push(id);
+                    }
+                }
+            })
+        })
+        .collect();
+
+    eventually(WAIT, "a quarter of the events accepted", || {
+        (accepted.load(std::sync::atomic::Ordering::SeqCst) >= SENDERS * EACH / 4).then_some(())
+    })
+    .await;
+    let reload = router.reload("", &marked("b")).await.unwrap();
+    reloaded.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(reload.lanes.updated, vec!["w".into()]);
+    for sender in senders {
+        sender.await.unwrap();
+    }
+
+    let requests = receiver
+        .wait_until(WAIT, "every event delivered", |requests| {
+            let ids: std::collections::HashSet<String> =
+                requests.iter().map(Recorded::event_id).collect();
+            ids.len() == SENDERS * EACH
+        })
+        .await;
+    let mark_of = |r: &Recorded| r.json()["marks"].to_string();
+    let marks: std::collections::HashSet<String> = requests.iter().map(mark_of).collect();
+    assert_eq!(
+        marks,
+        [r#"["a"]"#.to_owned(), r#"["b"]"#.to_owned()].into(),
+        "each event ran through exactly one of the two chains"
+    );
+    let late = after_reload.lock().unwrap().clone();
+    assert!(!late.is_empty(), "the load went on past the reload");
+    for id in &late {
+        let request = requests.iter().find(|r| &r.event_id() == id).unwrap();
+        assert_eq!(
+            mark_of(request),
+            r#"["b"]"#,
+            "{id} was posted after the reload"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_with_a_broken_plugin_is_refused_and_the_old_chain_keeps_serving() {
+    let receiver = Receiver::ok().await;
+    let hook =
+        |plugin: &str, config: &str| webhook("w", &receiver.url("/"), &chain(&[(plugin, config)]));
+    let router = Router::start("", &hook("mark", r#"{ mark = "a" }"#)).await;
+
+    let Err(error) = router.reload("", &hook("bad-init", "{}")).await else {
+        panic!("a plugin whose init fails must not be loaded");
+    };
+    let message = error.to_string();
+    assert!(
+        message.contains("webhooks[0].plugins[0]")
+            && message.contains("bad-init always refuses its config"),
+        "{message}"
+    );
+    router.send("e1", "t").await;
+    let request = receiver.wait_for(1, WAIT).await.remove(0);
+    assert_eq!(request.json()["marks"], serde_json::json!(["a"]));
+}

@@ -1,4 +1,5 @@
-//! The real binary: crash safety under `kill -9`, graceful SIGTERM, and `check`.
+//! The real binary: crash safety under `kill -9`, graceful SIGTERM, reload on
+//! SIGHUP, and `check`.
 
 mod common;
 
@@ -15,10 +16,11 @@ use common::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 
-/// A `switchyard serve` process, and the address it says it listens on.
+/// A `switchyard serve` process, the address it says it listens on, and its log.
 struct Process {
     child: Child,
     addr: SocketAddr,
+    log: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
 }
 
 impl Process {
@@ -32,12 +34,15 @@ impl Process {
             .unwrap();
         let stderr = BufReader::new(child.stderr.take().unwrap());
         let (found, addr) = std::sync::mpsc::channel();
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
         // Keep reading, so the pipe never fills and blocks the router's logging.
         std::thread::spawn(move || {
             for line in stderr.lines().map_while(Result::ok) {
                 let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
                     continue;
                 };
+                kept.lock().unwrap().push(entry.clone());
                 if entry["message"] == "ingest listening" {
                     let _ = found.send(
                         entry["addr"]
@@ -52,7 +57,17 @@ impl Process {
         let addr = addr
             .recv_timeout(Duration::from_secs(30))
             .expect("the router starts and logs its address");
-        Self { child, addr }
+        Self { child, addr, log }
+    }
+
+    /// Waits for the `n`th log entry whose message is `message`, and returns it.
+    async fn logged(&self, message: &str, n: usize) -> serde_json::Value {
+        eventually(Duration::from_secs(30), &format!("log {message:?}"), || {
+            let log = self.log.lock().unwrap();
+            let mut found = log.iter().filter(|e| e["message"] == message);
+            found.nth(n - 1).cloned()
+        })
+        .await
     }
 
     fn signal(&self, name: &str) {
@@ -213,6 +228,45 @@ async fn sigterm_refuses_new_events_and_leaves_unfinished_attempts_pending() {
         "the same delivery resumes"
     );
     assert_eq!(retried.attempt, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_applies_a_changed_config_and_refuses_a_broken_one() {
+    let (first, second) = (Receiver::ok().await, Receiver::ok().await);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "", &webhook("w1", &first.url("/"), ""));
+    let router = Process::spawn(&config);
+
+    std::fs::write(&config, "[server\nlisten = ").unwrap();
+    router.signal("HUP");
+    let refused = router
+        .logged("reload refused; the running config stays", 1)
+        .await;
+    let error = refused["error"].as_str().unwrap();
+    assert!(error.contains("switchyard.toml"), "{error}");
+    let sent = try_post(router.addr, r#"{"id":"e1","type":"t","data":1}"#).await;
+    assert_eq!(sent.unwrap().status, 202, "still serving the old config");
+    assert_eq!(
+        first.wait_for(1, Duration::from_secs(15)).await[0].event_id(),
+        "e1"
+    );
+
+    write_config(dir.path(), "", &webhook("w2", &second.url("/"), ""));
+    router.signal("HUP");
+    let reloaded = router.logged("config reloaded", 1).await;
+    assert_eq!(reloaded["started"], r#"["w2"]"#);
+    assert_eq!(reloaded["stopped"], r#"["w1"]"#);
+    let sent = try_post(router.addr, r#"{"id":"e2","type":"t","data":2}"#).await;
+    assert_eq!(sent.unwrap().status, 202);
+    assert_eq!(
+        second.wait_for(1, Duration::from_secs(15)).await[0].event_id(),
+        "e2"
+    );
+    assert_eq!(
+        first.requests().len(),
+        1,
+        "w1 is gone: it gets nothing more"
+    );
 }
 
 #[test]

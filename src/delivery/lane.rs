@@ -11,12 +11,16 @@
 //! The lane sleeps until the earliest of: a new delivery (ingest wakes it), a finished
 //! attempt, or the next due time it read from the store. No polling tick sets the
 //! latency; an idle lane only re-reads its queue once a minute, as a backstop.
+//!
+//! The lane reads its settings (the webhook and its plugin chain) afresh before each
+//! round of dispatching, so a reload reaches it without a restart; each attempt
+//! keeps the settings it was dispatched with.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::{self, JoinError, JoinSet};
 use tokio::time::{Instant, sleep_until};
 
@@ -32,17 +36,17 @@ const MAX_STORE_BACKOFF: Duration = Duration::from_secs(30);
 /// unnecessary for latency; it is a backstop, should one ever be missed.
 const IDLE_RECHECK: Duration = Duration::from_secs(60);
 
-/// Runs `lane` until `stop` fires, then gives in-flight attempts `grace` to finish.
-/// Attempts cut off after that leave their due entries in place: still pending.
+/// Runs the lane until `stop` brings a grace period, then gives in-flight attempts
+/// that long to finish. Attempts cut off after that leave their due entries in
+/// place: still pending.
 pub(super) async fn run(
-    lane: Arc<Lane>,
+    settings: watch::Receiver<Arc<Lane>>,
     wake: Arc<Notify>,
-    mut stop: watch::Receiver<bool>,
-    grace: Duration,
+    mut stop: oneshot::Receiver<Duration>,
 ) {
     let mut work = InFlight::default();
     let mut deadline = Some(Instant::now());
-    loop {
+    let grace = loop {
         let timer = async {
             match deadline {
                 Some(at) => sleep_until(at).await,
@@ -50,13 +54,15 @@ pub(super) async fn run(
             }
         };
         tokio::select! {
-            _ = stop.changed() => break,
+            grace = &mut stop => break grace.unwrap_or_default(),
             Some(joined) = work.tasks.join_next_with_id() => work.finish(joined),
             () = wake.notified() => {}
             () = timer => {}
         }
+        let lane = settings.borrow().clone();
         deadline = work.fill(&lane);
-    }
+    };
+    let lane = settings.borrow().clone();
     work.drain(&lane, grace).await;
 }
 

@@ -5,6 +5,11 @@
 //! signing, the shared [`client`]), and records the outcome, which the [`retry`]
 //! policy turns into success, a next due time, or a dead letter. Ingest wakes a lane
 //! when it commits new deliveries for it, so a first attempt starts right after the ack.
+//!
+//! A reload hands the scheduler a new set of webhooks: new ones get a lane, removed
+//! ones have theirs stopped (as at shutdown: in-flight attempts get the grace
+//! period), and kept ones swap to the new settings and plugin chain between two
+//! dispatches. An attempt runs start to finish on the settings it began with.
 
 mod attempt;
 pub mod client;
@@ -12,10 +17,10 @@ mod lane;
 pub mod retry;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use client::HttpClient;
@@ -35,59 +40,136 @@ struct Lane {
     client: HttpClient,
 }
 
+/// A running lane, as the scheduler holds it.
+struct LaneHandle {
+    wake: Arc<Notify>,
+    /// The lane's settings; a reload replaces them and the lane picks them up.
+    settings: watch::Sender<Arc<Lane>>,
+    /// Stops the lane, giving in-flight attempts the grace period sent.
+    stop: oneshot::Sender<Duration>,
+    task: JoinHandle<()>,
+}
+
+impl LaneHandle {
+    fn spawn(lane: Lane) -> Self {
+        let wake = Arc::new(Notify::new());
+        let (settings, current) = watch::channel(Arc::new(lane));
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(lane::run(current, wake.clone(), stopped));
+        Self {
+            wake,
+            settings,
+            stop,
+            task,
+        }
+    }
+}
+
+/// Stops `lanes` together, so the whole set is done within one `grace`.
+async fn stop_all(lanes: impl IntoIterator<Item = LaneHandle>, grace: Duration) {
+    let tasks: Vec<JoinHandle<()>> = (lanes.into_iter())
+        .map(|lane| {
+            let _ = lane.stop.send(grace);
+            lane.task
+        })
+        .collect();
+    for task in tasks {
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "a delivery lane ended abnormally");
+        }
+    }
+}
+
 /// The running lanes, one per enabled webhook.
 pub struct Scheduler {
-    wakers: HashMap<Arc<str>, Arc<Notify>>,
-    stop: watch::Sender<bool>,
-    lanes: Mutex<Vec<JoinHandle<()>>>,
+    lanes: Mutex<HashMap<Arc<str>, LaneHandle>>,
+    store: Store,
+    client: HttpClient,
+}
+
+/// What [`Scheduler::apply`] changed, by webhook id.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub started: Vec<Arc<str>>,
+    pub updated: Vec<Arc<str>>,
+    pub stopped: Vec<Arc<str>>,
 }
 
 impl Scheduler {
     /// Starts a lane for every enabled webhook, with its plugin chain. Each begins
     /// with whatever is due in the store, so deliveries left pending by a restart or
     /// a crash resume at once.
-    pub fn start(
-        webhooks: Vec<WebhookChain>,
-        store: &Store,
-        client: &HttpClient,
-        grace: Duration,
-    ) -> Self {
-        let (stop, _) = watch::channel(false);
-        let mut wakers = HashMap::new();
-        let mut lanes = Vec::new();
+    pub fn start(webhooks: Vec<WebhookChain>, store: &Store, client: &HttpClient) -> Self {
+        let scheduler = Self {
+            lanes: Mutex::default(),
+            store: store.clone(),
+            client: client.clone(),
+        };
+        let mut lanes = scheduler.lanes();
         for (webhook, chain) in webhooks.into_iter().filter(|(w, _)| w.enabled) {
-            let wake = Arc::new(Notify::new());
-            wakers.insert(webhook.id.clone(), wake.clone());
-            let lane = Arc::new(Lane {
-                webhook,
-                chain,
-                store: store.clone(),
-                client: client.clone(),
-            });
-            lanes.push(tokio::spawn(lane::run(lane, wake, stop.subscribe(), grace)));
+            let id = webhook.id.clone();
+            lanes.insert(id, LaneHandle::spawn(scheduler.lane(webhook, chain)));
         }
-        Self {
-            wakers,
-            stop,
-            lanes: Mutex::new(lanes),
-        }
+        drop(lanes);
+        scheduler
+    }
+
+    /// Runs `webhooks` from now on: starts the lanes of new ones, hands kept ones
+    /// their new settings, and stops the lanes of webhooks that are gone or
+    /// disabled, waiting up to `grace` for their in-flight attempts. Pending
+    /// deliveries of a stopped lane stay on disk; they resume if its webhook returns.
+    pub async fn apply(&self, webhooks: Vec<WebhookChain>, grace: Duration) -> Applied {
+        let mut applied = Applied::default();
+        let retired = {
+            let mut lanes = self.lanes();
+            let mut kept = HashMap::with_capacity(webhooks.len());
+            for (webhook, chain) in webhooks.into_iter().filter(|(w, _)| w.enabled) {
+                let id = webhook.id.clone();
+                let lane = self.lane(webhook, chain);
+                let handle = match lanes.remove(&id) {
+                    Some(handle) => {
+                        handle.settings.send_replace(Arc::new(lane));
+                        handle.wake.notify_one();
+                        applied.updated.push(id.clone());
+                        handle
+                    }
+                    None => {
+                        applied.started.push(id.clone());
+                        LaneHandle::spawn(lane)
+                    }
+                };
+                kept.insert(id, handle);
+            }
+            std::mem::replace(&mut *lanes, kept)
+        };
+        applied.stopped = retired.keys().cloned().collect();
+        stop_all(retired.into_values(), grace).await;
+        applied
     }
 
     /// Tells `webhook`'s lane that it has new deliveries due now.
     pub fn wake(&self, webhook: &str) {
-        if let Some(wake) = self.wakers.get(webhook) {
-            wake.notify_one();
+        if let Some(lane) = self.lanes().get(webhook) {
+            lane.wake.notify_one();
         }
     }
 
-    /// Stops dispatching, and waits for in-flight attempts up to each lane's grace period.
-    pub async fn shutdown(&self) {
-        let _ = self.stop.send(true);
-        let lanes = std::mem::take(&mut *self.lanes.lock().unwrap_or_else(|e| e.into_inner()));
-        for lane in lanes {
-            if let Err(e) = lane.await {
-                tracing::error!(error = %e, "a delivery lane ended abnormally");
-            }
+    /// Stops dispatching, and waits for in-flight attempts up to `grace`.
+    pub async fn shutdown(&self, grace: Duration) {
+        let lanes = std::mem::take(&mut *self.lanes());
+        stop_all(lanes.into_values(), grace).await;
+    }
+
+    fn lane(&self, webhook: Arc<Webhook>, chain: Arc<Chain>) -> Lane {
+        Lane {
+            webhook,
+            chain,
+            store: self.store.clone(),
+            client: self.client.clone(),
         }
+    }
+
+    fn lanes(&self) -> MutexGuard<'_, HashMap<Arc<str>, LaneHandle>> {
+        self.lanes.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -110,6 +110,12 @@ impl Runtime {
         Ok(compiled)
     }
 
+    /// Drops the compiled components no loaded plugin uses any more.
+    pub fn forget_unused(&self) {
+        self.lock()
+            .retain(|_, compiled| Arc::strong_count(compiled) > 1);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<Compiled>>> {
         self.compiled.lock().unwrap_or_else(|e| e.into_inner())
     }

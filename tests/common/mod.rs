@@ -69,6 +69,17 @@ impl Router {
         switchyard::Server::start(config).await.unwrap()
     }
 
+    /// Reloads the router with a config built as [`Router::start`] builds one.
+    pub async fn reload(
+        &self,
+        server_extra: &str,
+        webhooks: &str,
+    ) -> Result<switchyard::server::Reloaded, switchyard::server::ReloadError> {
+        let text = config_text(self.dir.path(), server_extra, webhooks);
+        let config = switchyard::Config::parse(&text, std::path::Path::new("test.toml")).unwrap();
+        self.server.reload(config).await
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.server.ingest_addr()
     }

@@ -33,7 +33,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the router.
+    /// Run the router. SIGHUP reloads the config file; SIGTERM or Ctrl-C stops it.
     Serve {
         #[arg(long, short, env = "SWITCHYARD_CONFIG")]
         config: PathBuf,
@@ -107,25 +107,41 @@ fn check(path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 fn serve(path: &std::path::Path) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+
     let config = Config::load(path)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
+        // SIGHUP is caught from the start, as it would otherwise end the process; a
+        // SIGTERM while plugins compile still ends it at once.
+        let mut hangup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
         let server = Server::start(config).await?;
-        terminated().await?;
+        let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        loop {
+            tokio::select! {
+                result = tokio::signal::ctrl_c() => break result.context("cannot listen for Ctrl-C")?,
+                _ = term.recv() => break,
+                _ = hangup.recv() => reload(&server, path).await,
+            }
+        }
         server.shutdown().await;
         Ok(())
     })
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn terminated() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("cannot listen for Ctrl-C")?,
-        _ = term.recv() => {}
+/// Re-reads the config file and applies it; a broken one is logged and ignored.
+async fn reload(server: &Server, path: &std::path::Path) {
+    tracing::info!(config = %path.display(), "SIGHUP: reloading the config");
+    let result = match Config::load(path) {
+        Ok(config) => server.reload(config).await.map_err(anyhow::Error::from),
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = result {
+        tracing::error!(
+            error = format!("{e:#}"),
+            "reload refused; the running config stays"
+        );
     }
-    Ok(())
 }
 
 fn init_logging(format: LogFormat) {
