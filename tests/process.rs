@@ -271,6 +271,7 @@ async fn sighup_applies_a_changed_config_and_refuses_a_broken_one() {
 
 #[test]
 fn check_accepts_the_example_config() {
+    plugin("redact"); // builds the plugins its chain names, should build.rs not have
     let output = Command::new(BIN)
         .args(["check", "--config", "examples/switchyard.toml"])
         .output()
@@ -280,7 +281,12 @@ fn check_accepts_the_example_config() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(String::from_utf8_lossy(&output.stdout).contains("OK"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("OK"), "{stdout}");
+    assert!(
+        stdout.contains("plugins: payload_filter → redact → classify_http"),
+        "{stdout}"
+    );
 }
 
 #[test]
