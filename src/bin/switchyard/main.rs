@@ -9,6 +9,7 @@ macro_rules! say {
     }};
 }
 
+mod new;
 mod plugin;
 
 use std::path::PathBuf;
@@ -53,6 +54,8 @@ enum Command {
 enum PluginCommand {
     /// Run each hook a plugin exports on a sample event, and print what it returned.
     Run(plugin::RunArgs),
+    /// Create a ready-to-build plugin in Rust, Python or JavaScript.
+    New(new::NewArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Check { config } => check(&config),
         Command::Serve { config } => serve(&config),
         Command::Plugin(PluginCommand::Run(args)) => plugin::run(args),
+        Command::Plugin(PluginCommand::New(args)) => new::new(args),
     };
     // An operator's error, not a crash: the message and its causes, no backtrace.
     if let Err(e) = result {
