@@ -409,3 +409,43 @@ async fn a_reload_with_a_broken_plugin_is_refused_and_the_old_chain_keeps_servin
     let request = receiver.wait_for(1, WAIT).await.remove(0);
     assert_eq!(request.json()["marks"], serde_json::json!(["a"]));
 }
+
+#[test]
+fn each_hook_call_and_each_failure_is_counted_by_kind() {
+    use switchyard::plugin::{Event, Limits, Plugin, PluginSpec, Runtime};
+    let runtime = Runtime::new(None, false).unwrap();
+    let load = |name: &str| {
+        let spec = PluginSpec {
+            path: plugin(name),
+            config: serde_json::json!({}),
+            limits: Limits::default(),
+        };
+        Plugin::load(&runtime, &spec).unwrap()
+    };
+    let event = Event {
+        id: "e1".into(),
+        event_type: "t".into(),
+        webhook_id: "w".into(),
+        sender: "s".into(),
+        received_at_ms: 0,
+        headers: Vec::new(),
+        body: b"{}".to_vec(),
+    };
+    let failures = |plugin: &Plugin, kind: &str| {
+        let counts = plugin.counts();
+        counts.failures.iter().find(|(k, _)| *k == kind).unwrap().1
+    };
+
+    let (trap, spin, fine) = (load("trap"), load("spin"), load("event-filter"));
+    assert_eq!(trap.counts().calls, 0, "the load's own init is not a call");
+    for _ in 0..2 {
+        assert!(trap.filter(&event).unwrap().is_err());
+    }
+    assert!(spin.filter(&event).unwrap().is_err());
+    assert!(fine.filter(&event).unwrap().unwrap().value);
+    assert_eq!((trap.counts().calls, failures(&trap, "trap")), (2, 2));
+    assert_eq!((spin.counts().calls, failures(&spin, "cpu")), (1, 1));
+    let fine = fine.counts();
+    assert_eq!(fine.calls, 1);
+    assert!(fine.failures.iter().all(|(_, n)| *n == 0), "{fine:?}");
+}

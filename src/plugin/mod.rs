@@ -19,6 +19,7 @@ mod runtime;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use http::HeaderName;
@@ -107,6 +108,45 @@ pub enum CallError {
     Invalid(String),
 }
 
+impl CallError {
+    /// Every kind of failure, as [`CallError::kind`] names them.
+    pub const KINDS: [&'static str; 7] = [
+        "cpu", "memory", "trap", "init", "error", "output", "invalid",
+    ];
+
+    /// A short, stable name for the kind of failure, for metrics.
+    pub fn kind(&self) -> &'static str {
+        Self::KINDS[self.kind_index()]
+    }
+
+    fn kind_index(&self) -> usize {
+        match self {
+            CallError::Cpu(_) => 0,
+            CallError::Memory(_) => 1,
+            CallError::Trap(_) => 2,
+            CallError::Init(_) => 3,
+            CallError::Failed(_) => 4,
+            CallError::Output(..) => 5,
+            CallError::Invalid(_) => 6,
+        }
+    }
+}
+
+/// How often a plugin's hooks were called, and how many calls failed, by kind.
+#[derive(Debug, Default)]
+struct Counters {
+    calls: AtomicU64,
+    failures: [AtomicU64; CallError::KINDS.len()],
+}
+
+/// A snapshot of a plugin's [`Counters`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counts {
+    pub calls: u64,
+    /// Failed calls by [`CallError::kind`], every kind listed.
+    pub failures: Vec<(&'static str, u64)>,
+}
+
 /// The hooks a component exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hooks {
@@ -136,6 +176,7 @@ pub struct Plugin {
     config: String,
     limits: Limits,
     logs: Arc<LogBudget>,
+    counters: Counters,
     /// Keeps the epoch advancing: without it, no CPU budget would ever run out.
     _ticker: Arc<Ticker>,
     slots: Arc<Slots>,
@@ -165,6 +206,7 @@ impl Plugin {
             config: spec.config.to_string(),
             limits: spec.limits,
             logs: Arc::new(LogBudget::new()),
+            counters: Counters::default(),
             _ticker: runtime.ticker(),
             slots: runtime.slots(),
         };
@@ -174,6 +216,17 @@ impl Plugin {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Hook calls since the plugin was loaded (the load's own `init` not included).
+    pub fn counts(&self) -> Counts {
+        let failures = (CallError::KINDS.iter().zip(&self.counters.failures))
+            .map(|(kind, n)| (*kind, n.load(Ordering::Relaxed)))
+            .collect();
+        Counts {
+            calls: self.counters.calls.load(Ordering::Relaxed),
+            failures,
+        }
     }
 
     pub fn hooks(&self) -> Hooks {
@@ -187,7 +240,7 @@ impl Plugin {
     /// `None` when the component exports no filter.
     pub fn filter(&self, event: &Event) -> Option<Result<Called<bool>, CallError>> {
         let hook = self.compiled.filter.as_ref()?;
-        Some(self.call(|store, instance| {
+        Some(self.counted(|store, instance| {
             let guest = hook.load(&mut *store, instance)?;
             Ok(guest
                 .call_filter(&mut *store, event)?
@@ -199,7 +252,7 @@ impl Plugin {
     pub fn transform(&self, event: &Event) -> Option<Result<Called<Transformed>, CallError>> {
         let hook = self.compiled.transform.as_ref()?;
         let output_bytes = self.limits.output_bytes;
-        Some(self.call(|store, instance| {
+        Some(self.counted(|store, instance| {
             let guest = hook.load(&mut *store, instance)?;
             let result = guest.call_transform(&mut *store, event)?;
             Ok(result
@@ -215,7 +268,7 @@ impl Plugin {
         attempt: &Attempt,
     ) -> Option<Result<Called<Verdict>, CallError>> {
         let hook = self.compiled.classify.as_ref()?;
-        Some(self.call(|store, instance| {
+        Some(self.counted(|store, instance| {
             let guest = hook.load(&mut *store, instance)?;
             let verdict = guest.call_classify(&mut *store, event, attempt)?;
             Ok(Ok(match verdict {
@@ -223,6 +276,19 @@ impl Plugin {
                 other => other,
             }))
         }))
+    }
+
+    /// [`Plugin::call`], counted.
+    fn counted<T>(
+        &self,
+        hook: impl FnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<Result<T, CallError>>,
+    ) -> Result<Called<T>, CallError> {
+        let result = self.call(hook);
+        self.counters.calls.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = &result {
+            self.counters.failures[e.kind_index()].fetch_add(1, Ordering::Relaxed);
+        }
+        result
     }
 
     /// Runs `hook` in a fresh instance, after `init`, within this plugin's limits.
