@@ -1,5 +1,5 @@
-//! What the router's HTTP APIs share: the error shape, JSON responses, and bounded
-//! body reading.
+//! What the router's HTTP APIs share: the server loop, the error shape, JSON
+//! responses, and bounded body reading.
 //!
 //! Every error is `{"error": {"code": "...", "message": "..."}}` with a stable,
 //! machine-readable `code`, so clients branch on the code and show the message.
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use serde::Serialize;
 
@@ -93,6 +93,30 @@ pub fn json(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     response
 }
 
+/// Unix milliseconds as RFC 3339 in UTC, as every API shows times.
+pub fn timestamp(ms: u64) -> String {
+    use time::format_description::well_known::Rfc3339;
+    let nanos = i128::from(ms) * 1_000_000;
+    (time::OffsetDateTime::from_unix_timestamp_nanos(nanos).ok())
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// 401, asking for a bearer token.
+pub fn unauthorized(code: &'static str, message: &'static str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, code, message).with_header(
+        http::header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer"),
+    )
+}
+
 /// Turns a handler's result into a response.
 pub fn respond(result: Result<Response<Body>, ApiError>) -> Result<Response<Body>, Infallible> {
     Ok(result.unwrap_or_else(ApiError::into_response))
@@ -156,4 +180,53 @@ where
             "the body did not arrive in time",
         )),
     }
+}
+
+/// Serves `handler` on `listener` until `stop` fires, then lets open requests
+/// finish (for up to 5 s).
+pub async fn serve<H, F>(
+    listener: tokio::net::TcpListener,
+    handler: H,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) where
+    H: Fn(Request<hyper::body::Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
+{
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto;
+    use hyper_util::server::graceful::GracefulShutdown;
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_secs(10));
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors, usually: back off instead of spinning.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper::service::service_fn(handler.clone());
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), graceful.shutdown()).await;
 }

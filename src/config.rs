@@ -26,9 +26,20 @@ use crate::ssrf;
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The file it was read from: what a reload reads again.
+    pub path: PathBuf,
     pub server: Server,
+    /// The admin API, if the file has an `[admin]` section; none without one.
+    pub admin: Option<Admin>,
     pub senders: Vec<Sender>,
     pub webhooks: Vec<Arc<Webhook>>,
+}
+
+/// The admin API: where it listens, and the bearer token it wants.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub listen: SocketAddr,
+    pub token: Secret,
 }
 
 #[derive(Debug, Clone)]
@@ -164,7 +175,10 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new("."));
         let config = raw.validate(base, &mut problems);
         if problems.0.is_empty() {
-            Ok(config)
+            Ok(Config {
+                path: path.to_owned(),
+                ..config
+            })
         } else {
             Err(ConfigError::Invalid {
                 path: path.to_owned(),
@@ -217,6 +231,7 @@ impl Problems {
 struct RawConfig {
     #[serde(default)]
     server: RawServer,
+    admin: Option<RawAdmin>,
     #[serde(default)]
     senders: Vec<RawSender>,
     #[serde(default)]
@@ -247,6 +262,19 @@ impl Default for RawServer {
             shutdown_grace: Duration::from_secs(10),
         }
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    #[serde(default = "default_admin_listen")]
+    listen: String,
+    token: Option<String>,
+    token_env: Option<String>,
+}
+
+fn default_admin_listen() -> String {
+    "127.0.0.1:8081".into()
 }
 
 #[derive(Deserialize)]
@@ -368,6 +396,7 @@ const MAX_BODY_LIMIT: usize = 64 * 1024 * 1024;
 impl RawConfig {
     fn validate(self, base: &Path, problems: &mut Problems) -> Config {
         let server = self.server.validate(problems);
+        let admin = self.admin.and_then(|a| a.validate(problems));
         if self.senders.is_empty() {
             problems.add(
                 "senders",
@@ -397,7 +426,9 @@ impl RawConfig {
             })
             .collect();
         Config {
+            path: PathBuf::new(),
             server,
+            admin,
             senders,
             webhooks,
         }
@@ -433,6 +464,58 @@ impl RawServer {
     }
 }
 
+/// The shortest admin token accepted: it guards replays and reloads.
+const MIN_ADMIN_TOKEN: usize = 16;
+
+impl RawAdmin {
+    fn validate(self, problems: &mut Problems) -> Option<Admin> {
+        let listen = self.listen.parse().map_err(|_| {
+            problems.add(
+                "admin.listen",
+                format!("{:?} is not an address such as 127.0.0.1:8081", self.listen),
+            );
+        });
+        let token = token("admin", self.token, self.token_env, problems);
+        if token.as_ref().is_some_and(|t| t.len() < MIN_ADMIN_TOKEN) {
+            problems.add(
+                "admin.token",
+                format!("must be at least {MIN_ADMIN_TOKEN} characters"),
+            );
+            return None;
+        }
+        Some(Admin {
+            listen: listen.ok()?,
+            token: Secret(token?),
+        })
+    }
+}
+
+/// A token given as `token` or, kept out of the file, as `token_env`.
+fn token(
+    key: &str,
+    token: Option<String>,
+    token_env: Option<String>,
+    problems: &mut Problems,
+) -> Option<String> {
+    let token = match (token, token_env) {
+        (Some(t), None) => Some(t),
+        (None, Some(var)) => env_secret(&format!("{key}.token_env"), &var, problems),
+        (Some(_), Some(_)) => {
+            problems.add(key, "set `token` or `token_env`, not both");
+            None
+        }
+        (None, None) => {
+            problems.add(key, "needs `token` or `token_env`");
+            None
+        }
+    }?;
+    if token.is_empty() {
+        problems.add(format!("{key}.token"), "must not be empty");
+        return None;
+    }
+    Some(token)
+}
+
 impl RawSender {
     fn validate(
         self,
@@ -448,22 +531,7 @@ impl RawSender {
                 format!("{:?} is used by another sender", self.name),
             );
         }
-        let token = match (self.token, self.token_env) {
-            (Some(t), None) => Some(t),
-            (None, Some(var)) => env_secret(&format!("{key}.token_env"), &var, problems),
-            (Some(_), Some(_)) => {
-                problems.add(key, "set `token` or `token_env`, not both");
-                None
-            }
-            (None, None) => {
-                problems.add(key, "needs `token` or `token_env`");
-                None
-            }
-        }?;
-        if token.is_empty() {
-            problems.add(format!("{key}.token"), "must not be empty");
-            return None;
-        }
+        let token = token(key, self.token, self.token_env, problems)?;
         Some(Sender {
             name: self.name.into(),
             token: Secret(token),
@@ -793,6 +861,35 @@ mod tests {
         assert_eq!(hook.max_attempts(), 4);
         assert!(hook.events.matches("anything.at.all"));
         assert!(hook.enabled);
+    }
+
+    #[test]
+    fn the_admin_api_is_off_without_its_section_and_needs_a_long_token_with_it() {
+        assert!(parse(MINIMAL).unwrap().admin.is_none());
+        let admin = parse(&format!(
+            "{MINIMAL}\n[admin]\ntoken = \"0123456789abcdef\"\n"
+        ))
+        .unwrap()
+        .admin
+        .unwrap();
+        assert_eq!(admin.listen, "127.0.0.1:8081".parse().unwrap());
+        for (section, expected) in [
+            ("[admin]\n", "admin: needs `token` or `token_env`"),
+            (
+                "[admin]\ntoken = \"short\"\n",
+                "admin.token: must be at least 16",
+            ),
+            (
+                "[admin]\nlisten = \"nowhere\"\ntoken = \"0123456789abcdef\"\n",
+                "admin.listen",
+            ),
+        ] {
+            let err = parse(&format!("{MINIMAL}\n{section}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{err}");
+            assert!(!err.contains("short\""), "the token is not shown: {err}");
+        }
     }
 
     #[test]

@@ -23,7 +23,6 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -93,6 +92,10 @@ impl Ingest {
     /// From now on every request is refused with 503, so senders retry elsewhere or later.
     pub fn drain(&self) {
         self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
     }
 
     /// Serves one HTTP request.
@@ -309,21 +312,13 @@ impl Routes {
     }
 
     fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<str>, ApiError> {
-        let unauthorized = |code, message| {
-            ApiError::new(StatusCode::UNAUTHORIZED, code, message)
-                .with_header(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
-        };
-        let value = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let token = value
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .ok_or_else(|| {
-                unauthorized("missing_token", "send Authorization: Bearer <sender token>")
-            })?;
+        let token = api::bearer_token(headers).ok_or_else(|| {
+            api::unauthorized("missing_token", "send Authorization: Bearer <sender token>")
+        })?;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        (self.senders.get(&digest).cloned())
-            .ok_or_else(|| unauthorized("invalid_token", "the token does not belong to any sender"))
+        (self.senders.get(&digest).cloned()).ok_or_else(|| {
+            api::unauthorized("invalid_token", "the token does not belong to any sender")
+        })
     }
 
     /// Validates an incoming event and routes it to the webhooks that subscribe to its type.
@@ -542,52 +537,6 @@ fn normalize_timestamp(given: Option<&str>, received_at_ms: u64) -> Result<Strin
     let utc = at.checked_to_offset(time::UtcOffset::UTC);
     let formatted = utc.and_then(|utc| utc.format(&Rfc3339).ok());
     formatted.ok_or_else(|| invalid(given.unwrap_or("now")))
-}
-
-/// Serves ingest on `listener` until `stop` fires, then lets open requests finish.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    ingest: Arc<Ingest>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto;
-    use hyper_util::server::graceful::GracefulShutdown;
-
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(std::time::Duration::from_secs(10));
-    let graceful = GracefulShutdown::new();
-    loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => {
-                    // Out of file descriptors, usually: back off instead of spinning.
-                    tracing::warn!(error = %e, "cannot accept a connection");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = stop.changed() => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let ingest = ingest.clone();
-        let service = hyper::service::service_fn(move |request| ingest.clone().handle(request));
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "ingest connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), graceful.shutdown()).await;
 }
 
 #[cfg(test)]

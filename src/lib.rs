@@ -6,6 +6,7 @@
 //! the [`ssrf`]-guarded client, and record each attempt back in the store. The
 //! [`server`] starts and stops the parts in order; [`config`] says what they do.
 
+pub mod admin;
 pub mod api;
 pub mod config;
 pub mod delivery;

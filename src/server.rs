@@ -20,16 +20,19 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use std::sync::RwLock;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
+use crate::admin::Admin;
+use crate::api;
 use crate::config::Config;
 use crate::delivery::client::ClientError;
 use crate::delivery::{Applied, HttpClient, Scheduler, WebhookChain};
-use crate::ingest::{self, Ingest};
+use crate::ingest::Ingest;
 use crate::plugin::{Chain, Runtime};
-use crate::store::{Store, StoreError, WebhookStatus};
+use crate::store::{Store, StoreError};
 
 /// Why the router could not start.
 #[derive(Debug, thiserror::Error)]
@@ -51,9 +54,9 @@ pub enum StartError {
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
     #[error(transparent)]
-    Plugins(#[from] PluginErrors),
+    Config(crate::config::ConfigError),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Plugins(#[from] PluginErrors),
 }
 
 /// What a reload changed.
@@ -61,6 +64,9 @@ pub enum ReloadError {
 pub struct Reloaded {
     /// Webhook lanes started, updated and stopped.
     pub lanes: Applied,
+    /// The pending deliveries the stopped lanes leave on disk, by webhook: they
+    /// resume if their webhook comes back.
+    pub held: Vec<(Arc<str>, u64)>,
     /// Changed settings that only a restart applies; until then the old values hold.
     pub need_restart: Vec<&'static str>,
 }
@@ -101,27 +107,12 @@ async fn load_plugins(
         .map_err(|e| PluginErrors(vec![format!("loading plugins panicked: {e}")]))?
 }
 
-/// The status each configured webhook should have, and `removed` ones `Disabled`.
-fn statuses(config: &Config, removed: &[Arc<str>]) -> Vec<(String, WebhookStatus)> {
-    let configured = config.webhooks.iter().map(|w| {
-        let status = if w.enabled {
-            WebhookStatus::Active
-        } else {
-            WebhookStatus::Disabled
-        };
-        (w.id.to_string(), status)
-    });
-    let removed = removed
-        .iter()
-        .map(|id| (id.to_string(), WebhookStatus::Disabled));
-    configured.chain(removed).collect()
-}
-
 /// Server settings a running router cannot change: the listener, the data file and
 /// the outbound client are made once, at start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Fixed {
     listen: SocketAddr,
+    admin_listen: Option<SocketAddr>,
     data_dir: PathBuf,
     allow_private_networks: bool,
 }
@@ -130,6 +121,7 @@ impl Fixed {
     fn of(config: &Config) -> Self {
         Self {
             listen: config.server.listen,
+            admin_listen: config.admin.as_ref().map(|a| a.listen),
             data_dir: config.server.data_dir.clone(),
             allow_private_networks: config.server.allow_private_networks,
         }
@@ -139,6 +131,7 @@ impl Fixed {
     fn changed(&self, other: &Self) -> Vec<&'static str> {
         [
             ("server.listen", self.listen != other.listen),
+            ("admin.listen", self.admin_listen != other.admin_listen),
             ("server.data_dir", self.data_dir != other.data_dir),
             (
                 "server.allow_private_networks",
@@ -151,18 +144,91 @@ impl Fixed {
     }
 }
 
-/// A started router.
-pub struct Server {
-    ingest_addr: SocketAddr,
-    /// The config in force; its lock makes reloads take turns.
-    config: Mutex<Arc<Config>>,
+/// What signals and the admin API act on: the config in force, and the parts it
+/// configures.
+pub struct Control {
+    /// The config in force, replaced whole by a reload.
+    config: RwLock<Arc<Config>>,
+    /// Held for the whole of a reload, so reloads take turns.
+    reloading: Mutex<()>,
     fixed: Fixed,
     runtime: Arc<Runtime>,
     store: Store,
     ingest: Arc<Ingest>,
     scheduler: Arc<Scheduler>,
-    stop_ingest: watch::Sender<bool>,
-    ingest_task: JoinHandle<()>,
+}
+
+impl Control {
+    /// The config in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.scheduler
+    }
+
+    /// Whether the router takes events: not shutting down, and its store readable.
+    pub fn is_ready(&self) -> bool {
+        !self.ingest.is_draining() && self.store.health("").is_ok()
+    }
+
+    /// Runs on `config` from now on, or refuses it, naming every plugin that cannot
+    /// be loaded, and carries on as before. See the module docs.
+    pub async fn reload(&self, config: Config) -> Result<Reloaded, ReloadError> {
+        let _turn = self.reloading.lock().await;
+        let config = Arc::new(config);
+        // Compiled components that no chain in force uses any more can go.
+        self.runtime.forget_unused();
+        let chains = load_plugins(self.runtime.clone(), config.clone()).await?;
+        self.ingest.reroute(&config);
+        let lanes = (self.scheduler)
+            .apply(chains, config.server.shutdown_grace)
+            .await;
+        let mut held = Vec::with_capacity(lanes.stopped.len());
+        for webhook in &lanes.stopped {
+            match self.store.pending_count(webhook) {
+                Ok(pending) => held.push((webhook.clone(), pending)),
+                Err(e) => tracing::warn!(%webhook, error = %e, "cannot count pending deliveries"),
+            }
+        }
+        let need_restart = self.fixed.changed(&Fixed::of(&config));
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
+        tracing::info!(started = ?lanes.started, updated = ?lanes.updated,
+            stopped = ?lanes.stopped, "config reloaded");
+        if !need_restart.is_empty() {
+            tracing::warn!(keys = ?need_restart,
+                "these settings changed, and take effect only at a restart");
+        }
+        Ok(Reloaded {
+            lanes,
+            held,
+            need_restart,
+        })
+    }
+
+    /// Reads the config file in force again, and reloads it.
+    pub async fn reload_file(&self) -> Result<Reloaded, ReloadError> {
+        let path = self.config().path.clone();
+        let config = Config::load(&path).map_err(ReloadError::Config)?;
+        self.reload(config).await
+    }
+}
+
+/// A started router.
+pub struct Server {
+    ingest_addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
+    control: Arc<Control>,
+    stop_listeners: watch::Sender<bool>,
+    listeners: Vec<JoinHandle<()>>,
 }
 
 impl Server {
@@ -176,38 +242,59 @@ impl Server {
         );
         let chains = load_plugins(runtime.clone(), config.clone()).await?;
         let client = HttpClient::new(config.server.allow_private_networks)?;
-        let addr = config.server.listen;
-        let listener =
-            (TcpListener::bind(addr).await).map_err(|source| StartError::Bind { addr, source })?;
-        let ingest_addr = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind { addr, source })?;
+        let (ingest_listener, ingest_addr) = bind(config.server.listen).await?;
+        let admin = match &config.admin {
+            Some(admin) => Some(bind(admin.listen).await?),
+            None => None,
+        };
         let store = Store::open(&config.server.data_dir)?;
-        if let Err(e) = store.set_statuses(statuses(&config, &[])).await {
-            let _ = store.close().await;
-            return Err(e.into());
-        }
 
         let scheduler = Arc::new(Scheduler::start(chains, &store, &client));
         let ingest = Arc::new(Ingest::new(&config, store.clone(), scheduler.clone()));
-        let (stop_ingest, stopped) = watch::channel(false);
-        let ingest_task = tokio::spawn(ingest::serve(listener, ingest.clone(), stopped));
+        let (stop_listeners, stopped) = watch::channel(false);
+        let handler = {
+            let ingest = ingest.clone();
+            move |request| ingest.clone().handle(request)
+        };
+        let mut listeners = vec![tokio::spawn(api::serve(
+            ingest_listener,
+            handler,
+            stopped.clone(),
+        ))];
         tracing::info!(
             addr = %ingest_addr,
             data_dir = %config.server.data_dir.display(),
             webhooks = config.webhooks.len(),
             "ingest listening"
         );
-        Ok(Self {
-            ingest_addr,
+        let control = Arc::new(Control {
             fixed: Fixed::of(&config),
-            config: Mutex::new(config),
+            config: RwLock::new(config.clone()),
+            reloading: Mutex::new(()),
             runtime,
             store,
             ingest,
             scheduler,
-            stop_ingest,
-            ingest_task,
+        });
+        let admin_addr = match (admin, &config.admin) {
+            (Some((listener, addr)), Some(settings)) => {
+                let api = Arc::new(Admin::new(control.clone(), &settings.token));
+                let handler = move |request| api.clone().handle(request);
+                listeners.push(tokio::spawn(api::serve(listener, handler, stopped)));
+                tracing::info!(%addr, "admin API listening");
+                Some(addr)
+            }
+            _ => {
+                tracing::info!("admin API off: the config has no [admin] section");
+                None
+            }
+        };
+        Ok(Self {
+            ingest_addr,
+            admin_addr,
+            control,
+            stop_listeners,
+            listeners,
         })
     }
 
@@ -216,59 +303,50 @@ impl Server {
         self.ingest_addr
     }
 
-    /// The store, for inspection.
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The address the admin API listens on, if it is on.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
-    /// Runs on `config` from now on, or refuses it, naming every plugin that cannot
-    /// be loaded, and carries on as before. See the module docs.
+    /// The store, for inspection.
+    pub fn store(&self) -> &Store {
+        &self.control.store
+    }
+
+    /// See [`Control::reload`].
     pub async fn reload(&self, config: Config) -> Result<Reloaded, ReloadError> {
-        let mut current = self.config.lock().await;
-        let config = Arc::new(config);
-        // Compiled components that no chain in force uses any more can go.
-        self.runtime.forget_unused();
-        let chains = load_plugins(self.runtime.clone(), config.clone()).await?;
-        let removed: Vec<Arc<str>> = (current.webhooks.iter())
-            .filter(|old| !config.webhooks.iter().any(|new| new.id == old.id))
-            .map(|old| old.id.clone())
-            .collect();
-        self.store.set_statuses(statuses(&config, &removed)).await?;
-        self.ingest.reroute(&config);
-        let lanes = (self.scheduler)
-            .apply(chains, config.server.shutdown_grace)
-            .await;
-        let need_restart = self.fixed.changed(&Fixed::of(&config));
-        *current = config;
-        tracing::info!(started = ?lanes.started, updated = ?lanes.updated,
-            stopped = ?lanes.stopped, "config reloaded");
-        if !need_restart.is_empty() {
-            tracing::warn!(keys = ?need_restart,
-                "these settings changed, and take effect only at a restart");
-        }
-        Ok(Reloaded {
-            lanes,
-            need_restart,
-        })
+        self.control.reload(config).await
     }
 
     /// Stops in the order that loses nothing; see the module docs.
     pub async fn shutdown(self) {
         tracing::info!("shutting down: refusing new events, finishing in-flight attempts");
-        self.ingest.drain();
-        let grace = self.config.lock().await.server.shutdown_grace;
-        self.scheduler.shutdown(grace).await;
-        let _ = self.stop_ingest.send(true);
-        if let Err(e) = self.ingest_task.await {
-            tracing::error!(error = %e, "the ingest server ended abnormally");
+        let control = self.control;
+        control.ingest.drain();
+        let grace = control.config().server.shutdown_grace;
+        control.scheduler.shutdown(grace).await;
+        let _ = self.stop_listeners.send(true);
+        for listener in self.listeners {
+            if let Err(e) = listener.await {
+                tracing::error!(error = %e, "a listener ended abnormally");
+            }
         }
-        // The lanes and the listener are done with their handles; closing the last
+        // The lanes and the listeners are done with their handles; closing the last
         // one lets go of the data file, so it can be reopened at once.
-        drop(self.ingest);
-        drop(self.scheduler);
-        if let Err(e) = self.store.close().await {
+        let store = control.store.clone();
+        drop(control);
+        if let Err(e) = store.close().await {
             tracing::error!(error = %e, "cannot close the store cleanly");
         }
         tracing::info!("stopped");
     }
+}
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let listener =
+        (TcpListener::bind(addr).await).map_err(|source| StartError::Bind { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
+    Ok((listener, bound))
 }

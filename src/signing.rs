@@ -28,7 +28,7 @@ use crate::config::Secret;
 type HmacSha256 = Hmac<Sha256>;
 
 /// Which signature headers a webhook gets.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scheme {
     #[default]
@@ -104,6 +104,10 @@ impl Signer {
     }
 
     /// The signature headers for one attempt.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
     pub fn sign(&self, msg: &Message<'_>) -> Result<SignedHeaders, InvalidHeader> {
         match self.scheme {
             Scheme::Standard => self.sign_standard(msg),

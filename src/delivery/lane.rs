@@ -12,12 +12,16 @@
 //! attempt, or the next due time it read from the store. No polling tick sets the
 //! latency; an idle lane only re-reads its queue once a minute, as a backstop.
 //!
+//! A held lane dispatches nothing: it only lets in-flight attempts finish, and
+//! waits to be woken.
+//!
 //! The lane reads its settings (the webhook and its plugin chain) afresh before each
 //! round of dispatching, so a reload reaches it without a restart; each attempt
 //! keeps the settings it was dispatched with.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot, watch};
@@ -42,6 +46,7 @@ const IDLE_RECHECK: Duration = Duration::from_secs(60);
 pub(super) async fn run(
     settings: watch::Receiver<Arc<Lane>>,
     wake: Arc<Notify>,
+    held: Arc<AtomicBool>,
     mut stop: oneshot::Receiver<Duration>,
 ) {
     let mut work = InFlight::default();
@@ -59,8 +64,12 @@ pub(super) async fn run(
             () = wake.notified() => {}
             () = timer => {}
         }
-        let lane = settings.borrow().clone();
-        deadline = work.fill(&lane);
+        deadline = if held.load(Ordering::SeqCst) {
+            None
+        } else {
+            let lane = settings.borrow().clone();
+            work.fill(&lane)
+        };
     };
     let lane = settings.borrow().clone();
     work.drain(&lane, grace).await;

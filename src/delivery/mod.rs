@@ -10,6 +10,10 @@
 //! ones have theirs stopped (as at shutdown: in-flight attempts get the grace
 //! period), and kept ones swap to the new settings and plugin chain between two
 //! dispatches. An attempt runs start to finish on the settings it began with.
+//!
+//! A lane can be held (its webhook paused by an operator, or disabled by the
+//! router): it dispatches nothing, while ingest goes on queueing its deliveries.
+//! The hold is the webhook's status in the store, so it outlives a restart.
 
 mod attempt;
 pub mod client;
@@ -17,6 +21,7 @@ mod lane;
 pub mod retry;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -45,20 +50,34 @@ struct LaneHandle {
     wake: Arc<Notify>,
     /// The lane's settings; a reload replaces them and the lane picks them up.
     settings: watch::Sender<Arc<Lane>>,
+    /// Set while the lane must not dispatch.
+    held: Arc<AtomicBool>,
     /// Stops the lane, giving in-flight attempts the grace period sent.
     stop: oneshot::Sender<Duration>,
     task: JoinHandle<()>,
 }
 
 impl LaneHandle {
+    /// Starts `lane`, held if its webhook's status in the store says so.
     fn spawn(lane: Lane) -> Self {
+        let held = match lane.store.health(&lane.webhook.id) {
+            Ok(health) => health.is_some_and(|h| h.status.holds()),
+            Err(e) => {
+                // Sending what an operator held back would be worse than waiting.
+                tracing::error!(webhook = %lane.webhook.id, error = %e,
+                    "cannot read the webhook's status; holding its deliveries");
+                true
+            }
+        };
+        let held = Arc::new(AtomicBool::new(held));
         let wake = Arc::new(Notify::new());
         let (settings, current) = watch::channel(Arc::new(lane));
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(lane::run(current, wake.clone(), stopped));
+        let task = tokio::spawn(lane::run(current, wake.clone(), held.clone(), stopped));
         Self {
             wake,
             settings,
+            held,
             stop,
             task,
         }
@@ -145,6 +164,18 @@ impl Scheduler {
         applied.stopped = retired.keys().cloned().collect();
         stop_all(retired.into_values(), grace).await;
         applied
+    }
+
+    /// Holds `webhook`'s lane, or lets it go on; `false` if it has no lane. The
+    /// caller records the status in the store first, so the hold survives a restart.
+    pub fn hold(&self, webhook: &str, held: bool) -> bool {
+        let lanes = self.lanes();
+        let Some(lane) = lanes.get(webhook) else {
+            return false;
+        };
+        lane.held.store(held, Ordering::SeqCst);
+        lane.wake.notify_one();
+        true
     }
 
     /// Tells `webhook`'s lane that it has new deliveries due now.

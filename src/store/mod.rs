@@ -150,12 +150,13 @@ impl Store {
         self.submit(Op::Record(outcome)).await.map(drop)
     }
 
-    /// Sets each webhook's status in its health record.
-    pub async fn set_statuses(
-        &self,
-        statuses: Vec<(String, WebhookStatus)>,
-    ) -> Result<(), StoreError> {
-        self.submit(Op::SetStatus(statuses)).await.map(drop)
+    /// Sets a webhook's status in its health record; it outlives restarts.
+    pub async fn set_status(&self, webhook: &str, status: WebhookStatus) -> Result<(), StoreError> {
+        let op = Op::SetStatus {
+            webhook: webhook.to_owned(),
+            status,
+        };
+        self.submit(op).await.map(drop)
     }
 
     /// Drops a due entry whose delivery is no longer pending (or no longer exists).

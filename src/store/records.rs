@@ -168,10 +168,21 @@ pub const RESPONSE_EXCERPT_BYTES: usize = 4096;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WebhookStatus {
+    /// Delivering.
     #[default]
     Active,
-    /// Switched off in the config: it gets no new deliveries.
+    /// Disabled by the router after failing for too long: deliveries are accepted
+    /// and held, as when paused, until an operator resumes it.
     Disabled,
+    /// Paused by an operator: deliveries are accepted and held until it is resumed.
+    Paused,
+}
+
+impl WebhookStatus {
+    /// Whether the webhook's deliveries wait instead of being sent.
+    pub fn holds(self) -> bool {
+        self != WebhookStatus::Active
+    }
 }
 
 /// A webhook's health, as AutoSend reports it: updated on every attempt.

@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 
 use super::StoreError;
 
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// `"schema_version"` → [`SCHEMA_VERSION`].
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");

@@ -79,7 +79,10 @@ pub(super) enum Op {
         dedupe_window_ms: u64,
     },
     Record(Arc<Outcome>),
-    SetStatus(Vec<(String, WebhookStatus)>),
+    SetStatus {
+        webhook: String,
+        status: WebhookStatus,
+    },
     /// Removes a due entry that points at no pending delivery.
     Unqueue {
         webhook: String,
@@ -207,13 +210,11 @@ impl<'txn> Tables<'txn> {
                 Ok(Done::Ingested(results))
             }
             Op::Record(outcome) => self.record(&outcome).map(|()| Done::Unit),
-            Op::SetStatus(statuses) => {
-                for (webhook, status) in statuses {
-                    let mut health = self.health_of(&webhook)?;
-                    health.status = status;
-                    self.health
-                        .insert(webhook.as_str(), schema::encode(&health)?.as_slice())?;
-                }
+            Op::SetStatus { webhook, status } => {
+                let mut health = self.health_of(&webhook)?;
+                health.status = status;
+                self.health
+                    .insert(webhook.as_str(), schema::encode(&health)?.as_slice())?;
                 Ok(Done::Unit)
             }
             Op::Unqueue {

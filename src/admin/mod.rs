@@ -1,0 +1,227 @@
+//! The admin API: the operator's HTTP surface, on a listener of its own.
+//!
+//! Every route but `/healthz` and `/readyz` wants `Authorization: Bearer <admin
+//! token>`: the token of the config in force, so a reload can rotate it. A
+//! presented token is hashed and the digests compared in constant time, so the
+//! comparison gives nothing away.
+//!
+//! Routes are matched by [`matchit`]; each handler lives in the module of what it
+//! acts on ([`webhooks`], ...) and answers JSON, with errors in the shape every
+//! Switchyard API uses ([`crate::api`]). List routes are cursor-paginated
+//! ([`page`]).
+
+mod page;
+mod webhooks;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tracing::Instrument;
+
+use crate::api::{self, ApiError, Body};
+use crate::config::Secret;
+use crate::server::{Control, ReloadError, Reloaded};
+
+/// The admin API's state, shared by every connection.
+pub struct Admin {
+    control: Arc<Control>,
+    /// The token the API started with: the one it keeps should a reload drop the
+    /// `[admin]` section (the listener itself stays until a restart).
+    first_token: Secret,
+    routes: matchit::Router<Route>,
+}
+
+/// What a path names; the method is checked by the handler's match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Healthz,
+    Readyz,
+    Reload,
+    Webhooks,
+    Webhook,
+    Pause,
+    Resume,
+}
+
+/// Every route: its path pattern, and the methods it answers.
+const ROUTES: &[(&str, Route, &[Method])] = &[
+    ("/healthz", Route::Healthz, &[Method::GET]),
+    ("/readyz", Route::Readyz, &[Method::GET]),
+    ("/v1/reload", Route::Reload, &[Method::POST]),
+    ("/v1/webhooks", Route::Webhooks, &[Method::GET]),
+    ("/v1/webhooks/{id}", Route::Webhook, &[Method::GET]),
+    ("/v1/webhooks/{id}/pause", Route::Pause, &[Method::POST]),
+    ("/v1/webhooks/{id}/resume", Route::Resume, &[Method::POST]),
+];
+
+impl Admin {
+    pub fn new(control: Arc<Control>, token: &Secret) -> Self {
+        let mut routes = matchit::Router::new();
+        for (path, route, _) in ROUTES {
+            // The table is ours and has no conflicting patterns; a test covers every route.
+            if let Err(e) = routes.insert(*path, *route) {
+                tracing::error!(path, error = %e, "admin route not registered");
+            }
+        }
+        Self {
+            control,
+            first_token: token.clone(),
+            routes,
+        }
+    }
+
+    /// Serves one HTTP request.
+    pub async fn handle<B>(
+        self: Arc<Self>,
+        request: Request<B>,
+    ) -> Result<Response<Body>, Infallible>
+    where
+        B: hyper::body::Body,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let span =
+            tracing::info_span!("admin", method = %request.method(), path = request.uri().path());
+        let result = self.route(request).instrument(span).await;
+        if let Err(e) = &result
+            && e.status.is_server_error()
+        {
+            tracing::error!(code = e.code, message = %e.message, "admin request failed");
+        }
+        api::respond(result)
+    }
+
+    async fn route<B>(&self, request: Request<B>) -> Result<Response<Body>, ApiError> {
+        let path = request.uri().path();
+        let found = self.routes.at(path).map_err(|_| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no route for {path}"),
+            )
+        })?;
+        let (route, id) = (*found.value, found.params.get("id").map(str::to_owned));
+        check_method(route, request.method())?;
+        if !matches!(route, Route::Healthz | Route::Readyz) {
+            self.authenticate(request.headers())?;
+        }
+        let control = &self.control;
+        let id = id.unwrap_or_default();
+        match route {
+            Route::Healthz => Ok(api::json(StatusCode::OK, &Status { status: "ok" })),
+            Route::Readyz => ready(control),
+            Route::Reload => reload(control).await,
+            Route::Webhooks => webhooks::list(control, request.uri().query()).await,
+            Route::Webhook => webhooks::show(control, &id).await,
+            Route::Pause => webhooks::hold(control, &id, true).await,
+            Route::Resume => webhooks::hold(control, &id, false).await,
+        }
+    }
+
+    fn authenticate(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let token = api::bearer_token(headers).ok_or_else(|| {
+            api::unauthorized("missing_token", "send Authorization: Bearer <admin token>")
+        })?;
+        let config = self.control.config();
+        let expected = config
+            .admin
+            .as_ref()
+            .map_or(&self.first_token, |a| &a.token);
+        let expected: [u8; 32] = Sha256::digest(expected.expose().as_bytes()).into();
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if bool::from(digest.ct_eq(&expected)) {
+            Ok(())
+        } else {
+            Err(api::unauthorized(
+                "invalid_token",
+                "that is not the admin token",
+            ))
+        }
+    }
+}
+
+/// The routes' paths and methods, for the docs and the tests.
+pub fn routes() -> impl Iterator<Item = (&'static str, &'static [Method])> {
+    ROUTES.iter().map(|(path, _, methods)| (*path, *methods))
+}
+
+fn check_method(route: Route, method: &Method) -> Result<(), ApiError> {
+    let (_, _, allowed) = ROUTES
+        .iter()
+        .find(|(_, r, _)| *r == route)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route"))?;
+    if allowed.contains(method) {
+        return Ok(());
+    }
+    let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+    let allow = HeaderValue::from_str(&names.join(", ")).unwrap_or(HeaderValue::from_static("GET"));
+    Err(ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("use {}", names.join(" or ")),
+    )
+    .with_header(http::header::ALLOW, allow))
+}
+
+#[derive(Serialize)]
+struct Status {
+    status: &'static str,
+}
+
+fn ready(control: &Control) -> Result<Response<Body>, ApiError> {
+    if control.is_ready() {
+        Ok(api::json(StatusCode::OK, &Status { status: "ready" }))
+    } else {
+        Err(ApiError::unavailable(
+            "not_ready",
+            "the router is shutting down, or cannot read its store",
+            5,
+        ))
+    }
+}
+
+/// What `POST /v1/reload` answers.
+#[derive(Serialize)]
+struct ReloadAnswer {
+    started: Vec<Arc<str>>,
+    updated: Vec<Arc<str>>,
+    stopped: Vec<Arc<str>>,
+    /// Pending deliveries the stopped webhooks leave on disk.
+    held: Vec<Held>,
+    need_restart: Vec<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Held {
+    webhook: Arc<str>,
+    pending: u64,
+}
+
+async fn reload(control: &Control) -> Result<Response<Body>, ApiError> {
+    let Reloaded {
+        lanes,
+        held,
+        need_restart,
+    } = control.reload_file().await.map_err(|e| {
+        let code = match e {
+            ReloadError::Config(_) => "invalid_config",
+            ReloadError::Plugins(_) => "invalid_plugins",
+        };
+        tracing::error!(error = %e, "reload refused; the running config stays");
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
+    })?;
+    let held = (held.into_iter())
+        .map(|(webhook, pending)| Held { webhook, pending })
+        .collect();
+    let answer = ReloadAnswer {
+        started: lanes.started,
+        updated: lanes.updated,
+        stopped: lanes.stopped,
+        held,
+        need_restart,
+    };
+    Ok(api::json(StatusCode::OK, &answer))
+}

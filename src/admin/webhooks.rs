@@ -1,0 +1,164 @@
+//! `/v1/webhooks`: each webhook's settings (never its secrets) and health, and
+//! pausing and resuming its deliveries.
+//!
+//! A webhook's status is `disabled` when the config switches it off, else the
+//! status kept in the store: `active`, `paused` by an operator, or `disabled` by
+//! the router. Pause and resume write the store first and then hold or release
+//! the lane, so a restart in between keeps what the operator asked for.
+
+use std::sync::Arc;
+
+use http::{Response, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use super::page::{self, Page};
+use crate::api::{self, ApiError, Body};
+use crate::config::Webhook;
+use crate::plugin::OnPluginError;
+use crate::server::Control;
+use crate::signing::Scheme;
+use crate::store::{StoreError, WebhookStatus};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// The id of the last webhook of the previous page.
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+/// A webhook as the admin API shows it.
+#[derive(Serialize)]
+struct View {
+    id: Arc<str>,
+    url: String,
+    events: Vec<String>,
+    enabled: bool,
+    status: &'static str,
+    signature: Scheme,
+    timeout_ms: u128,
+    max_in_flight: usize,
+    retry_delays_ms: Vec<u128>,
+    plugins: Vec<String>,
+    on_plugin_error: OnPluginError,
+    health: HealthView,
+    /// Deliveries waiting for an attempt (or in one).
+    pending: u64,
+}
+
+#[derive(Serialize)]
+struct HealthView {
+    /// Consecutive failed attempts; reset by a success.
+    failure_count: u32,
+    last_success_at: Option<String>,
+    last_failed_at: Option<String>,
+    last_delivered_at: Option<String>,
+}
+
+pub async fn list(control: &Control, query: Option<&str>) -> Result<Response<Body>, ApiError> {
+    let query: ListQuery = page::query(query)?;
+    let limit = page::limit(query.limit)?;
+    let config = control.config();
+    let start = match &query.cursor {
+        None => 0,
+        Some(cursor) => {
+            1 + (config.webhooks.iter())
+                .position(|w| &*w.id == cursor)
+                .ok_or_else(|| {
+                    ApiError::bad_request("invalid_cursor", "the cursor names no webhook")
+                })?
+        }
+    };
+    let chosen = config.webhooks.iter().skip(start).take(limit);
+    let data = chosen
+        .map(|w| view(control, w))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(store_error)?;
+    let more = start + data.len() < config.webhooks.len();
+    let next_cursor = more
+        .then(|| data.last().map(|w| w.id.to_string()))
+        .flatten();
+    Ok(api::json(StatusCode::OK, &Page { data, next_cursor }))
+}
+
+pub async fn show(control: &Control, id: &str) -> Result<Response<Body>, ApiError> {
+    let webhook = find(control, id).await?;
+    let view = view(control, &webhook).map_err(store_error)?;
+    Ok(api::json(StatusCode::OK, &view))
+}
+
+/// Pauses (`held`) or resumes a webhook's deliveries.
+pub async fn hold(control: &Control, id: &str, held: bool) -> Result<Response<Body>, ApiError> {
+    let webhook = find(control, id).await?;
+    if !webhook.enabled {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "disabled_in_config",
+            format!("webhook {id} is switched off in the config (enabled = false)"),
+        ));
+    }
+    let status = if held {
+        WebhookStatus::Paused
+    } else {
+        WebhookStatus::Active
+    };
+    control
+        .store()
+        .set_status(id, status)
+        .await
+        .map_err(store_error)?;
+    control.scheduler().hold(id, held);
+    tracing::info!(webhook = id, ?status, "webhook status set by an operator");
+    let view = view(control, &webhook).map_err(store_error)?;
+    Ok(api::json(StatusCode::OK, &view))
+}
+
+async fn find(control: &Control, id: &str) -> Result<Arc<Webhook>, ApiError> {
+    let config = control.config();
+    let found = config.webhooks.iter().find(|w| &*w.id == id).cloned();
+    found.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "webhook_not_found",
+            format!("no webhook {id} in the config"),
+        )
+    })
+}
+
+fn view(control: &Control, webhook: &Webhook) -> Result<View, StoreError> {
+    let store = control.store();
+    let health = store.health(&webhook.id)?.unwrap_or_default();
+    let status = match health.status {
+        _ if !webhook.enabled => "disabled",
+        WebhookStatus::Active => "active",
+        WebhookStatus::Paused => "paused",
+        WebhookStatus::Disabled => "disabled",
+    };
+    Ok(View {
+        id: webhook.id.clone(),
+        url: webhook.url.to_string(),
+        events: webhook.events.patterns().to_vec(),
+        enabled: webhook.enabled,
+        status,
+        signature: webhook.signer.scheme(),
+        timeout_ms: webhook.timeout.as_millis(),
+        max_in_flight: webhook.max_in_flight,
+        retry_delays_ms: webhook.retry_delays.iter().map(|d| d.as_millis()).collect(),
+        plugins: (webhook.plugins.iter())
+            .map(|p| p.path.display().to_string())
+            .collect(),
+        on_plugin_error: webhook.on_plugin_error,
+        health: HealthView {
+            failure_count: health.failure_count,
+            last_success_at: health.last_success_at_ms.map(api::timestamp),
+            last_failed_at: health.last_failed_at_ms.map(api::timestamp),
+            last_delivered_at: health.last_delivered_at_ms.map(api::timestamp),
+        },
+        pending: store.pending_count(&webhook.id)?,
+    })
+}
+
+fn store_error(error: StoreError) -> ApiError {
+    tracing::error!(%error, "admin: cannot read or write the store");
+    ApiError::unavailable("store_unavailable", "the store cannot be read right now", 1)
+}

@@ -1,0 +1,236 @@
+//! The admin API over real HTTP: auth, the webhook routes, pause and resume, and
+//! reload from the config file.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use serde_json::Value;
+
+const ADMIN_TOKEN: &str = "admin-token-0123456789";
+const WAIT: Duration = Duration::from_secs(30);
+
+/// An `[admin]` section on a free port, to put before the webhooks.
+fn admin_section() -> String {
+    format!("[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n\n")
+}
+
+async fn start(webhooks: &str) -> Router {
+    Router::start("", &(admin_section() + webhooks)).await
+}
+
+fn admin_addr(router: &Router) -> SocketAddr {
+    router.server.admin_addr().expect("the admin API is on")
+}
+
+/// `method path` on the admin API, with `token` if given.
+async fn call(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) -> Answer {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    send(request.body(Full::new(Bytes::new())).unwrap()).await
+}
+
+async fn get(router: &Router, path: &str) -> Answer {
+    call(admin_addr(router), "GET", path, Some(ADMIN_TOKEN)).await
+}
+
+async fn post(router: &Router, path: &str) -> Answer {
+    call(admin_addr(router), "POST", path, Some(ADMIN_TOKEN)).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_is_open_and_everything_else_wants_the_admin_token() {
+    let router = start(&webhook("w", "http://127.0.0.1:9/", "")).await;
+    let addr = admin_addr(&router);
+    for path in ["/healthz", "/readyz"] {
+        let answer = call(addr, "GET", path, None).await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}: {:?}", answer.json);
+    }
+    for (token, code) in [
+        (None, "missing_token"),
+        (Some("wrong-token"), "invalid_token"),
+        (Some(TOKEN), "invalid_token"), // a sender's token is not the admin token
+    ] {
+        let answer = call(addr, "GET", "/v1/webhooks", token).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(answer.json["error"]["code"], code);
+        assert_eq!(answer.headers["www-authenticate"], "Bearer");
+    }
+    let missing = get(&router, "/v1/nothing").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.json["error"]["code"], "not_found");
+    let wrong_method = call(addr, "DELETE", "/v1/webhooks", Some(ADMIN_TOKEN)).await;
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong_method.headers["allow"], "GET");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhooks_list_in_pages_without_their_secrets() {
+    let hooks = [
+        webhook(
+            "a",
+            "http://127.0.0.1:9/a?key=1",
+            "headers = { \"X-Api-Key\" = \"k-secret\" }",
+        ),
+        webhook("b", "http://127.0.0.1:9/b", "events = [\"order.*\"]"),
+        webhook("c", "http://127.0.0.1:9/c", "enabled = false"),
+    ];
+    let router = start(&hooks.concat()).await;
+
+    let first = get(&router, "/v1/webhooks?limit=2").await;
+    assert_eq!(first.status, StatusCode::OK, "{:?}", first.json);
+    let ids = |page: &Value| -> Vec<String> {
+        let data = page["data"].as_array().unwrap();
+        data.iter()
+            .map(|w| w["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&first.json), ["a", "b"]);
+    let cursor = first.json["next_cursor"].as_str().unwrap().to_owned();
+    let second = get(&router, &format!("/v1/webhooks?limit=2&cursor={cursor}")).await;
+    assert_eq!(ids(&second.json), ["c"]);
+    assert_eq!(second.json["next_cursor"], Value::Null);
+
+    let text = first.json.to_string() + &second.json.to_string();
+    for secret in [SECRET, "k-secret"] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    let a = &first.json["data"][0];
+    assert_eq!(a["url"], "http://127.0.0.1:9/a?key=1");
+    assert_eq!(
+        (&a["status"], &a["pending"]),
+        (&Value::from("active"), &Value::from(0))
+    );
+    assert_eq!(
+        first.json["data"][1]["events"],
+        serde_json::json!(["order.*"])
+    );
+    assert_eq!(second.json["data"][0]["status"], "disabled");
+
+    let one = get(&router, "/v1/webhooks/b").await;
+    assert_eq!(
+        (one.status, &one.json["id"]),
+        (StatusCode::OK, &Value::from("b"))
+    );
+    for (path, status, code) in [
+        ("/v1/webhooks/zzz", 404, "webhook_not_found"),
+        ("/v1/webhooks?limit=0", 400, "invalid_limit"),
+        ("/v1/webhooks?limit=1001", 400, "invalid_limit"),
+        ("/v1/webhooks?cursor=zzz", 400, "invalid_cursor"),
+        ("/v1/webhooks?colour=red", 400, "invalid_query"),
+    ] {
+        let answer = get(&router, path).await;
+        assert_eq!(answer.status.as_u16(), status, "{path}: {:?}", answer.json);
+        assert_eq!(answer.json["error"]["code"], code, "{path}");
+    }
+    let disabled = post(&router, "/v1/webhooks/c/pause").await;
+    assert_eq!(disabled.json["error"]["code"], "disabled_in_config");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_webhook_holds_its_deliveries_across_a_restart_and_resume_drains_them() {
+    let receiver = Receiver::ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    let rest = admin_section() + &webhook("w", &receiver.url("/"), "");
+    let router = Router {
+        server: Router::start_in(dir.path(), "", &rest).await,
+        dir,
+    };
+    let paused = post(&router, "/v1/webhooks/w/pause").await;
+    assert_eq!(paused.status, StatusCode::OK, "{:?}", paused.json);
+    assert_eq!(paused.json["status"], "paused");
+    for id in ["e1", "e2", "e3"] {
+        router.send(id, "t").await;
+    }
+    let held = eventually(WAIT, "three pending deliveries", || {
+        (router.store().pending_count("w").unwrap() == 3).then_some(())
+    });
+    held.await;
+
+    // The pause is in the store: a restart keeps holding.
+    let Router { server, dir } = router;
+    server.shutdown().await;
+    let router = Router {
+        server: Router::start_in(dir.path(), "", &rest).await,
+        dir,
+    };
+    let shown = get(&router, "/v1/webhooks/w").await;
+    assert_eq!(
+        (&shown.json["status"], &shown.json["pending"]),
+        (&Value::from("paused"), &Value::from(3))
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        receiver.requests().is_empty(),
+        "nothing is sent while paused"
+    );
+
+    let resumed = post(&router, "/v1/webhooks/w/resume").await;
+    assert_eq!(resumed.json["status"], "active");
+    let requests = receiver.wait_for(3, WAIT).await;
+    let mut ids: Vec<String> = requests.iter().map(Recorded::event_id).collect();
+    ids.sort();
+    assert_eq!(ids, ["e1", "e2", "e3"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reload_applies_the_config_file_or_refuses_it_and_keeps_serving() {
+    let (first, second) = (Receiver::ok().await, Receiver::ok().await);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.toml");
+    let write = |webhooks: &str| {
+        let text = config_text(&dir.path().join("data"), "", &(admin_section() + webhooks));
+        std::fs::write(&path, text).unwrap();
+    };
+    write(&webhook("w1", &first.url("/"), ""));
+    let config = switchyard::Config::load(&path).unwrap();
+    let router = Router {
+        server: switchyard::Server::start(config).await.unwrap(),
+        dir: tempfile::tempdir().unwrap(),
+    };
+
+    std::fs::write(&path, "[server\n").unwrap();
+    let refused = post(&router, "/v1/reload").await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused.json["error"]["code"], "invalid_config");
+    router.send("e1", "t").await;
+    assert_eq!(first.wait_for(1, WAIT).await[0].event_id(), "e1");
+
+    write(&webhook("w2", &second.url("/"), ""));
+    let reloaded = post(&router, "/v1/reload").await;
+    assert_eq!(reloaded.status, StatusCode::OK, "{:?}", reloaded.json);
+    assert_eq!(reloaded.json["started"], serde_json::json!(["w2"]));
+    assert_eq!(reloaded.json["stopped"], serde_json::json!(["w1"]));
+    assert_eq!(
+        reloaded.json["held"],
+        serde_json::json!([{"webhook": "w1", "pending": 0}])
+    );
+    router.send("e2", "t").await;
+    assert_eq!(second.wait_for(1, WAIT).await[0].event_id(), "e2");
+    let listed = get(&router, "/v1/webhooks").await;
+    assert_eq!(listed.json["data"].as_array().unwrap().len(), 1);
+
+    // The admin token rotates with a reload.
+    let rotated = "rotated-token-0123456789";
+    let text = config_text(
+        &dir.path().join("data"),
+        "",
+        &admin_section().replace(ADMIN_TOKEN, rotated),
+    );
+    std::fs::write(&path, text).unwrap();
+    assert_eq!(post(&router, "/v1/reload").await.status, StatusCode::OK);
+    let addr = admin_addr(&router);
+    let old = call(addr, "GET", "/v1/webhooks", Some(ADMIN_TOKEN)).await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED);
+    let new = call(addr, "GET", "/v1/webhooks", Some(rotated)).await;
+    assert_eq!(new.status, StatusCode::OK);
+}
