@@ -234,3 +234,201 @@ async fn reload_applies_the_config_file_or_refuses_it_and_keeps_serving() {
     let new = call(addr, "GET", "/v1/webhooks", Some(rotated)).await;
     assert_eq!(new.status, StatusCode::OK);
 }
+
+/// Verifies a Standard Webhooks signature with the off-the-shelf library.
+fn verifies(request: &Recorded) -> bool {
+    let library = standardwebhooks::Webhook::new(SECRET).unwrap();
+    library.verify(&request.body, &request.headers).is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replayed_dead_delivery_reaches_a_receiver_that_now_succeeds_signed_afresh() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let fixed = Arc::new(AtomicBool::new(false));
+    let receiver = {
+        let fixed = fixed.clone();
+        Receiver::start(move |_| {
+            if fixed.load(Ordering::SeqCst) {
+                Reply::ok()
+            } else {
+                Reply::status(500)
+            }
+        })
+        .await
+    };
+    // One attempt, no retries; a static header whose value must not be logged.
+    let extra = "retry.delays = []\nheaders = { \"Authorization\" = \"Bearer receiver-secret\" }";
+    let router = start(&webhook("w", &receiver.url("/"), extra)).await;
+    router.send("e1", "t").await;
+    let first = receiver.wait_for(1, WAIT).await.remove(0);
+    let id: switchyard::store::DeliveryId = first.delivery_id().parse().unwrap();
+    router
+        .settled(id, switchyard::store::DeliveryStatus::Failed)
+        .await;
+
+    fixed.store(true, Ordering::SeqCst);
+    // Signatures carry the time in seconds: a second later, a fresh one must differ.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let replayed = post(&router, &format!("/v1/deliveries/{id}/replay")).await;
+    assert_eq!(replayed.status, StatusCode::ACCEPTED, "{:?}", replayed.json);
+    assert_eq!(replayed.json["replays"], 1);
+    let again = receiver.wait_for(2, WAIT).await.remove(1);
+    assert_eq!(
+        again.delivery_id(),
+        first.delivery_id(),
+        "the same delivery id"
+    );
+    assert!(verifies(&first) && verifies(&again));
+    let timestamp = |r: &Recorded| r.header("webhook-timestamp").parse::<u64>().unwrap();
+    assert!(timestamp(&again) > timestamp(&first));
+    assert_ne!(
+        again.header("webhook-signature"),
+        first.header("webhook-signature"),
+        "signed afresh"
+    );
+    router
+        .settled(id, switchyard::store::DeliveryStatus::Succeeded)
+        .await;
+
+    let shown = get(&router, &format!("/v1/deliveries/{id}")).await;
+    assert_eq!(shown.json["status"], "succeeded");
+    let log = shown.json["attempt_log"].as_array().unwrap();
+    let summary: Vec<(Value, Value, Value)> = (log.iter())
+        .map(|a| {
+            (
+                a["number"].clone(),
+                a["replay"].clone(),
+                a["status_code"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1.into(), 0.into(), 500.into()),
+            (1.into(), 1.into(), 200.into())
+        ]
+    );
+    let headers = log[0]["request_headers"].to_string();
+    assert!(
+        headers.contains("webhook-id") && headers.contains("[redacted]"),
+        "{headers}"
+    );
+    assert!(
+        !headers.contains("signature") && !headers.contains("receiver-secret"),
+        "{headers}"
+    );
+
+    // A delivery not yet done cannot be replayed: hold one pending with a pause.
+    post(&router, "/v1/webhooks/w/pause").await;
+    router.send("e2", "t").await;
+    let listed = get(&router, "/v1/deliveries?status=pending").await;
+    let pending = listed.json["data"][0]["id"].as_str().unwrap();
+    let refused = post(&router, &format!("/v1/deliveries/{pending}/replay")).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert_eq!(refused.json["error"]["code"], "still_pending");
+    for (path, code) in [
+        (
+            "/v1/deliveries/dlv_00000000000000000000000000000000/replay",
+            "delivery_not_found",
+        ),
+        ("/v1/deliveries/nope/replay", "invalid_id"),
+    ] {
+        assert_eq!(
+            post(&router, path).await.json["error"]["code"],
+            code,
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deliveries_list_newest_first_by_filter_in_pages_and_events_show_theirs() {
+    let ok = Receiver::ok().await;
+    let gone = Receiver::start(|_| Reply::status(410)).await;
+    let hooks = webhook("a", &ok.url("/"), "") + &webhook("b", &gone.url("/"), "");
+    let router = start(&hooks).await;
+    for id in ["e1", "e2", "e3"] {
+        router.send(id, "order.paid").await;
+    }
+    router.send("e4", "user.created").await;
+    eventually(WAIT, "every delivery done", || {
+        let pending =
+            router.store().pending_count("a").unwrap() + router.store().pending_count("b").unwrap();
+        (pending == 0).then_some(())
+    })
+    .await;
+
+    let event_ids = |answer: &Answer| -> Vec<String> {
+        let data = answer.json["data"].as_array().unwrap();
+        data.iter()
+            .map(|d| d["event_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let failed = get(&router, "/v1/deliveries?status=failed&limit=2").await;
+    assert_eq!(failed.status, StatusCode::OK, "{:?}", failed.json);
+    assert_eq!(event_ids(&failed), ["e4", "e3"], "newest first");
+    assert_eq!(failed.json["data"][0]["webhook"], "b");
+    assert_eq!(failed.json["data"][0]["last_attempt"]["status_code"], 410);
+    let cursor = failed.json["next_cursor"].as_str().unwrap();
+    let rest = get(
+        &router,
+        &format!("/v1/deliveries?status=failed&limit=2&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(event_ids(&rest), ["e2", "e1"]);
+    let last = rest.json["next_cursor"].as_str().unwrap();
+    let end = get(
+        &router,
+        &format!("/v1/deliveries?status=failed&limit=2&cursor={last}"),
+    )
+    .await;
+    assert_eq!(
+        (event_ids(&end).len(), &end.json["next_cursor"]),
+        (0, &Value::Null)
+    );
+
+    let orders = get(&router, "/v1/deliveries?webhook=a&event_type=order.paid").await;
+    assert_eq!(event_ids(&orders), ["e3", "e2", "e1"]);
+    let future = get(&router, "/v1/deliveries?since=2100-01-01T00:00:00Z").await;
+    assert_eq!(event_ids(&future).len(), 0);
+    let past = get(&router, "/v1/deliveries?until=2000-01-01T00:00:00Z").await;
+    assert_eq!(event_ids(&past).len(), 0);
+    let all = get(&router, "/v1/deliveries?since=2000-01-01T00:00:00Z").await;
+    assert_eq!(event_ids(&all).len(), 8);
+    for (path, code) in [
+        ("/v1/deliveries?status=lost", "invalid_query"),
+        ("/v1/deliveries?since=yesterday", "invalid_time"),
+        ("/v1/deliveries?cursor=abc", "invalid_cursor"),
+    ] {
+        assert_eq!(
+            get(&router, path).await.json["error"]["code"],
+            code,
+            "{path}"
+        );
+    }
+
+    let event = get(&router, "/v1/events/e2").await;
+    assert_eq!(event.status, StatusCode::OK, "{:?}", event.json);
+    assert_eq!(
+        (&event.json["sender"], &event.json["event_type"]),
+        (&Value::from("test"), &Value::from("order.paid"))
+    );
+    assert_eq!(event.json["payload"]["data"], serde_json::json!({"n": 1}));
+    let mut statuses: Vec<String> = (event.json["deliveries"].as_array().unwrap().iter())
+        .map(|d| {
+            format!(
+                "{}:{}",
+                d["webhook"].as_str().unwrap(),
+                d["status"].as_str().unwrap()
+            )
+        })
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, ["a:succeeded", "b:failed"]);
+    let missing = get(&router, "/v1/events/nope").await;
+    assert_eq!(missing.json["error"]["code"], "event_not_found");
+    let other_sender = get(&router, "/v1/events/e2?sender=someone-else").await;
+    assert_eq!(other_sender.status, StatusCode::NOT_FOUND);
+}

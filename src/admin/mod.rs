@@ -10,6 +10,7 @@
 //! Switchyard API uses ([`crate::api`]). List routes are cursor-paginated
 //! ([`page`]).
 
+mod deliveries;
 mod page;
 mod webhooks;
 
@@ -25,6 +26,7 @@ use tracing::Instrument;
 use crate::api::{self, ApiError, Body};
 use crate::config::Secret;
 use crate::server::{Control, ReloadError, Reloaded};
+use crate::store::StoreError;
 
 /// The admin API's state, shared by every connection.
 pub struct Admin {
@@ -45,6 +47,10 @@ enum Route {
     Webhook,
     Pause,
     Resume,
+    Deliveries,
+    Delivery,
+    Replay,
+    Event,
 }
 
 /// Every route: its path pattern, and the methods it answers.
@@ -56,6 +62,10 @@ const ROUTES: &[(&str, Route, &[Method])] = &[
     ("/v1/webhooks/{id}", Route::Webhook, &[Method::GET]),
     ("/v1/webhooks/{id}/pause", Route::Pause, &[Method::POST]),
     ("/v1/webhooks/{id}/resume", Route::Resume, &[Method::POST]),
+    ("/v1/deliveries", Route::Deliveries, &[Method::GET]),
+    ("/v1/deliveries/{id}", Route::Delivery, &[Method::GET]),
+    ("/v1/deliveries/{id}/replay", Route::Replay, &[Method::POST]),
+    ("/v1/events/{id}", Route::Event, &[Method::GET]),
 ];
 
 impl Admin {
@@ -110,14 +120,19 @@ impl Admin {
         }
         let control = &self.control;
         let id = id.unwrap_or_default();
+        let query = request.uri().query();
         match route {
             Route::Healthz => Ok(api::json(StatusCode::OK, &Status { status: "ok" })),
             Route::Readyz => ready(control),
             Route::Reload => reload(control).await,
-            Route::Webhooks => webhooks::list(control, request.uri().query()).await,
+            Route::Webhooks => webhooks::list(control, query).await,
             Route::Webhook => webhooks::show(control, &id).await,
             Route::Pause => webhooks::hold(control, &id, true).await,
             Route::Resume => webhooks::hold(control, &id, false).await,
+            Route::Deliveries => deliveries::list(control, query).await,
+            Route::Delivery => deliveries::show(control, &id).await,
+            Route::Replay => deliveries::replay(control, &id).await,
+            Route::Event => deliveries::event(control, &id, query).await,
         }
     }
 
@@ -181,6 +196,11 @@ fn ready(control: &Control) -> Result<Response<Body>, ApiError> {
             5,
         ))
     }
+}
+
+fn store_error(error: StoreError) -> ApiError {
+    tracing::error!(%error, "admin: cannot read or write the store");
+    ApiError::unavailable("store_unavailable", "the store cannot be read right now", 1)
 }
 
 /// What `POST /v1/reload` answers.

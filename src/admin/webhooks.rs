@@ -12,6 +12,7 @@ use http::{Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use super::page::{self, Page};
+use super::store_error;
 use crate::api::{self, ApiError, Body};
 use crate::config::Webhook;
 use crate::plugin::OnPluginError;
@@ -156,9 +157,4 @@ fn view(control: &Control, webhook: &Webhook) -> Result<View, StoreError> {
         },
         pending: store.pending_count(&webhook.id)?,
     })
-}
-
-fn store_error(error: StoreError) -> ApiError {
-    tracing::error!(%error, "admin: cannot read or write the store");
-    ApiError::unavailable("store_unavailable", "the store cannot be read right now", 1)
 }

@@ -56,6 +56,8 @@ struct Attempt<'a> {
     lane: &'a Lane,
     due: Due,
     number: u32,
+    replay: u32,
+    request_headers: Vec<(String, String)>,
     at_ms: u64,
     started: Instant,
     event_id: String,
@@ -68,6 +70,8 @@ async fn attempt(lane: &Lane, due: Due, delivery: &DeliveryRecord, event: EventR
         lane,
         due,
         number: delivery.attempts.saturating_add(1),
+        replay: delivery.replays,
+        request_headers: Vec::new(),
         at_ms: now_ms(),
         started: Instant::now(),
         event_id: event.id.clone(),
@@ -101,6 +105,7 @@ async fn attempt(lane: &Lane, due: Due, delivery: &DeliveryRecord, event: EventR
     };
     let (result, verdict) = match request(lane, due, &event, body, attempt.at_ms) {
         Ok(request) => {
+            attempt.request_headers = logged_headers(&request, &lane.webhook.headers);
             let result = lane.client.send(request, lane.webhook.timeout).await;
             match attempt.judge(event, &result).await {
                 Ok(verdict) => (result, verdict),
@@ -206,7 +211,9 @@ impl Attempt<'_> {
             event_id: self.event_id,
             event_type: self.event_type,
             number: self.number,
+            replay: self.replay,
             url: self.lane.webhook.url.to_string(),
+            request_headers: self.request_headers,
             status_code: response.map(|r| r.status.as_u16()),
             response_headers: response.map(header_pairs).unwrap_or_default(),
             response_body: response
@@ -308,6 +315,25 @@ fn plugin_outcome(result: &Result<Response, TransportError>) -> plugin::Outcome 
             message: error.message.clone(),
         }),
     }
+}
+
+/// A request's headers as the attempt log keeps them: no signatures, and the
+/// webhook's static headers (`statics`) with their values redacted.
+fn logged_headers(
+    request: &Request<Full<Bytes>>,
+    statics: &http::HeaderMap,
+) -> Vec<(String, String)> {
+    (request.headers().iter())
+        .filter(|(name, _)| !name.as_str().contains("signature"))
+        .map(|(name, value)| {
+            let value = if statics.contains_key(name) {
+                "[redacted]".to_owned()
+            } else {
+                String::from_utf8_lossy(value.as_bytes()).into_owned()
+            };
+            (name.to_string(), value)
+        })
+        .collect()
 }
 
 fn header_pairs(response: &Response) -> Vec<(String, String)> {

@@ -5,6 +5,7 @@
 //! snapshot and run beside it, never blocked by a commit in progress. The tables and
 //! the invariants between them are in [`schema`].
 
+mod query;
 mod records;
 mod schema;
 mod writer;
@@ -16,11 +17,12 @@ use std::thread::JoinHandle;
 use redb::{Database, ReadableDatabase, ReadableTable};
 use tokio::sync::{mpsc, oneshot};
 
+pub use query::{DeliveryQuery, Listed};
 pub use records::{
     AttemptError, AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, ErrorKind, EventKey,
     EventRecord, Health, InvalidId, PluginNote, RESPONSE_EXCERPT_BYTES, WebhookStatus, now_ms,
 };
-pub use writer::{Ingested, NewEvent, Next, Outcome};
+pub use writer::{Ingested, NewEvent, Next, Outcome, Replayed};
 
 use schema::{
     ATTEMPTS, DEDUPE, DELIVERIES, DUE, EVENT_DELIVERIES, EVENTS, HEALTH, META, SCHEMA_VERSION,
@@ -140,7 +142,7 @@ impl Store {
         };
         match self.submit(op).await? {
             Done::Ingested(results) => Ok(results),
-            Done::Unit => Err(StoreError::Corrupt("writer answered out of kind".into())),
+            _ => Err(StoreError::Corrupt("writer answered out of kind".into())),
         }
     }
 
@@ -167,6 +169,15 @@ impl Store {
             delivery: due.delivery,
         };
         self.submit(op).await.map(drop)
+    }
+
+    /// Queues a succeeded, failed or filtered delivery again, due now, for a fresh
+    /// round of attempts under the same delivery id; its earlier attempts stay logged.
+    pub async fn replay(&self, id: DeliveryId) -> Result<Replayed, StoreError> {
+        match self.submit(Op::Replay(id)).await? {
+            Done::Replayed(replayed) => Ok(replayed),
+            _ => Err(StoreError::Corrupt("writer answered out of kind".into())),
+        }
     }
 
     /// Waits until every write queued before this call is committed.

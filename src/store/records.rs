@@ -99,8 +99,13 @@ pub struct DeliveryRecord {
     pub event_type: String,
     pub webhook: String,
     pub status: DeliveryStatus,
-    /// Attempts made so far.
+    /// Attempts made so far in this round: since creation, or since the last replay.
+    /// The retry schedule counts these.
     pub attempts: u32,
+    /// Every attempt logged for it, across replays: the key of the last one in `ATTEMPTS`.
+    pub logged_attempts: u32,
+    /// How often an operator has replayed it.
+    pub replays: u32,
     pub next_attempt_at_ms: Option<u64>,
     pub created_at_ms: u64,
     pub updated_at_ms: u64,
@@ -138,9 +143,14 @@ pub struct AttemptRecord {
     pub webhook: String,
     pub event_id: String,
     pub event_type: String,
-    /// 1 for the first attempt.
+    /// 1 for the first attempt of its round (since creation, or since a replay).
     pub number: u32,
+    /// 0 for the original round, 1 after the first replay, ...
+    pub replay: u32,
     pub url: String,
+    /// The request's headers, without its signatures; the values of the webhook's
+    /// static headers are redacted, as they often hold credentials.
+    pub request_headers: Vec<(String, String)>,
     pub status_code: Option<u16>,
     pub response_headers: Vec<(String, String)>,
     /// The first [`RESPONSE_EXCERPT_BYTES`] of the response body.

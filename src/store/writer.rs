@@ -89,6 +89,8 @@ pub(super) enum Op {
         at_ms: u64,
         delivery: DeliveryId,
     },
+    /// Queues a finished delivery again, for a fresh round of attempts.
+    Replay(DeliveryId),
     Flush,
     /// Commit what is queued, then stop: later writes fail with `Closed`.
     Close,
@@ -96,7 +98,18 @@ pub(super) enum Op {
 
 pub(super) enum Done {
     Ingested(Vec<Ingested>),
+    Replayed(Replayed),
     Unit,
+}
+
+/// What asking to replay a delivery did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replayed {
+    /// Queued, due now; the record as it is now.
+    Queued(DeliveryRecord),
+    /// Still pending: it is not done with its current round.
+    StillPending,
+    NotFound,
 }
 
 pub(super) struct Command {
@@ -225,6 +238,7 @@ impl<'txn> Tables<'txn> {
                 self.due.remove((webhook.as_str(), at_ms, delivery.0))?;
                 Ok(Done::Unit)
             }
+            Op::Replay(id) => self.replay(id, now).map(Done::Replayed),
             Op::Flush | Op::Close => Ok(Done::Unit),
         }
     }
@@ -260,6 +274,8 @@ impl<'txn> Tables<'txn> {
                 webhook: webhook.to_string(),
                 status: DeliveryStatus::Pending,
                 attempts: 0,
+                logged_attempts: 0,
+                replays: 0,
                 next_attempt_at_ms: Some(event.received_at_ms),
                 created_at_ms: event.received_at_ms,
                 updated_at_ms: event.received_at_ms,
@@ -284,30 +300,34 @@ impl<'txn> Tables<'txn> {
         let id = outcome.delivery;
         let webhook = &*outcome.webhook;
         let attempt = &outcome.attempt;
-        let delivery = match self.deliveries.get(id.0)? {
-            Some(bytes) => Some(schema::decode::<DeliveryRecord>(bytes.value())?),
-            None => None,
-        };
-        let mut health = self.health_of(webhook)?;
-        let attempt_bytes = schema::encode(attempt)?;
-
-        let was_due = (self
-            .due
-            .remove((webhook, outcome.dispatched_due_ms, id.0))?)
-        .is_some();
-        self.attempts
-            .insert((id.0, attempt.number), attempt_bytes.as_slice())?;
         // A filtered event never reached the receiver: it says nothing of its health.
         if outcome.next != Next::Filtered {
+            let mut health = self.health_of(webhook)?;
             health.record(outcome.next == Next::Succeeded, attempt.at_ms);
             self.health
                 .insert(webhook, schema::encode(&health)?.as_slice())?;
         }
-        // An outcome whose due entry is gone is stale (its delivery was purged or
-        // requeued meanwhile): it is logged, but must not queue the delivery again.
-        let (Some(mut delivery), true) = (delivery, was_due) else {
-            return Ok(());
+        let Some(bytes) = self.deliveries.get(id.0)? else {
+            return Ok(()); // purged meanwhile: nothing left to log it against
         };
+        let mut delivery: DeliveryRecord = schema::decode(bytes.value())?;
+        drop(bytes);
+        delivery.logged_attempts = delivery.logged_attempts.saturating_add(1);
+        self.attempts.insert(
+            (id.0, delivery.logged_attempts),
+            schema::encode(attempt)?.as_slice(),
+        )?;
+        let was_due = (self
+            .due
+            .remove((webhook, outcome.dispatched_due_ms, id.0))?)
+        .is_some();
+        // An outcome whose due entry is gone is stale (its delivery was requeued
+        // meanwhile): it is logged, but must not move the delivery on.
+        if !was_due {
+            self.deliveries
+                .insert(id.0, schema::encode(&delivery)?.as_slice())?;
+            return Ok(());
+        }
         delivery.attempts = attempt.number;
         delivery.updated_at_ms = attempt.at_ms;
         (delivery.status, delivery.next_attempt_at_ms) = match outcome.next {
@@ -322,6 +342,28 @@ impl<'txn> Tables<'txn> {
         self.deliveries
             .insert(id.0, schema::encode(&delivery)?.as_slice())?;
         Ok(())
+    }
+
+    /// Queues a finished delivery again (invariant 1: its one `DUE` entry, due now).
+    fn replay(&mut self, id: DeliveryId, now: u64) -> Result<Replayed, StoreError> {
+        let Some(bytes) = self.deliveries.get(id.0)? else {
+            return Ok(Replayed::NotFound);
+        };
+        let mut delivery: DeliveryRecord = schema::decode(bytes.value())?;
+        drop(bytes);
+        if delivery.status == DeliveryStatus::Pending {
+            return Ok(Replayed::StillPending);
+        }
+        delivery.status = DeliveryStatus::Pending;
+        delivery.attempts = 0;
+        delivery.replays = delivery.replays.saturating_add(1);
+        delivery.next_attempt_at_ms = Some(now);
+        delivery.updated_at_ms = now;
+        self.due
+            .insert((delivery.webhook.as_str(), now, id.0), ())?;
+        self.deliveries
+            .insert(id.0, schema::encode(&delivery)?.as_slice())?;
+        Ok(Replayed::Queued(delivery))
     }
 
     fn health_of(&self, webhook: &str) -> Result<Health, StoreError> {

@@ -1,0 +1,279 @@
+//! `/v1/deliveries` and `/v1/events`: what was delivered where, attempt by attempt,
+//! and replaying what failed.
+//!
+//! A replay queues the delivery again under the same id, through the same path
+//! as any delivery (plugins, signing afresh, the retry schedule from its first
+//! attempt); its earlier attempts stay in its log.
+
+use http::{Response, StatusCode};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::page::{self, Page};
+use super::store_error;
+use crate::api::{self, ApiError, Body};
+use crate::server::Control;
+use crate::store::{
+    AttemptError, AttemptRecord, DeliveryId, DeliveryQuery, DeliveryRecord, DeliveryStatus,
+    EventRecord, PluginNote, Replayed,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    webhook: Option<String>,
+    status: Option<DeliveryStatus>,
+    event_type: Option<String>,
+    /// RFC 3339.
+    since: Option<String>,
+    until: Option<String>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+/// A delivery as the admin API shows it.
+#[derive(Serialize)]
+struct DeliveryView {
+    id: String,
+    event_id: String,
+    event_type: String,
+    webhook: String,
+    status: DeliveryStatus,
+    /// Attempts in the current round (since creation or the last replay).
+    attempts: u32,
+    replays: u32,
+    next_attempt_at: Option<String>,
+    created_at: String,
+    updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_attempt: Option<AttemptView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attempt_log: Option<Vec<AttemptView>>,
+}
+
+#[derive(Serialize)]
+struct AttemptView {
+    number: u32,
+    replay: u32,
+    at: String,
+    duration_ms: u64,
+    url: String,
+    request_headers: Vec<(String, String)>,
+    status_code: Option<u16>,
+    response_headers: Vec<(String, String)>,
+    /// The start of the response body, as text.
+    response_body: String,
+    error: Option<AttemptError>,
+    plugins: Vec<PluginNote>,
+}
+
+pub async fn list(control: &Control, query: Option<&str>) -> Result<Response<Body>, ApiError> {
+    let query: ListQuery = page::query(query)?;
+    let limit = page::limit(query.limit)?;
+    let before = query.cursor.as_deref().map(parse_cursor).transpose()?;
+    let filter = DeliveryQuery {
+        webhook: query.webhook.as_deref(),
+        status: query.status,
+        event_type: query.event_type.as_deref(),
+        since_ms: query
+            .since
+            .as_deref()
+            .map(|t| parse_time("since", t))
+            .transpose()?,
+        until_ms: query
+            .until
+            .as_deref()
+            .map(|t| parse_time("until", t))
+            .transpose()?,
+    };
+    let listed = (control.store())
+        .list_deliveries(&filter, before, limit)
+        .map_err(store_error)?;
+    let data = (listed.deliveries.into_iter())
+        .map(|(id, delivery, last)| DeliveryView {
+            last_attempt: last.map(attempt_view),
+            ..delivery_view(id, delivery)
+        })
+        .collect();
+    let next_cursor = listed.next.map(|id| id.to_string());
+    Ok(api::json(StatusCode::OK, &Page { data, next_cursor }))
+}
+
+pub async fn show(control: &Control, id: &str) -> Result<Response<Body>, ApiError> {
+    let id = parse_id(id)?;
+    let store = control.store();
+    let delivery = store.delivery(id).map_err(store_error)?;
+    let delivery = delivery.ok_or_else(|| not_found(id))?;
+    let attempts = store.attempts(id).map_err(store_error)?;
+    let view = DeliveryView {
+        attempt_log: Some(attempts.into_iter().map(attempt_view).collect()),
+        ..delivery_view(id, delivery)
+    };
+    Ok(api::json(StatusCode::OK, &view))
+}
+
+pub async fn replay(control: &Control, id: &str) -> Result<Response<Body>, ApiError> {
+    let id = parse_id(id)?;
+    let store = control.store();
+    let delivery = store.delivery(id).map_err(store_error)?;
+    let delivery = delivery.ok_or_else(|| not_found(id))?;
+    // Queued for a webhook without a lane, it would sit pending unseen.
+    let config = control.config();
+    let running = (config.webhooks.iter()).any(|w| *w.id == delivery.webhook && w.enabled);
+    if !running {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "webhook_not_running",
+            format!(
+                "webhook {} is not in the config or is switched off; add or enable it first",
+                delivery.webhook
+            ),
+        ));
+    }
+    match store.replay(id).await.map_err(store_error)? {
+        Replayed::Queued(delivery) => {
+            control.scheduler().wake(&delivery.webhook);
+            tracing::info!(delivery = %id, webhook = delivery.webhook, "delivery replayed");
+            Ok(api::json(
+                StatusCode::ACCEPTED,
+                &delivery_view(id, delivery),
+            ))
+        }
+        Replayed::StillPending => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "still_pending",
+            format!("delivery {id} is still pending; replay it once it has succeeded or failed"),
+        )),
+        Replayed::NotFound => Err(not_found(id)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventQuery {
+    sender: Option<String>,
+}
+
+/// An event, with its payload and deliveries.
+#[derive(Serialize)]
+struct EventView {
+    id: String,
+    sender: String,
+    event_type: String,
+    received_at: String,
+    /// The payload as delivered (before any plugin), as JSON if it parses.
+    payload: serde_json::Value,
+    deliveries: Vec<DeliveryView>,
+}
+
+/// The event a sender posted with `id`: senders are searched in config order,
+/// unless `?sender=` names one.
+pub async fn event(
+    control: &Control,
+    id: &str,
+    query: Option<&str>,
+) -> Result<Response<Body>, ApiError> {
+    let query: EventQuery = page::query(query)?;
+    let config = control.config();
+    let senders: Vec<&str> = match &query.sender {
+        Some(sender) => vec![sender.as_str()],
+        None => config.senders.iter().map(|s| &*s.name).collect(),
+    };
+    let store = control.store();
+    for sender in senders {
+        let Some(event) = store.event_by_sender_id(sender, id).map_err(store_error)? else {
+            continue;
+        };
+        let deliveries = store.deliveries_of(sender, id).map_err(store_error)?;
+        return Ok(api::json(StatusCode::OK, &event_view(event, deliveries)));
+    }
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "event_not_found",
+        format!("no event {id} is kept (events go once their deliveries are purged)"),
+    ))
+}
+
+fn event_view(event: EventRecord, deliveries: Vec<(DeliveryId, DeliveryRecord)>) -> EventView {
+    let payload = serde_json::from_slice(&event.payload).unwrap_or_else(|_| {
+        serde_json::Value::String(String::from_utf8_lossy(&event.payload).into_owned())
+    });
+    EventView {
+        id: event.id,
+        sender: event.sender,
+        event_type: event.event_type,
+        received_at: api::timestamp(event.received_at_ms),
+        payload,
+        deliveries: (deliveries.into_iter())
+            .map(|(id, d)| delivery_view(id, d))
+            .collect(),
+    }
+}
+
+fn delivery_view(id: DeliveryId, delivery: DeliveryRecord) -> DeliveryView {
+    DeliveryView {
+        id: id.to_string(),
+        event_id: delivery.event_id,
+        event_type: delivery.event_type,
+        webhook: delivery.webhook,
+        status: delivery.status,
+        attempts: delivery.attempts,
+        replays: delivery.replays,
+        next_attempt_at: delivery.next_attempt_at_ms.map(api::timestamp),
+        created_at: api::timestamp(delivery.created_at_ms),
+        updated_at: api::timestamp(delivery.updated_at_ms),
+        last_attempt: None,
+        attempt_log: None,
+    }
+}
+
+fn attempt_view(attempt: AttemptRecord) -> AttemptView {
+    AttemptView {
+        number: attempt.number,
+        replay: attempt.replay,
+        at: api::timestamp(attempt.at_ms),
+        duration_ms: attempt.duration_ms,
+        url: attempt.url,
+        request_headers: attempt.request_headers,
+        status_code: attempt.status_code,
+        response_headers: attempt.response_headers,
+        response_body: String::from_utf8_lossy(&attempt.response_body).into_owned(),
+        error: attempt.error,
+        plugins: attempt.plugins,
+    }
+}
+
+fn parse_id(id: &str) -> Result<DeliveryId, ApiError> {
+    id.parse().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_id",
+            format!("{id:?} is not a delivery id (dlv_...)"),
+        )
+    })
+}
+
+fn parse_cursor(cursor: &str) -> Result<DeliveryId, ApiError> {
+    cursor
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid_cursor", "not a cursor from this list"))
+}
+
+fn parse_time(name: &str, text: &str) -> Result<u64, ApiError> {
+    let at = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_time",
+            format!("{name}={text:?} is not RFC 3339, such as 2026-11-24T10:00:00Z"),
+        )
+    })?;
+    u64::try_from(at.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| ApiError::bad_request("invalid_time", format!("{name} is before 1970")))
+}
+
+fn not_found(id: DeliveryId) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "delivery_not_found",
+        format!("no delivery {id} is kept"),
+    )
+}

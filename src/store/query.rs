@@ -1,0 +1,99 @@
+//! Read-side queries for inspection (the admin API): deliveries by filter, newest
+//! first, with their last attempt.
+//!
+//! Delivery ids are UUIDv7s, whose top 48 bits are their creation time in unix
+//! milliseconds: a time window is a key range, and newest-first is a reverse scan.
+//! The other filters are checked record by record, and one call reads at most
+//! [`SCAN_LIMIT`] records: a selective filter over a large table answers a short
+//! page and a cursor to go on from, instead of taking unbounded time.
+
+use redb::ReadableDatabase;
+
+use super::schema::{self, ATTEMPTS, DELIVERIES};
+use super::{AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, Store, StoreError};
+
+/// The most delivery records one listing reads.
+pub const SCAN_LIMIT: usize = 20_000;
+
+/// Which deliveries to list; `None` matches anything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeliveryQuery<'a> {
+    pub webhook: Option<&'a str>,
+    pub status: Option<DeliveryStatus>,
+    pub event_type: Option<&'a str>,
+    /// Created at or after, in unix milliseconds.
+    pub since_ms: Option<u64>,
+    /// Created at or before, in unix milliseconds.
+    pub until_ms: Option<u64>,
+}
+
+impl DeliveryQuery<'_> {
+    fn matches(&self, delivery: &DeliveryRecord) -> bool {
+        self.webhook.is_none_or(|w| delivery.webhook == w)
+            && self.status.is_none_or(|s| delivery.status == s)
+            && self.event_type.is_none_or(|t| delivery.event_type == t)
+    }
+}
+
+/// A page of deliveries, newest first, each with its last attempt.
+#[derive(Debug)]
+pub struct Listed {
+    pub deliveries: Vec<(DeliveryId, DeliveryRecord, Option<AttemptRecord>)>,
+    /// Where the next page starts (exclusive), if there may be one.
+    pub next: Option<DeliveryId>,
+}
+
+/// The smallest delivery id created at `ms`.
+fn first_id_at(ms: u64) -> u128 {
+    u128::from(ms.min((1 << 48) - 1)) << 80
+}
+
+impl Store {
+    /// Deliveries matching `query`, newest first, created before `before` if given.
+    pub fn list_deliveries(
+        &self,
+        query: &DeliveryQuery<'_>,
+        before: Option<DeliveryId>,
+        limit: usize,
+    ) -> Result<Listed, StoreError> {
+        let lower = query.since_ms.map_or(0, first_id_at);
+        let mut upper = query.until_ms.map_or(u128::MAX, |ms| {
+            first_id_at(ms.saturating_add(1)).saturating_sub(1)
+        });
+        if let Some(before) = before {
+            let Some(below) = before.0.checked_sub(1) else {
+                return Ok(Listed {
+                    deliveries: Vec::new(),
+                    next: None,
+                });
+            };
+            upper = upper.min(below);
+        }
+        let mut listed = Listed {
+            deliveries: Vec::new(),
+            next: None,
+        };
+        if lower > upper {
+            return Ok(listed);
+        }
+        let txn = self.db.begin_read()?;
+        let deliveries = txn.open_table(DELIVERIES)?;
+        let attempts = txn.open_table(ATTEMPTS)?;
+        for (scanned, entry) in deliveries.range(lower..=upper)?.rev().enumerate() {
+            let (key, value) = entry?;
+            let id = DeliveryId(key.value());
+            if listed.deliveries.len() == limit || scanned == SCAN_LIMIT {
+                listed.next = Some(DeliveryId(id.0.saturating_add(1)));
+                break;
+            }
+            let delivery: DeliveryRecord = schema::decode(value.value())?;
+            if !query.matches(&delivery) {
+                continue;
+            }
+            let last = attempts.range((id.0, 0)..=(id.0, u32::MAX))?.next_back();
+            let last = last.map(|e| schema::decode(e?.1.value())).transpose()?;
+            listed.deliveries.push((id, delivery, last));
+        }
+        Ok(listed)
+    }
+}
