@@ -34,6 +34,7 @@ use tracing::Instrument;
 use crate::api::{self, ApiError, Body};
 use crate::config::{Config, Sender, Webhook};
 use crate::delivery::Scheduler;
+use crate::metrics::Metrics;
 use crate::store::{Ingested, NewEvent, Store, StoreError, now_ms};
 
 /// The most events one batch request may carry.
@@ -49,6 +50,7 @@ pub struct Ingest {
     routes: RwLock<Arc<Routes>>,
     store: Store,
     scheduler: Arc<Scheduler>,
+    metrics: Arc<Metrics>,
     draining: AtomicBool,
     memory: Semaphore,
 }
@@ -65,11 +67,17 @@ struct Routes {
 }
 
 impl Ingest {
-    pub fn new(config: &Config, store: Store, scheduler: Arc<Scheduler>) -> Self {
+    pub fn new(
+        config: &Config,
+        store: Store,
+        scheduler: Arc<Scheduler>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             routes: RwLock::new(Arc::new(Routes::new(config))),
             store,
             scheduler,
+            metrics,
             draining: AtomicBool::new(false),
             memory: Semaphore::new(MEMORY_BUDGET_KIB),
         }
@@ -188,11 +196,13 @@ impl Ingest {
         sender: &Arc<str>,
         body: &[u8],
     ) -> Result<Response<Body>, ApiError> {
-        let event = routes.prepare(sender, parse_json(body)?)?;
+        let event = (parse_json(body).and_then(|e| routes.prepare(sender, e)))
+            .inspect_err(|_| self.metrics.ingested(sender, "rejected"))?;
         tracing::Span::current().record("events", event.id.as_str());
         let id = event.id.clone();
         let ingested = self.commit(vec![event], routes.dedupe_window_ms).await?;
         let duplicate = ingested.first() == Some(&Ingested::Duplicate);
+        self.metrics.ingested(sender, outcome_name(duplicate));
         let status = if duplicate {
             StatusCode::OK
         } else {
@@ -236,6 +246,7 @@ impl Ingest {
             let result = match answer {
                 Ok(id) => {
                     let duplicate = ingested.next() == Some(Ingested::Duplicate);
+                    self.metrics.ingested(sender, outcome_name(duplicate));
                     *(if duplicate {
                         &mut summary.duplicates
                     } else {
@@ -245,6 +256,7 @@ impl Ingest {
                 }
                 Err(e) => {
                     summary.rejected += 1;
+                    self.metrics.ingested(sender, "rejected");
                     ItemResult::rejected(e)
                 }
             };
@@ -337,6 +349,11 @@ impl Routes {
             webhooks,
         })
     }
+}
+
+/// A stored event's outcome, as metrics name it.
+fn outcome_name(duplicate: bool) -> &'static str {
+    if duplicate { "duplicate" } else { "accepted" }
 }
 
 /// An event as ingest validated it, with the payload receivers will get.

@@ -11,6 +11,7 @@ pub mod api;
 pub mod config;
 pub mod delivery;
 pub mod ingest;
+pub mod metrics;
 pub mod plugin;
 pub mod server;
 pub mod signing;

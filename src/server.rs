@@ -31,6 +31,7 @@ use crate::config::Config;
 use crate::delivery::client::ClientError;
 use crate::delivery::{Applied, HttpClient, Scheduler, WebhookChain};
 use crate::ingest::Ingest;
+use crate::metrics::Metrics;
 use crate::plugin::{Chain, Runtime};
 use crate::store::{Store, StoreError};
 
@@ -156,9 +157,14 @@ pub struct Control {
     store: Store,
     ingest: Arc<Ingest>,
     scheduler: Arc<Scheduler>,
+    metrics: Arc<Metrics>,
 }
 
 impl Control {
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// The config in force.
     pub fn config(&self) -> Arc<Config> {
         self.config
@@ -236,9 +242,11 @@ impl Server {
         let config = Arc::new(config);
         // Plugins first, so a broken one is refused before the data file is touched.
         let cache = config.server.data_dir.join("plugin-cache");
+        let metrics = Arc::new(Metrics::new());
         let runtime = Arc::new(
             Runtime::new(Some(cache), false)
-                .map_err(|e| PluginErrors(vec![format!("plugin engine: {e}")]))?,
+                .map_err(|e| PluginErrors(vec![format!("plugin engine: {e}")]))?
+                .observe(metrics.clone()),
         );
         let chains = load_plugins(runtime.clone(), config.clone()).await?;
         let client = HttpClient::new(config.server.allow_private_networks)?;
@@ -247,10 +255,15 @@ impl Server {
             Some(admin) => Some(bind(admin.listen).await?),
             None => None,
         };
-        let store = Store::open(&config.server.data_dir)?;
+        let store = Store::open(&config.server.data_dir, metrics.clone())?;
 
-        let scheduler = Arc::new(Scheduler::start(chains, &store, &client));
-        let ingest = Arc::new(Ingest::new(&config, store.clone(), scheduler.clone()));
+        let scheduler = Arc::new(Scheduler::start(chains, &store, &client, &metrics));
+        let ingest = Arc::new(Ingest::new(
+            &config,
+            store.clone(),
+            scheduler.clone(),
+            metrics.clone(),
+        ));
         let (stop_listeners, stopped) = watch::channel(false);
         let handler = {
             let ingest = ingest.clone();
@@ -275,6 +288,7 @@ impl Server {
             store,
             ingest,
             scheduler,
+            metrics,
         });
         let admin_addr = match (admin, &config.admin) {
             (Some((listener, addr)), Some(settings)) => {

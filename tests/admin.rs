@@ -432,3 +432,101 @@ async fn deliveries_list_newest_first_by_filter_in_pages_and_events_show_theirs(
     let other_sender = get(&router, "/v1/events/e2?sender=someone-else").await;
     assert_eq!(other_sender.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_parse_as_prometheus_text_and_count_what_happened() {
+    let ok = Receiver::ok().await;
+    let gone = Receiver::start(|_| Reply::status(410)).await;
+    let filter = format!(
+        "plugins = [{{ path = {:?}, config = {{ allow = [\"order.*\"] }} }}]",
+        plugin("event-filter")
+    );
+    let hooks = webhook("a", &ok.url("/"), &filter) + &webhook("b", &gone.url("/"), "");
+    let router = start(&hooks).await;
+    router.send("e1", "order.paid").await;
+    router.send("e2", "order.paid").await;
+    router.send("e3", "user.created").await;
+    let duplicate = post_event(&router, r#"{"id":"e1","type":"order.paid","data":{}}"#).await;
+    assert_eq!(duplicate.status, StatusCode::OK);
+    let rejected = post_event(&router, r#"{"id":"e9","data":{}}"#).await;
+    assert_eq!(rejected.status, StatusCode::BAD_REQUEST);
+    eventually(WAIT, "every delivery done", || {
+        let store = router.store();
+        let pending = store.pending_count("a").unwrap() + store.pending_count("b").unwrap();
+        (pending == 0).then_some(())
+    })
+    .await;
+
+    let refused = call(admin_addr(&router), "GET", "/metrics", None).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    let url = format!("http://{}/metrics", admin_addr(&router));
+    let request = Request::get(url)
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let text = raw_body(request).await;
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text");
+    let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
+        let found = scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)));
+        match found.map(|s| &s.value) {
+            Some(prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v)) => *v,
+            Some(prometheus_parse::Value::Untyped(v)) => *v,
+            other => panic!("{name} {labels:?}: {other:?}\n{text}"),
+        }
+    };
+    let events = "switchyard_events_total";
+    assert_eq!(
+        value(events, &[("sender", "test"), ("outcome", "accepted")]),
+        3.0
+    );
+    assert_eq!(value(events, &[("outcome", "duplicate")]), 1.0);
+    assert_eq!(value(events, &[("outcome", "rejected")]), 1.0);
+    let attempts = "switchyard_attempts_total";
+    assert_eq!(
+        value(attempts, &[("webhook", "a"), ("outcome", "succeeded")]),
+        2.0
+    );
+    assert_eq!(
+        value(attempts, &[("webhook", "a"), ("outcome", "filtered")]),
+        1.0
+    );
+    assert_eq!(
+        value(attempts, &[("webhook", "b"), ("outcome", "failed")]),
+        3.0
+    );
+    let calls = [("plugin", "event_filter"), ("hook", "filter")];
+    assert_eq!(value("switchyard_plugin_calls_total", &calls), 3.0);
+    assert_eq!(
+        value("switchyard_pending_deliveries", &[("webhook", "a")]),
+        0.0
+    );
+    assert!(
+        text.contains("switchyard_store_commit_duration_seconds_count"),
+        "{text}"
+    );
+    assert!(
+        text.contains("switchyard_attempt_duration_seconds_bucket"),
+        "{text}"
+    );
+}
+
+/// Posts an event to ingest with the test sender's token.
+async fn post_event(router: &Router, body: &str) -> Answer {
+    common::post(router.addr(), "/v1/events", Some(TOKEN), body).await
+}
+
+/// The body of a response, as text.
+async fn raw_body(request: Request<Full<Bytes>>) -> String {
+    use http_body_util::BodyExt;
+    let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let response = client.request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}

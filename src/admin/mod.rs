@@ -16,6 +16,7 @@ mod webhooks;
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use serde::Serialize;
@@ -42,6 +43,7 @@ pub struct Admin {
 enum Route {
     Healthz,
     Readyz,
+    Metrics,
     Reload,
     Webhooks,
     Webhook,
@@ -57,6 +59,7 @@ enum Route {
 const ROUTES: &[(&str, Route, &[Method])] = &[
     ("/healthz", Route::Healthz, &[Method::GET]),
     ("/readyz", Route::Readyz, &[Method::GET]),
+    ("/metrics", Route::Metrics, &[Method::GET]),
     ("/v1/reload", Route::Reload, &[Method::POST]),
     ("/v1/webhooks", Route::Webhooks, &[Method::GET]),
     ("/v1/webhooks/{id}", Route::Webhook, &[Method::GET]),
@@ -124,6 +127,7 @@ impl Admin {
         match route {
             Route::Healthz => Ok(api::json(StatusCode::OK, &Status { status: "ok" })),
             Route::Readyz => ready(control),
+            Route::Metrics => metrics(control),
             Route::Reload => reload(control).await,
             Route::Webhooks => webhooks::list(control, query).await,
             Route::Webhook => webhooks::show(control, &id).await,
@@ -201,6 +205,24 @@ fn ready(control: &Control) -> Result<Response<Body>, ApiError> {
 fn store_error(error: StoreError) -> ApiError {
     tracing::error!(%error, "admin: cannot read or write the store");
     ApiError::unavailable("store_unavailable", "the store cannot be read right now", 1)
+}
+
+/// The metrics, with each webhook's queue read from the store now.
+fn metrics(control: &Control) -> Result<Response<Body>, ApiError> {
+    let store = control.store();
+    let now = crate::store::now_ms();
+    for webhook in &control.config().webhooks {
+        let pending = store.pending_count(&webhook.id).map_err(store_error)?;
+        let oldest = store.oldest_pending_ms(&webhook.id).map_err(store_error)?;
+        let age = Duration::from_millis(oldest.map_or(0, |at| now.saturating_sub(at)));
+        control.metrics().queue(&webhook.id, pending, age);
+    }
+    let mut response = Response::new(Body::from(control.metrics().render()));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    Ok(response)
 }
 
 /// What `POST /v1/reload` answers.

@@ -167,6 +167,10 @@ async fn work(lane: Arc<Lane>, due: Due) {
             return;
         }
     };
+    if let Attempted::Made(outcome) = &attempted {
+        let took = Duration::from_millis(outcome.attempt.duration_ms);
+        (lane.metrics).attempted(&lane.webhook.id, outcome.next.name(), took);
+    }
     // The request has been sent: keep trying to record its outcome, holding the
     // slot, rather than let the delivery be dispatched (and sent) again.
     let mut backoff = STORE_BACKOFF;

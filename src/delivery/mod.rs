@@ -31,6 +31,7 @@ use tokio::task::JoinHandle;
 pub use client::HttpClient;
 
 use crate::config::Webhook;
+use crate::metrics::Metrics;
 use crate::plugin::Chain;
 use crate::store::Store;
 
@@ -43,6 +44,7 @@ struct Lane {
     chain: Arc<Chain>,
     store: Store,
     client: HttpClient,
+    metrics: Arc<Metrics>,
 }
 
 /// A running lane, as the scheduler holds it.
@@ -104,6 +106,7 @@ pub struct Scheduler {
     lanes: Mutex<HashMap<Arc<str>, LaneHandle>>,
     store: Store,
     client: HttpClient,
+    metrics: Arc<Metrics>,
 }
 
 /// What [`Scheduler::apply`] changed, by webhook id.
@@ -118,11 +121,17 @@ impl Scheduler {
     /// Starts a lane for every enabled webhook, with its plugin chain. Each begins
     /// with whatever is due in the store, so deliveries left pending by a restart or
     /// a crash resume at once.
-    pub fn start(webhooks: Vec<WebhookChain>, store: &Store, client: &HttpClient) -> Self {
+    pub fn start(
+        webhooks: Vec<WebhookChain>,
+        store: &Store,
+        client: &HttpClient,
+        metrics: &Arc<Metrics>,
+    ) -> Self {
         let scheduler = Self {
             lanes: Mutex::default(),
             store: store.clone(),
             client: client.clone(),
+            metrics: metrics.clone(),
         };
         let mut lanes = scheduler.lanes();
         for (webhook, chain) in webhooks.into_iter().filter(|(w, _)| w.enabled) {
@@ -197,6 +206,7 @@ impl Scheduler {
             chain,
             store: self.store.clone(),
             client: self.client.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 

@@ -19,8 +19,7 @@ mod runtime;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::HeaderName;
 use wasmtime::component::Instance;
@@ -109,42 +108,24 @@ pub enum CallError {
 }
 
 impl CallError {
-    /// Every kind of failure, as [`CallError::kind`] names them.
-    pub const KINDS: [&'static str; 7] = [
-        "cpu", "memory", "trap", "init", "error", "output", "invalid",
-    ];
-
     /// A short, stable name for the kind of failure, for metrics.
     pub fn kind(&self) -> &'static str {
-        Self::KINDS[self.kind_index()]
-    }
-
-    fn kind_index(&self) -> usize {
         match self {
-            CallError::Cpu(_) => 0,
-            CallError::Memory(_) => 1,
-            CallError::Trap(_) => 2,
-            CallError::Init(_) => 3,
-            CallError::Failed(_) => 4,
-            CallError::Output(..) => 5,
-            CallError::Invalid(_) => 6,
+            CallError::Cpu(_) => "cpu",
+            CallError::Memory(_) => "memory",
+            CallError::Trap(_) => "trap",
+            CallError::Init(_) => "init",
+            CallError::Failed(_) => "error",
+            CallError::Output(..) => "output",
+            CallError::Invalid(_) => "invalid",
         }
     }
 }
 
-/// How often a plugin's hooks were called, and how many calls failed, by kind.
-#[derive(Debug, Default)]
-struct Counters {
-    calls: AtomicU64,
-    failures: [AtomicU64; CallError::KINDS.len()],
-}
-
-/// A snapshot of a plugin's [`Counters`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Counts {
-    pub calls: u64,
-    /// Failed calls by [`CallError::kind`], every kind listed.
-    pub failures: Vec<(&'static str, u64)>,
+/// Told of every hook call, for metrics: the plugin, the hook, how long the call
+/// took (instantiation and `init` included), and the kind of failure, if any.
+pub trait CallObserver: Send + Sync {
+    fn called(&self, plugin: &str, hook: &'static str, took: Duration, error: Option<&'static str>);
 }
 
 /// The hooks a component exports.
@@ -176,7 +157,7 @@ pub struct Plugin {
     config: String,
     limits: Limits,
     logs: Arc<LogBudget>,
-    counters: Counters,
+    observer: Option<Arc<dyn CallObserver>>,
     /// Keeps the epoch advancing: without it, no CPU budget would ever run out.
     _ticker: Arc<Ticker>,
     slots: Arc<Slots>,
@@ -206,7 +187,7 @@ impl Plugin {
             config: spec.config.to_string(),
             limits: spec.limits,
             logs: Arc::new(LogBudget::new()),
-            counters: Counters::default(),
+            observer: runtime.observer(),
             _ticker: runtime.ticker(),
             slots: runtime.slots(),
         };
@@ -216,17 +197,6 @@ impl Plugin {
 
     pub fn name(&self) -> &str {
         &self.name
-    }
-
-    /// Hook calls since the plugin was loaded (the load's own `init` not included).
-    pub fn counts(&self) -> Counts {
-        let failures = (CallError::KINDS.iter().zip(&self.counters.failures))
-            .map(|(kind, n)| (*kind, n.load(Ordering::Relaxed)))
-            .collect();
-        Counts {
-            calls: self.counters.calls.load(Ordering::Relaxed),
-            failures,
-        }
     }
 
     pub fn hooks(&self) -> Hooks {
@@ -240,7 +210,7 @@ impl Plugin {
     /// `None` when the component exports no filter.
     pub fn filter(&self, event: &Event) -> Option<Result<Called<bool>, CallError>> {
         let hook = self.compiled.filter.as_ref()?;
-        Some(self.counted(|store, instance| {
+        Some(self.observed("filter", |store, instance| {
             let guest = hook.load(&mut *store, instance)?;
             Ok(guest
                 .call_filter(&mut *store, event)?
@@ -252,7 +222,7 @@ impl Plugin {
     pub fn transform(&self, event: &Event) -> Option<Result<Called<Transformed>, CallError>> {
         let hook = self.compiled.transform.as_ref()?;
         let output_bytes = self.limits.output_bytes;
-        Some(self.counted(|store, instance| {
+        Some(self.observed("transform", |store, instance| {
             let guest = hook.load(&mut *store, instance)?;
             let result = guest.call_transform(&mut *store, event)?;
             Ok(result
@@ -268,7 +238,7 @@ impl Plugin {
         attempt: &Attempt,
     ) -> Option<Result<Called<Verdict>, CallError>> {
         let hook = self.compiled.classify.as_ref()?;
-        Some(self.counted(|store, instance| {
+        Some(self.observed("classify", |store, instance| {
             let guest = hook.load(&mut *store, instance)?;
             let verdict = guest.call_classify(&mut *store, event, attempt)?;
             Ok(Ok(match verdict {
@@ -278,15 +248,17 @@ impl Plugin {
         }))
     }
 
-    /// [`Plugin::call`], counted.
-    fn counted<T>(
+    /// [`Plugin::call`] of the hook `name`, told to the runtime's observer.
+    fn observed<T>(
         &self,
+        name: &'static str,
         hook: impl FnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<Result<T, CallError>>,
     ) -> Result<Called<T>, CallError> {
+        let started = Instant::now();
         let result = self.call(hook);
-        self.counters.calls.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = &result {
-            self.counters.failures[e.kind_index()].fetch_add(1, Ordering::Relaxed);
+        if let Some(observer) = &self.observer {
+            let error = result.as_ref().err().map(CallError::kind);
+            observer.called(&self.name, name, started.elapsed(), error);
         }
         result
     }

@@ -23,9 +23,9 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::LoadError;
 use super::bindings::{Plugin as PluginWorld, classify, filter, init, transform};
 use super::host::HostState;
+use super::{CallObserver, LoadError};
 
 /// The epoch tick: the granularity of CPU budgets.
 pub const TICK: Duration = Duration::from_millis(1);
@@ -58,6 +58,7 @@ pub struct Runtime {
     ticker: Arc<Ticker>,
     /// The pool's instances, shared likewise: calls wait for one rather than fail.
     slots: Arc<Slots>,
+    observer: Option<Arc<dyn CallObserver>>,
 }
 
 impl Runtime {
@@ -78,7 +79,18 @@ impl Runtime {
             cache_dir,
             fuel,
             compiled: Mutex::default(),
+            observer: None,
         })
+    }
+
+    /// Tells `observer` of every hook call of the plugins loaded from now on.
+    pub fn observe(mut self, observer: Arc<dyn CallObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    pub(super) fn observer(&self) -> Option<Arc<dyn CallObserver>> {
+        self.observer.clone()
     }
 
     pub(super) fn engine(&self) -> &Engine {

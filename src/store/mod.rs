@@ -17,6 +17,8 @@ use std::thread::JoinHandle;
 use redb::{Database, ReadableDatabase, ReadableTable};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::metrics::Metrics;
+
 pub use query::{DeliveryQuery, Listed};
 pub use records::{
     AttemptError, AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, ErrorKind, EventKey,
@@ -91,7 +93,8 @@ pub struct Store {
 
 impl Store {
     /// Opens (or creates) the data file in `dir`, and starts the writer thread.
-    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+    /// Commits are timed into `metrics`.
+    pub fn open(dir: &Path, metrics: Arc<Metrics>) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::CreateDir {
             path: dir.to_owned(),
             message: e.to_string(),
@@ -104,8 +107,8 @@ impl Store {
         init_schema(&db)?;
         let db = Arc::new(db);
         let (writes, rx) = mpsc::channel(QUEUE_DEPTH);
-        let writer =
-            writer::spawn(db.clone(), rx).map_err(|e| StoreError::Writer(e.to_string()))?;
+        let writer = writer::spawn(db.clone(), rx, metrics)
+            .map_err(|e| StoreError::Writer(e.to_string()))?;
         Ok(Self {
             db,
             writes,

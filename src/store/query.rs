@@ -9,7 +9,7 @@
 
 use redb::ReadableDatabase;
 
-use super::schema::{self, ATTEMPTS, DELIVERIES};
+use super::schema::{self, ATTEMPTS, DELIVERIES, DUE};
 use super::{AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, Store, StoreError};
 
 /// The most delivery records one listing reads.
@@ -48,7 +48,31 @@ fn first_id_at(ms: u64) -> u128 {
     u128::from(ms.min((1 << 48) - 1)) << 80
 }
 
+/// How many of a webhook's soonest-due deliveries [`Store::oldest_pending_ms`] reads.
+const OLDEST_SAMPLE: usize = 256;
+
 impl Store {
+    /// When the oldest pending delivery of `webhook` was created, looking at the
+    /// [`OLDEST_SAMPLE`] due soonest. Exact unless a delivery older than all of
+    /// those is waiting on a later retry: bounded work, for a metric read often.
+    pub fn oldest_pending_ms(&self, webhook: &str) -> Result<Option<u64>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let due = txn.open_table(DUE)?;
+        let deliveries = txn.open_table(DELIVERIES)?;
+        let mut oldest = None;
+        let range = due.range((webhook, 0, 0)..=(webhook, u64::MAX, u128::MAX))?;
+        for entry in range.take(OLDEST_SAMPLE) {
+            let (_, _, id) = entry?.0.value();
+            if let Some(bytes) = deliveries.get(id)? {
+                let delivery: DeliveryRecord = schema::decode(bytes.value())?;
+                oldest = Some(oldest.map_or(delivery.created_at_ms, |o: u64| {
+                    o.min(delivery.created_at_ms)
+                }));
+            }
+        }
+        Ok(oldest)
+    }
+
     /// Deliveries matching `query`, newest first, created before `before` if given.
     pub fn list_deliveries(
         &self,

@@ -14,6 +14,7 @@
 //! aborts the whole transaction instead: every caller in the batch gets the error
 //! and nothing of the batch is written.
 
+use crate::metrics::Metrics;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -73,6 +74,18 @@ pub enum Next {
     Filtered,
 }
 
+impl Next {
+    /// Its name in metrics: `succeeded`, `retry`, `failed` or `filtered`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Next::Succeeded => "succeeded",
+            Next::Retry { .. } => "retry",
+            Next::Failed => "failed",
+            Next::Filtered => "filtered",
+        }
+    }
+}
+
 pub(super) enum Op {
     Ingest {
         events: Vec<NewEvent>,
@@ -120,14 +133,15 @@ pub(super) struct Command {
 pub(super) fn spawn(
     db: Arc<Database>,
     rx: mpsc::Receiver<Command>,
+    metrics: Arc<Metrics>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || run(&db, rx))
+        .spawn(move || run(&db, rx, &metrics))
 }
 
 /// Runs until told to close or every sender is dropped, then returns after the last commit.
-fn run(db: &Database, mut rx: mpsc::Receiver<Command>) {
+fn run(db: &Database, mut rx: mpsc::Receiver<Command>, metrics: &Metrics) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -137,7 +151,9 @@ fn run(db: &Database, mut rx: mpsc::Receiver<Command>) {
             batch.push(next);
         }
         let closing = batch.iter().any(|c| matches!(c.op, Op::Close));
+        let (size, started) = (batch.len(), std::time::Instant::now());
         commit(db, &mut batch);
+        metrics.committed(size, started.elapsed());
         if closing {
             return;
         }

@@ -1,0 +1,229 @@
+//! The router's Prometheus metrics, served by the admin API at `GET /metrics`.
+//!
+//! One [`Metrics`] per router, with its own registry (no global state, so routers
+//! in one process, as in the tests, count apart). Each part records what it sees
+//! through a method named for the fact: [`Metrics::ingested`], [`Metrics::attempted`],
+//! [`Metrics::committed`], and plugin calls through [`CallObserver`]. Gauges that
+//! describe the store (queue depth, oldest pending delivery) are read at scrape
+//! time by the admin API, not kept up to date on every write.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::plugin::CallObserver;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SenderOutcome {
+    sender: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookOutcome {
+    webhook: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabel {
+    webhook: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginHook {
+    plugin: String,
+    hook: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginError {
+    plugin: String,
+    hook: &'static str,
+    kind: &'static str,
+}
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Seconds, from 0.5 ms to about 16 s.
+fn latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+/// Microseconds-scale plugin calls: from 10 µs to about 160 ms.
+fn plugin_latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_01, 2.0, 15))
+}
+
+/// Writes per commit: 1 to 4096.
+fn batch_size() -> Histogram {
+    Histogram::new(exponential_buckets(1.0, 2.0, 13))
+}
+
+/// Every metric the router exports.
+pub struct Metrics {
+    registry: Registry,
+    events: Family<SenderOutcome, Counter>,
+    attempts: Family<WebhookOutcome, Counter>,
+    attempt_seconds: Histograms<WebhookLabel>,
+    pending: Family<WebhookLabel, Gauge>,
+    oldest_pending_seconds: Family<WebhookLabel, Gauge>,
+    commit_seconds: Histogram,
+    commit_writes: Histogram,
+    plugin_calls: Family<PluginHook, Counter>,
+    plugin_errors: Family<PluginError, Counter>,
+    plugin_seconds: Histograms<PluginHook>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut metrics = Self {
+            registry: Registry::with_prefix("switchyard"),
+            events: Family::default(),
+            attempts: Family::default(),
+            attempt_seconds: Family::new_with_constructor(latency),
+            pending: Family::default(),
+            oldest_pending_seconds: Family::default(),
+            commit_seconds: latency(),
+            commit_writes: batch_size(),
+            plugin_calls: Family::default(),
+            plugin_errors: Family::default(),
+            plugin_seconds: Family::new_with_constructor(plugin_latency),
+        };
+        let r = &mut metrics.registry;
+        r.register(
+            "events",
+            "Events posted, by sender and outcome (accepted, duplicate, rejected)",
+            metrics.events.clone(),
+        );
+        r.register(
+            "attempts",
+            "Delivery attempts, by webhook and outcome (succeeded, retry, failed, filtered)",
+            metrics.attempts.clone(),
+        );
+        r.register(
+            "attempt_duration_seconds",
+            "Delivery attempt duration, plugins and request included, by webhook",
+            metrics.attempt_seconds.clone(),
+        );
+        r.register(
+            "pending_deliveries",
+            "Deliveries waiting for an attempt, by webhook (read at scrape time)",
+            metrics.pending.clone(),
+        );
+        r.register(
+            "oldest_pending_age_seconds",
+            "Age of the oldest pending delivery, by webhook (read at scrape time)",
+            metrics.oldest_pending_seconds.clone(),
+        );
+        r.register(
+            "store_commit_duration_seconds",
+            "Store commit duration, fsync included",
+            metrics.commit_seconds.clone(),
+        );
+        r.register(
+            "store_commit_writes",
+            "Writes shared by one store commit",
+            metrics.commit_writes.clone(),
+        );
+        r.register(
+            "plugin_calls",
+            "Plugin hook calls, by plugin and hook",
+            metrics.plugin_calls.clone(),
+        );
+        r.register(
+            "plugin_errors",
+            "Failed plugin hook calls, by plugin, hook and kind (cpu, memory, trap, ...)",
+            metrics.plugin_errors.clone(),
+        );
+        r.register(
+            "plugin_call_duration_seconds",
+            "Plugin hook call duration, instantiation and init included",
+            metrics.plugin_seconds.clone(),
+        );
+        metrics
+    }
+
+    /// An event a sender posted: `accepted`, `duplicate` or `rejected`.
+    pub fn ingested(&self, sender: &str, outcome: &'static str) {
+        let labels = SenderOutcome {
+            sender: sender.to_owned(),
+            outcome,
+        };
+        self.events.get_or_create(&labels).inc();
+    }
+
+    /// An attempt and where it left its delivery.
+    pub fn attempted(&self, webhook: &str, outcome: &'static str, took: Duration) {
+        let labels = WebhookOutcome {
+            webhook: webhook.to_owned(),
+            outcome,
+        };
+        self.attempts.get_or_create(&labels).inc();
+        let webhook = WebhookLabel {
+            webhook: webhook.to_owned(),
+        };
+        (self.attempt_seconds.get_or_create(&webhook)).observe(took.as_secs_f64());
+    }
+
+    /// A store commit of `writes` writes.
+    pub fn committed(&self, writes: usize, took: Duration) {
+        self.commit_seconds.observe(took.as_secs_f64());
+        self.commit_writes.observe(writes as f64);
+    }
+
+    /// A webhook's queue, as read at scrape time.
+    pub fn queue(&self, webhook: &str, pending: u64, oldest_age: Duration) {
+        let labels = WebhookLabel {
+            webhook: webhook.to_owned(),
+        };
+        let pending = i64::try_from(pending).unwrap_or(i64::MAX);
+        self.pending.get_or_create(&labels).set(pending);
+        let age = i64::try_from(oldest_age.as_secs()).unwrap_or(i64::MAX);
+        self.oldest_pending_seconds.get_or_create(&labels).set(age);
+    }
+
+    /// The metrics in the OpenMetrics text format, which Prometheus reads.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+impl CallObserver for Metrics {
+    fn called(
+        &self,
+        plugin: &str,
+        hook: &'static str,
+        took: Duration,
+        error: Option<&'static str>,
+    ) {
+        let labels = PluginHook {
+            plugin: plugin.to_owned(),
+            hook,
+        };
+        self.plugin_calls.get_or_create(&labels).inc();
+        (self.plugin_seconds.get_or_create(&labels)).observe(took.as_secs_f64());
+        if let Some(kind) = error {
+            let labels = PluginError {
+                plugin: plugin.to_owned(),
+                hook,
+                kind,
+            };
+            self.plugin_errors.get_or_create(&labels).inc();
+        }
+    }
+}
