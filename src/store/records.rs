@@ -182,7 +182,9 @@ pub enum WebhookStatus {
     #[default]
     Active,
     /// Disabled by the router after failing for too long: deliveries are accepted
-    /// and held, as when paused, until an operator resumes it.
+    /// and held, as when paused, until an operator resumes it. Nothing sets it
+    /// yet: it is reserved for auto-disable (`disable_after`), so that the schema
+    /// need not change again for it.
     Disabled,
     /// Paused by an operator: deliveries are accepted and held until it is resumed.
     Paused,
