@@ -2,8 +2,8 @@
 //! pausing and resuming its deliveries.
 //!
 //! A webhook's status is `disabled` when the config switches it off, else the
-//! status kept in the store: `active`, `paused` by an operator, or `disabled` by
-//! the router. Pause and resume write the store first and then hold or release
+//! status kept in the store: `active`, or `paused` by an operator (`disabled` is
+//! reserved for auto-disable). Pause and resume write the store first and then hold or release
 //! the lane, so a restart in between keeps what the operator asked for.
 
 use std::sync::Arc;
