@@ -160,9 +160,7 @@ where
             format!("the body is over the limit of {limit} bytes"),
         )
     };
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let declared = content_length(headers);
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(too_large());
     }
