@@ -22,6 +22,7 @@ use serde::Deserialize;
 use crate::plugin::{Limits, MAX_MEMORY_BYTES, OnPluginError, PluginSpec};
 use crate::signing::{Scheme, Signer};
 use crate::ssrf;
+use crate::store::DisableAfter;
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -33,6 +34,19 @@ pub struct Config {
     pub admin: Option<Admin>,
     pub senders: Vec<Sender>,
     pub webhooks: Vec<Arc<Webhook>>,
+    pub retention: Retention,
+}
+
+/// How long finished deliveries are kept. Events live as long as a delivery
+/// names them, and dedupe keys as long as `server.dedupe_window`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    /// Succeeded and filtered deliveries, with their attempts.
+    pub succeeded: Duration,
+    /// Failed (dead) deliveries, with their attempts: what replay can bring back.
+    pub failed: Duration,
+    /// How often the purge runs.
+    pub purge_interval: Duration,
 }
 
 /// The admin API: where it listens, and the bearer token it wants.
@@ -74,6 +88,8 @@ pub struct Webhook {
     /// The plugin chain, in order; paths resolved against the config file's directory.
     pub plugins: Vec<PluginSpec>,
     pub on_plugin_error: OnPluginError,
+    /// When the router disables it by itself; never if `None`.
+    pub disable_after: Option<DisableAfter>,
 }
 
 impl Webhook {
@@ -236,6 +252,29 @@ struct RawConfig {
     senders: Vec<RawSender>,
     #[serde(default)]
     webhooks: Vec<RawWebhook>,
+    #[serde(default)]
+    retention: RawRetention,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRetention {
+    #[serde(with = "duration")]
+    succeeded: Duration,
+    #[serde(with = "duration")]
+    failed: Duration,
+    #[serde(with = "duration")]
+    purge_interval: Duration,
+}
+
+impl Default for RawRetention {
+    fn default() -> Self {
+        Self {
+            succeeded: Duration::from_secs(24 * 3600),
+            failed: Duration::from_secs(7 * 24 * 3600),
+            purge_interval: Duration::from_secs(60),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -311,6 +350,8 @@ struct RawWebhook {
     plugins: Vec<RawPlugin>,
     #[serde(default)]
     on_plugin_error: OnPluginError,
+    /// `20` (dead deliveries in a row) or `"5d"` (failing for that long).
+    disable_after: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -425,12 +466,14 @@ impl RawConfig {
                     .map(Arc::new)
             })
             .collect();
+        let retention = self.retention.validate(problems);
         Config {
             path: PathBuf::new(),
             server,
             admin,
             senders,
             webhooks,
+            retention,
         }
     }
 }
@@ -462,6 +505,48 @@ impl RawServer {
             shutdown_grace: self.shutdown_grace,
         }
     }
+}
+
+impl RawRetention {
+    fn validate(self, problems: &mut Problems) -> Retention {
+        for (key, value) in [
+            ("retention.succeeded", self.succeeded),
+            ("retention.failed", self.failed),
+            ("retention.purge_interval", self.purge_interval),
+        ] {
+            if value.is_zero() {
+                problems.add(key, "must be longer than zero");
+            }
+        }
+        Retention {
+            succeeded: self.succeeded,
+            failed: self.failed,
+            purge_interval: self.purge_interval,
+        }
+    }
+}
+
+/// A webhook's `disable_after`: a count of dead deliveries in a row (`20`), or how
+/// long every attempt has failed (`"5d"`).
+fn disable_after(key: &str, value: toml::Value, problems: &mut Problems) -> Option<DisableAfter> {
+    let policy = match value {
+        toml::Value::Integer(n) => u32::try_from(n)
+            .ok()
+            .filter(|n| *n > 0)
+            .map(DisableAfter::DeadDeliveries),
+        toml::Value::String(text) => duration::parse(&text)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .map(DisableAfter::FailingFor),
+        _ => None,
+    };
+    if policy.is_none() {
+        problems.add(
+            key,
+            "must be a count of dead deliveries in a row (such as 20) or a duration of continuous failure (such as \"5d\")",
+        );
+    }
+    policy
 }
 
 /// The shortest admin token accepted: it guards replays and reloads.
@@ -590,6 +675,8 @@ impl RawWebhook {
             );
         }
         let headers = parse_headers(&format!("{key}.headers"), self.headers, problems);
+        let disable_after = (self.disable_after)
+            .and_then(|d| disable_after(&format!("{key}.disable_after"), d, problems));
         let plugins = (self.plugins.into_iter().enumerate())
             .filter_map(|(i, p)| p.validate(&format!("{key}.plugins[{i}]"), base, problems))
             .collect();
@@ -608,6 +695,7 @@ impl RawWebhook {
             headers,
             plugins,
             on_plugin_error: self.on_plugin_error,
+            disable_after,
         })
     }
 }
@@ -812,7 +900,7 @@ mod duration {
         parse(&String::deserialize(d)?).map_err(D::Error::custom)
     }
 
-    fn parse(text: &str) -> Result<Duration, String> {
+    pub(super) fn parse(text: &str) -> Result<Duration, String> {
         humantime::parse_duration(text).map_err(|_| {
             format!("invalid duration {text:?}: write a number and a unit, such as \"250ms\", \"5s\" or \"2h\"")
         })
@@ -909,6 +997,35 @@ mod tests {
             text.contains("shutdown_grace") && text.contains("invalid duration"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn disable_after_is_a_count_or_a_duration_and_retention_has_defaults() {
+        let hook = |value: &str| {
+            format!(
+                "{MINIMAL}\n[[webhooks]]\nid = \"w\"\nurl = \"https://example.com/\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\ndisable_after = {value}\n"
+            )
+        };
+        let policy = |value: &str| parse(&hook(value)).map(|c| c.webhooks[0].disable_after);
+        assert_eq!(
+            policy("20").unwrap(),
+            Some(DisableAfter::DeadDeliveries(20))
+        );
+        let five_days = Duration::from_secs(5 * 24 * 3600);
+        assert_eq!(
+            policy("\"5d\"").unwrap(),
+            Some(DisableAfter::FailingFor(five_days))
+        );
+        for bad in ["0", "-1", "\"0s\"", "\"soon\"", "true"] {
+            let err = policy(bad).unwrap_err().to_string();
+            assert!(err.contains("webhooks[0].disable_after"), "{bad}: {err}");
+        }
+        let config = parse(MINIMAL).unwrap();
+        assert_eq!(config.retention.succeeded, Duration::from_secs(24 * 3600));
+        assert_eq!(config.retention.failed, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(config.server.dedupe_window, Duration::from_secs(48 * 3600));
+        let err = parse(&format!("{MINIMAL}\n[retention]\nfailed = \"0s\"\n")).unwrap_err();
+        assert!(err.to_string().contains("retention.failed"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! take due deliveries from the store, [`signing`] them and sending them through
 //! the [`ssrf`]-guarded client, and record each attempt back in the store. The
 //! [`server`] starts and stops the parts in order; [`config`] says what they do.
+//! Beside the flow, [`retention`] purges what is old, and [`admin`] is the
+//! operator's API.
 
 pub mod admin;
 pub mod api;
@@ -13,6 +15,7 @@ pub mod delivery;
 pub mod ingest;
 pub mod metrics;
 pub mod plugin;
+pub mod retention;
 pub mod server;
 pub mod signing;
 pub mod ssrf;

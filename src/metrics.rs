@@ -36,6 +36,11 @@ struct WebhookLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Kind {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PluginHook {
     plugin: String,
     hook: &'static str,
@@ -71,6 +76,9 @@ pub struct Metrics {
     events: Family<SenderOutcome, Counter>,
     attempts: Family<WebhookOutcome, Counter>,
     attempt_seconds: Histograms<WebhookLabel>,
+    disabled: Family<WebhookLabel, Counter>,
+    purged: Family<Kind, Counter>,
+    file_bytes: Gauge,
     pending: Family<WebhookLabel, Gauge>,
     oldest_pending_seconds: Family<WebhookLabel, Gauge>,
     commit_seconds: Histogram,
@@ -93,6 +101,9 @@ impl Metrics {
             events: Family::default(),
             attempts: Family::default(),
             attempt_seconds: Family::new_with_constructor(latency),
+            disabled: Family::default(),
+            purged: Family::default(),
+            file_bytes: Gauge::default(),
             pending: Family::default(),
             oldest_pending_seconds: Family::default(),
             commit_seconds: latency(),
@@ -116,6 +127,21 @@ impl Metrics {
             "attempt_duration_seconds",
             "Delivery attempt duration, plugins and request included, by webhook",
             metrics.attempt_seconds.clone(),
+        );
+        r.register(
+            "webhook_disabled",
+            "Webhooks disabled by the router (disable_after), by webhook",
+            metrics.disabled.clone(),
+        );
+        r.register(
+            "purged",
+            "Records deleted by retention, by kind (deliveries, events)",
+            metrics.purged.clone(),
+        );
+        r.register(
+            "store_file_bytes",
+            "Size of the data file (read at scrape time)",
+            metrics.file_bytes.clone(),
         );
         r.register(
             "pending_deliveries",
@@ -175,6 +201,28 @@ impl Metrics {
             webhook: webhook.to_owned(),
         };
         (self.attempt_seconds.get_or_create(&webhook)).observe(took.as_secs_f64());
+    }
+
+    /// A webhook the router disabled (`webhook.disabled`).
+    pub fn disabled(&self, webhook: &str) {
+        let labels = WebhookLabel {
+            webhook: webhook.to_owned(),
+        };
+        self.disabled.get_or_create(&labels).inc();
+    }
+
+    /// What one retention batch deleted.
+    pub fn purged(&self, deliveries: usize, events: usize) {
+        for (kind, count) in [("deliveries", deliveries), ("events", events)] {
+            let counter = self.purged.get_or_create(&Kind { kind });
+            counter.inc_by(count as u64);
+        }
+    }
+
+    /// The data file's size, as read at scrape time.
+    pub fn file_size(&self, bytes: u64) {
+        self.file_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
     /// A store commit of `writes` writes.

@@ -6,7 +6,7 @@
 //! previous run left pending.
 //!
 //! Stop: ingest answers 503 from the first moment; lanes stop dispatching and give
-//! in-flight attempts the grace period; the listener closes; the writer commits
+//! in-flight attempts the grace period; the listeners and the purge stop; the writer commits
 //! what is queued and lets go of the data file. Anything not finished stays
 //! pending on disk for the next start.
 //!
@@ -20,7 +20,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use std::sync::RwLock;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
@@ -33,6 +32,7 @@ use crate::delivery::{Applied, HttpClient, Scheduler, WebhookChain};
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::plugin::{Chain, Runtime};
+use crate::retention;
 use crate::store::{Store, StoreError};
 
 /// Why the router could not start.
@@ -148,8 +148,8 @@ impl Fixed {
 /// What signals and the admin API act on: the config in force, and the parts it
 /// configures.
 pub struct Control {
-    /// The config in force, replaced whole by a reload.
-    config: RwLock<Arc<Config>>,
+    /// The config in force, replaced whole by a reload; the purge watches it.
+    config: watch::Sender<Arc<Config>>,
     /// Held for the whole of a reload, so reloads take turns.
     reloading: Mutex<()>,
     fixed: Fixed,
@@ -167,10 +167,7 @@ impl Control {
 
     /// The config in force.
     pub fn config(&self) -> Arc<Config> {
-        self.config
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.config.borrow().clone()
     }
 
     pub fn store(&self) -> &Store {
@@ -206,7 +203,7 @@ impl Control {
             }
         }
         let need_restart = self.fixed.changed(&Fixed::of(&config));
-        *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
+        self.config.send_replace(config);
         tracing::info!(started = ?lanes.started, updated = ?lanes.updated,
             stopped = ?lanes.stopped, "config reloaded");
         if !need_restart.is_empty() {
@@ -233,8 +230,9 @@ pub struct Server {
     ingest_addr: SocketAddr,
     admin_addr: Option<SocketAddr>,
     control: Arc<Control>,
-    stop_listeners: watch::Sender<bool>,
-    listeners: Vec<JoinHandle<()>>,
+    /// Stops the listeners and the purge.
+    stop_tasks: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Server {
@@ -264,12 +262,12 @@ impl Server {
             scheduler.clone(),
             metrics.clone(),
         ));
-        let (stop_listeners, stopped) = watch::channel(false);
+        let (stop_tasks, stopped) = watch::channel(false);
         let handler = {
             let ingest = ingest.clone();
             move |request| ingest.clone().handle(request)
         };
-        let mut listeners = vec![tokio::spawn(api::serve(
+        let mut tasks = vec![tokio::spawn(api::serve(
             ingest_listener,
             handler,
             stopped.clone(),
@@ -280,9 +278,16 @@ impl Server {
             webhooks = config.webhooks.len(),
             "ingest listening"
         );
+        let (config_in_force, _) = watch::channel(config.clone());
+        tasks.push(retention::spawn(
+            store.clone(),
+            config_in_force.subscribe(),
+            metrics.clone(),
+            stopped.clone(),
+        ));
         let control = Arc::new(Control {
             fixed: Fixed::of(&config),
-            config: RwLock::new(config.clone()),
+            config: config_in_force,
             reloading: Mutex::new(()),
             runtime,
             store,
@@ -294,7 +299,7 @@ impl Server {
             (Some((listener, addr)), Some(settings)) => {
                 let api = Arc::new(Admin::new(control.clone(), &settings.token));
                 let handler = move |request| api.clone().handle(request);
-                listeners.push(tokio::spawn(api::serve(listener, handler, stopped)));
+                tasks.push(tokio::spawn(api::serve(listener, handler, stopped)));
                 tracing::info!(%addr, "admin API listening");
                 Some(addr)
             }
@@ -307,8 +312,8 @@ impl Server {
             ingest_addr,
             admin_addr,
             control,
-            stop_listeners,
-            listeners,
+            stop_tasks,
+            tasks,
         })
     }
 
@@ -339,10 +344,10 @@ impl Server {
         control.ingest.drain();
         let grace = control.config().server.shutdown_grace;
         control.scheduler.shutdown(grace).await;
-        let _ = self.stop_listeners.send(true);
-        for listener in self.listeners {
-            if let Err(e) = listener.await {
-                tracing::error!(error = %e, "a listener ended abnormally");
+        let _ = self.stop_tasks.send(true);
+        for task in self.tasks {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "a listener or the purge ended abnormally");
             }
         }
         // The lanes and the listeners are done with their handles; closing the last

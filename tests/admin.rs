@@ -182,6 +182,77 @@ async fn a_paused_webhook_holds_its_deliveries_across_a_restart_and_resume_drain
     assert_eq!(ids, ["e1", "e2", "e3"]);
 }
 
+/// A receiver that fails with 500 until `fixed` is set, then succeeds.
+async fn failing_until(fixed: &std::sync::Arc<std::sync::atomic::AtomicBool>) -> Receiver {
+    use std::sync::atomic::Ordering;
+    let fixed = fixed.clone();
+    Receiver::start(move |_| {
+        if fixed.load(Ordering::SeqCst) {
+            Reply::ok()
+        } else {
+            Reply::status(500)
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_disable_trips_after_dead_deliveries_in_a_row_and_resume_brings_it_back() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let fixed = Arc::new(AtomicBool::new(false));
+    let receiver = failing_until(&fixed).await;
+    let extra = "retry.delays = []\nmax_in_flight = 1\ndisable_after = 2";
+    let router = start(&webhook("w", &receiver.url("/"), extra)).await;
+    router.send("e1", "t").await;
+    router.send("e2", "t").await;
+    let disabled = eventually(WAIT, "the webhook disabled", || {
+        let health = router.store().health("w").unwrap()?;
+        (health.status == switchyard::store::WebhookStatus::Disabled).then_some(health)
+    });
+    assert_eq!(disabled.await.failed_deliveries, 2);
+    let shown = get(&router, "/v1/webhooks/w").await;
+    assert_eq!(
+        (
+            &shown.json["status"],
+            &shown.json["failed"],
+            &shown.json["disable_after"]
+        ),
+        (&Value::from("disabled"), &Value::from(2), &Value::from(2))
+    );
+    assert_eq!(
+        shown.json["disabled_reason"],
+        "2 deliveries in a row failed"
+    );
+    let scraped = Scraped::from(&router).await;
+    let labels = [("webhook", "w")];
+    assert_eq!(
+        scraped.value("switchyard_webhook_disabled_total", &labels),
+        1.0
+    );
+
+    // Held as when paused: accepted and kept, not sent.
+    router.send("e3", "t").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        receiver.requests().len(),
+        2,
+        "nothing is sent while disabled"
+    );
+    assert_eq!(router.store().pending_count("w").unwrap(), 1);
+
+    fixed.store(true, Ordering::SeqCst);
+    let resumed = post(&router, "/v1/webhooks/w/resume").await;
+    assert_eq!(resumed.json["status"], "active");
+    assert_eq!(resumed.json["disabled_reason"], Value::Null);
+    assert_eq!(receiver.wait_for(3, WAIT).await[2].event_id(), "e3");
+    let after = get(&router, "/v1/webhooks/w").await;
+    assert_eq!(
+        (&after.json["status"], &after.json["failed"]),
+        (&Value::from("active"), &Value::from(2))
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn reload_applies_the_config_file_or_refuses_it_and_keeps_serving() {
     let (first, second) = (Receiver::ok().await, Receiver::ok().await);
@@ -246,17 +317,7 @@ async fn a_replayed_dead_delivery_reaches_a_receiver_that_now_succeeds_signed_af
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     let fixed = Arc::new(AtomicBool::new(false));
-    let receiver = {
-        let fixed = fixed.clone();
-        Receiver::start(move |_| {
-            if fixed.load(Ordering::SeqCst) {
-                Reply::ok()
-            } else {
-                Reply::status(500)
-            }
-        })
-        .await
-    };
+    let receiver = failing_until(&fixed).await;
     // One attempt, no retries; a static header whose value must not be logged.
     let extra = "retry.delays = []\nheaders = { \"Authorization\" = \"Bearer receiver-secret\" }";
     let router = start(&webhook("w", &receiver.url("/"), extra)).await;
@@ -459,25 +520,9 @@ async fn metrics_parse_as_prometheus_text_and_count_what_happened() {
 
     let refused = call(admin_addr(&router), "GET", "/metrics", None).await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
-    let url = format!("http://{}/metrics", admin_addr(&router));
-    let request = Request::get(url)
-        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let text = raw_body(request).await;
-    let lines = text.lines().map(|l| Ok(l.to_owned()));
-    let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text");
-    let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
-        let found = scrape
-            .samples
-            .iter()
-            .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)));
-        match found.map(|s| &s.value) {
-            Some(prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v)) => *v,
-            Some(prometheus_parse::Value::Untyped(v)) => *v,
-            other => panic!("{name} {labels:?}: {other:?}\n{text}"),
-        }
-    };
+    let scraped = Scraped::from(&router).await;
+    let value = |name: &str, labels: &[(&str, &str)]| scraped.value(name, labels);
+    let text = &scraped.text;
     let events = "switchyard_events_total";
     assert_eq!(
         value(events, &[("sender", "test"), ("outcome", "accepted")]),
@@ -512,6 +557,37 @@ async fn metrics_parse_as_prometheus_text_and_count_what_happened() {
         text.contains("switchyard_attempt_duration_seconds_bucket"),
         "{text}"
     );
+}
+
+/// The router's metrics, parsed as Prometheus parses them.
+struct Scraped {
+    scrape: prometheus_parse::Scrape,
+    text: String,
+}
+
+impl Scraped {
+    async fn from(router: &Router) -> Self {
+        let url = format!("http://{}/metrics", admin_addr(router));
+        let request = Request::get(url)
+            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let text = raw_body(request).await;
+        let lines = text.lines().map(|l| Ok(l.to_owned()));
+        let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text");
+        Self { scrape, text }
+    }
+
+    /// The value of the sample of `name` with (at least) `labels`.
+    fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let found = (self.scrape.samples.iter())
+            .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)));
+        match found.map(|s| &s.value) {
+            Some(prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v)) => *v,
+            Some(prometheus_parse::Value::Untyped(v)) => *v,
+            other => panic!("{name} {labels:?}: {other:?}\n{}", self.text),
+        }
+    }
 }
 
 /// Posts an event to ingest with the test sender's token.

@@ -217,6 +217,10 @@ fn metrics(control: &Control) -> Result<Response<Body>, ApiError> {
         let age = Duration::from_millis(oldest.map_or(0, |at| now.saturating_sub(at)));
         control.metrics().queue(&webhook.id, pending, age);
     }
+    match store.file_bytes() {
+        Ok(bytes) => control.metrics().file_size(bytes),
+        Err(e) => tracing::warn!(error = %e, "cannot read the data file's size"),
+    }
     let mut response = Response::new(Body::from(control.metrics().render()));
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,

@@ -2,9 +2,11 @@
 //! pausing and resuming its deliveries.
 //!
 //! A webhook's status is `disabled` when the config switches it off, else the
-//! status kept in the store: `active`, or `paused` by an operator (`disabled` is
-//! reserved for auto-disable). Pause and resume write the store first and then hold or release
-//! the lane, so a restart in between keeps what the operator asked for.
+//! status kept in the store: `active`, `paused` by an operator, or `disabled` by
+//! the router when its failures reached `disable_after`. Pause and resume write
+//! the store first and then hold or release the lane, so a restart in between
+//! keeps what the operator asked for. Resume also brings back a webhook the
+//! router disabled.
 
 use std::sync::Arc;
 
@@ -18,7 +20,7 @@ use crate::config::Webhook;
 use crate::plugin::OnPluginError;
 use crate::server::Control;
 use crate::signing::Scheme;
-use crate::store::{StoreError, WebhookStatus};
+use crate::store::{DisableAfter, StoreError, WebhookStatus, now_ms};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,9 +44,36 @@ struct View {
     retry_delays_ms: Vec<u128>,
     plugins: Vec<String>,
     on_plugin_error: OnPluginError,
+    disable_after: Option<DisableAfterView>,
+    /// Why it is disabled, while it is.
+    disabled_reason: Option<String>,
+    disabled_at: Option<String>,
     health: HealthView,
     /// Deliveries waiting for an attempt (or in one).
     pending: u64,
+    /// How long the oldest of them has waited, in milliseconds.
+    oldest_pending_age_ms: Option<u64>,
+    /// Dead deliveries still kept: what a replay can bring back.
+    failed: u64,
+}
+
+/// `disable_after` as the config writes it: a count, or a duration.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum DisableAfterView {
+    DeadDeliveries(u32),
+    FailingFor(String),
+}
+
+impl From<DisableAfter> for DisableAfterView {
+    fn from(policy: DisableAfter) -> Self {
+        match policy {
+            DisableAfter::DeadDeliveries(n) => Self::DeadDeliveries(n),
+            DisableAfter::FailingFor(d) => {
+                Self::FailingFor(humantime::format_duration(d).to_string())
+            }
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -135,6 +164,17 @@ fn view(control: &Control, webhook: &Webhook) -> Result<View, StoreError> {
         WebhookStatus::Paused => "paused",
         WebhookStatus::Disabled => "disabled",
     };
+    let (disabled_reason, disabled_at) = match &health.disabled {
+        _ if !webhook.enabled => (
+            Some("switched off in the config (enabled = false)".into()),
+            None,
+        ),
+        Some(d) if health.status == WebhookStatus::Disabled => {
+            (Some(d.reason.clone()), Some(api::timestamp(d.at_ms)))
+        }
+        _ => (None, None),
+    };
+    let oldest = store.oldest_pending_ms(&webhook.id)?;
     Ok(View {
         id: webhook.id.clone(),
         url: webhook.url.to_string(),
@@ -149,6 +189,9 @@ fn view(control: &Control, webhook: &Webhook) -> Result<View, StoreError> {
             .map(|p| p.path.display().to_string())
             .collect(),
         on_plugin_error: webhook.on_plugin_error,
+        disable_after: webhook.disable_after.map(DisableAfterView::from),
+        disabled_reason,
+        disabled_at,
         health: HealthView {
             failure_count: health.failure_count,
             last_success_at: health.last_success_at_ms.map(api::timestamp),
@@ -156,5 +199,7 @@ fn view(control: &Control, webhook: &Webhook) -> Result<View, StoreError> {
             last_delivered_at: health.last_delivered_at_ms.map(api::timestamp),
         },
         pending: store.pending_count(&webhook.id)?,
+        oldest_pending_age_ms: oldest.map(|at| now_ms().saturating_sub(at)),
+        failed: health.failed_deliveries,
     })
 }

@@ -231,6 +231,7 @@ impl Attempt<'_> {
             dispatched_due_ms: self.due.at_ms,
             attempt,
             next,
+            disable_after: self.lane.webhook.disable_after,
         }
     }
 }

@@ -13,7 +13,9 @@
 //! latency; an idle lane only re-reads its queue once a minute, as a backstop.
 //!
 //! A held lane dispatches nothing: it only lets in-flight attempts finish, and
-//! waits to be woken.
+//! waits to be woken. The lane holds itself when an outcome it records trips its
+//! webhook's `disable_after`: the store has marked the webhook disabled in the
+//! same commit, and only an operator's resume lets it go on.
 //!
 //! The lane reads its settings (the webhook and its plugin chain) afresh before each
 //! round of dispatching, so a reload reaches it without a restart; each attempt
@@ -60,7 +62,11 @@ pub(super) async fn run(
         };
         tokio::select! {
             grace = &mut stop => break grace.unwrap_or_default(),
-            Some(joined) = work.tasks.join_next_with_id() => work.finish(joined),
+            Some(joined) = work.tasks.join_next_with_id() => {
+                if work.finish(joined) == Finished::DisabledWebhook {
+                    held.store(true, Ordering::SeqCst);
+                }
+            }
             () = wake.notified() => {}
             () = timer => {}
         }
@@ -75,9 +81,17 @@ pub(super) async fn run(
     work.drain(&lane, grace).await;
 }
 
+/// How an attempt task ended, as far as its lane is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Finished {
+    Done,
+    /// Its outcome disabled the webhook: the lane must hold.
+    DisabledWebhook,
+}
+
 #[derive(Default)]
 struct InFlight {
-    tasks: JoinSet<()>,
+    tasks: JoinSet<Finished>,
     by_task: HashMap<task::Id, DeliveryId>,
     deliveries: HashSet<DeliveryId>,
 }
@@ -125,18 +139,19 @@ impl InFlight {
         self.deliveries.insert(due.delivery);
     }
 
-    fn finish(&mut self, joined: Result<(task::Id, ()), JoinError>) {
-        let id = match joined {
-            Ok((id, ())) => id,
+    fn finish(&mut self, joined: Result<(task::Id, Finished), JoinError>) -> Finished {
+        let (id, finished) = match joined {
+            Ok(joined) => joined,
             Err(e) => {
                 // A panic is a bug; the due entry survives, so the delivery is retried.
                 tracing::error!(error = %e, "an attempt task ended abnormally");
-                e.id()
+                (e.id(), Finished::Done)
             }
         };
         if let Some(delivery) = self.by_task.remove(&id) {
             self.deliveries.remove(&delivery);
         }
+        finished
     }
 
     async fn drain(mut self, lane: &Lane, grace: Duration) {
@@ -156,7 +171,7 @@ impl InFlight {
 }
 
 /// One attempt, from due entry to committed outcome.
-async fn work(lane: Arc<Lane>, due: Due) {
+async fn work(lane: Arc<Lane>, due: Due) -> Finished {
     let attempted = match attempt::make(&lane, due).await {
         Ok(attempted) => attempted,
         Err(e) => {
@@ -164,7 +179,7 @@ async fn work(lane: Arc<Lane>, due: Due) {
                 "cannot load a due delivery; it stays pending");
             // Hold the slot a moment, so a failing store is not hammered.
             tokio::time::sleep(STORE_BACKOFF).await;
-            return;
+            return Finished::Done;
         }
     };
     if let Attempted::Made(outcome) = &attempted {
@@ -177,12 +192,23 @@ async fn work(lane: Arc<Lane>, due: Due) {
     loop {
         let written = match &attempted {
             Attempted::Made(outcome) => lane.store.record(outcome.clone()).await,
-            Attempted::Stale => lane.store.unqueue(&lane.webhook.id, due).await,
+            Attempted::Stale => lane
+                .store
+                .unqueue(&lane.webhook.id, due)
+                .await
+                .map(|()| None),
         };
         match written {
-            Ok(()) => return,
+            Ok(None) => return Finished::Done,
+            Ok(Some(disabled)) => {
+                tracing::warn!(event = "webhook.disabled", webhook = %lane.webhook.id,
+                    reason = %disabled.reason,
+                    "webhook disabled: its deliveries are held until an operator resumes it");
+                lane.metrics.disabled(&lane.webhook.id);
+                return Finished::DisabledWebhook;
+            }
             // Shutting down: the due entry stays, and the attempt is made again at the next start.
-            Err(StoreError::Closed) => return,
+            Err(StoreError::Closed) => return Finished::Done,
             Err(e) => {
                 tracing::error!(webhook = %lane.webhook.id, delivery = %due.delivery, error = %e,
                     retry_in_ms = backoff.as_millis(), "cannot record an attempt");

@@ -7,6 +7,7 @@
 
 mod query;
 mod records;
+mod retention;
 mod schema;
 mod writer;
 
@@ -21,13 +22,16 @@ use crate::metrics::Metrics;
 
 pub use query::{DeliveryQuery, Listed};
 pub use records::{
-    AttemptError, AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, ErrorKind, EventKey,
-    EventRecord, Health, InvalidId, PluginNote, RESPONSE_EXCERPT_BYTES, WebhookStatus, now_ms,
+    AttemptError, AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, DisableAfter,
+    Disabled, ErrorKind, EventKey, EventRecord, Health, InvalidId, PluginNote,
+    RESPONSE_EXCERPT_BYTES, WebhookStatus, now_ms,
 };
+pub use retention::{Purge, Purged};
 pub use writer::{Ingested, NewEvent, Next, Outcome, Replayed};
 
 use schema::{
-    ATTEMPTS, DEDUPE, DELIVERIES, DUE, EVENT_DELIVERIES, EVENTS, HEALTH, META, SCHEMA_VERSION,
+    ATTEMPTS, CURSORS, DEDUPE, DELIVERIES, DUE, EVENT_DELIVERIES, EVENTS, FINISHED, HEALTH, META,
+    SCHEMA_VERSION,
 };
 use writer::{Command, Done, Op};
 
@@ -87,6 +91,7 @@ pub struct Due {
 #[derive(Clone)]
 pub struct Store {
     db: Arc<Database>,
+    path: Arc<Path>,
     writes: mpsc::Sender<Command>,
     writer: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
@@ -100,17 +105,19 @@ impl Store {
             message: e.to_string(),
         })?;
         let path = dir.join(FILE_NAME);
-        let db = Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse { path },
+        let mut db = Database::create(&path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse { path: path.clone() },
             other => other.into(),
         })?;
         init_schema(&db)?;
+        compact_if_it_pays(&mut db, &path);
         let db = Arc::new(db);
         let (writes, rx) = mpsc::channel(QUEUE_DEPTH);
         let writer = writer::spawn(db.clone(), rx, metrics)
             .map_err(|e| StoreError::Writer(e.to_string()))?;
         Ok(Self {
             db,
+            path: path.into(),
             writes,
             writer: Arc::new(Mutex::new(Some(writer))),
         })
@@ -149,10 +156,14 @@ impl Store {
         }
     }
 
-    /// Records an attempt and where its delivery goes next.
+    /// Records an attempt and where its delivery goes next; `Some` if that
+    /// disabled its webhook ([`Outcome::disable_after`]).
     /// Shared, not copied: a caller keeps its `Arc` to record again if this fails.
-    pub async fn record(&self, outcome: Arc<Outcome>) -> Result<(), StoreError> {
-        self.submit(Op::Record(outcome)).await.map(drop)
+    pub async fn record(&self, outcome: Arc<Outcome>) -> Result<Option<Disabled>, StoreError> {
+        match self.submit(Op::Record(outcome)).await? {
+            Done::Recorded(disabled) => Ok(disabled),
+            _ => Err(StoreError::Corrupt("writer answered out of kind".into())),
+        }
     }
 
     /// Sets a webhook's status in its health record; it outlives restarts.
@@ -177,8 +188,23 @@ impl Store {
     /// Queues a succeeded, failed or filtered delivery again, due now, for a fresh
     /// round of attempts under the same delivery id; its earlier attempts stay logged.
     pub async fn replay(&self, id: DeliveryId) -> Result<Replayed, StoreError> {
-        match self.submit(Op::Replay(id)).await? {
+        let replayed = self.replay_all(vec![id]).await?.pop();
+        replayed.ok_or_else(|| StoreError::Corrupt("writer answered out of kind".into()))
+    }
+
+    /// [`Store::replay`] for many deliveries, in one commit; answers in their order.
+    pub async fn replay_all(&self, ids: Vec<DeliveryId>) -> Result<Vec<Replayed>, StoreError> {
+        match self.submit(Op::Replay(ids)).await? {
             Done::Replayed(replayed) => Ok(replayed),
+            _ => Err(StoreError::Corrupt("writer answered out of kind".into())),
+        }
+    }
+
+    /// Deletes one batch of what `purge` lets go: a short commit, so that purging
+    /// a large backlog, batch after batch, never holds up ingest for long.
+    pub async fn purge(&self, purge: Purge) -> Result<Purged, StoreError> {
+        match self.submit(Op::Purge(purge)).await? {
+            Done::Purged(purged) => Ok(purged),
             _ => Err(StoreError::Corrupt("writer answered out of kind".into())),
         }
     }
@@ -299,6 +325,11 @@ impl Store {
         Ok(found)
     }
 
+    /// The data file's size on disk, in bytes.
+    pub fn file_bytes(&self) -> std::io::Result<u64> {
+        std::fs::metadata(&self.path).map(|m| m.len())
+    }
+
     /// How many deliveries of `webhook` are pending.
     pub fn pending_count(&self, webhook: &str) -> Result<u64, StoreError> {
         let txn = self.db.begin_read()?;
@@ -323,6 +354,43 @@ fn read<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// Below this size, a data file is never worth compacting.
+const COMPACT_MIN_BYTES: u64 = 64 << 20;
+
+/// Compacts the data file when at least half of it is free pages: after a purge of a
+/// large backlog, say. redb reuses free pages, so a file that is only a little
+/// too big is left alone. Compaction wants the database to itself, so it runs
+/// here, before the writer and any reader start; it takes about as long as
+/// copying the live data. A failure leaves the file as it was, and is not fatal.
+fn compact_if_it_pays(db: &mut Database, path: &Path) {
+    let Ok(file_bytes) = std::fs::metadata(path).map(|m| m.len()) else {
+        return;
+    };
+    if file_bytes < COMPACT_MIN_BYTES {
+        return;
+    }
+    let used = || -> Result<u64, StoreError> {
+        let txn = db.begin_write()?;
+        let stats = txn.stats()?;
+        txn.abort()?;
+        Ok(stats.allocated_pages() * stats.page_size() as u64)
+    };
+    let Ok(used) = used() else { return };
+    if used.saturating_mul(2) > file_bytes {
+        return;
+    }
+    let started = std::time::Instant::now();
+    match db.compact() {
+        Ok(_) => tracing::info!(
+            before_bytes = file_bytes,
+            after_bytes = std::fs::metadata(path).map_or(0, |m| m.len()),
+            elapsed_ms = started.elapsed().as_millis(),
+            "data file compacted"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot compact the data file; carrying on"),
+    }
+}
+
 /// Creates every table, so readers never meet a missing one, and checks the version.
 fn init_schema(db: &Database) -> Result<(), StoreError> {
     let txn = db.begin_write()?;
@@ -343,6 +411,8 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
         txn.open_table(EVENT_DELIVERIES)?;
         txn.open_table(ATTEMPTS)?;
         txn.open_table(HEALTH)?;
+        txn.open_table(FINISHED)?;
+        txn.open_table(CURSORS)?;
     }
     txn.commit()?;
     Ok(())

@@ -9,6 +9,7 @@
 
 use redb::ReadableDatabase;
 
+use super::records::first_id_at;
 use super::schema::{self, ATTEMPTS, DELIVERIES, DUE};
 use super::{AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, Store, StoreError};
 
@@ -41,11 +42,6 @@ pub struct Listed {
     pub deliveries: Vec<(DeliveryId, DeliveryRecord, Option<AttemptRecord>)>,
     /// Where the next page starts (exclusive), if there may be one.
     pub next: Option<DeliveryId>,
-}
-
-/// The smallest delivery id created at `ms`.
-fn first_id_at(ms: u64) -> u128 {
-    u128::from(ms.min((1 << 48) - 1)) << 80
 }
 
 /// How many of a webhook's soonest-due deliveries [`Store::oldest_pending_ms`] reads.

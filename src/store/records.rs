@@ -17,6 +17,11 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// The smallest id (of any kind here: all are UUIDv7s) created at `ms`.
+pub(super) fn first_id_at(ms: u64) -> u128 {
+    u128::from(ms.min((1 << 48) - 1)) << 80
+}
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
         $(#[$doc])*
@@ -181,10 +186,8 @@ pub enum WebhookStatus {
     /// Delivering.
     #[default]
     Active,
-    /// Disabled by the router after failing for too long: deliveries are accepted
-    /// and held, as when paused, until an operator resumes it. Nothing sets it
-    /// yet: it is reserved for auto-disable (`disable_after`), so that the schema
-    /// need not change again for it.
+    /// Disabled by the router after failing for too long ([`DisableAfter`]):
+    /// deliveries are accepted and held, as when paused, until an operator resumes it.
     Disabled,
     /// Paused by an operator: deliveries are accepted and held until it is resumed.
     Paused,
@@ -197,6 +200,23 @@ impl WebhookStatus {
     }
 }
 
+/// When the router disables a failing webhook by itself, holding its deliveries
+/// rather than spending retries on a receiver that is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisableAfter {
+    /// This many deliveries in a row ended dead, with no success between them.
+    DeadDeliveries(u32),
+    /// Every attempt has failed for this long (Svix disables after 5 days).
+    FailingFor(std::time::Duration),
+}
+
+/// Why and when the router disabled a webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disabled {
+    pub at_ms: u64,
+    pub reason: String,
+}
+
 /// A webhook's health, as AutoSend reports it: updated on every attempt.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
@@ -207,6 +227,14 @@ pub struct Health {
     /// The last attempt of any outcome.
     pub last_delivered_at_ms: Option<u64>,
     pub status: WebhookStatus,
+    /// Its dead deliveries still kept: the failed ones an operator may replay.
+    pub failed_deliveries: u64,
+    /// Deliveries in a row that ended dead; reset by a success and by a resume.
+    pub dead_streak: u32,
+    /// When the current run of failed attempts began; reset by a success and by a resume.
+    pub failing_since_ms: Option<u64>,
+    /// Set while the router holds it disabled.
+    pub disabled: Option<Disabled>,
 }
 
 impl Health {
@@ -214,10 +242,53 @@ impl Health {
         self.last_delivered_at_ms = Some(at_ms);
         if succeeded {
             self.failure_count = 0;
+            self.dead_streak = 0;
+            self.failing_since_ms = None;
             self.last_success_at_ms = Some(at_ms);
         } else {
             self.failure_count = self.failure_count.saturating_add(1);
+            self.failing_since_ms.get_or_insert(at_ms);
             self.last_failed_at_ms = Some(at_ms);
+        }
+    }
+
+    /// Disables an active webhook whose failures have reached `policy`, saying why.
+    pub(crate) fn trip(&mut self, policy: DisableAfter, now_ms: u64) -> Option<&Disabled> {
+        if self.status != WebhookStatus::Active {
+            return None;
+        }
+        let reason = match policy {
+            DisableAfter::DeadDeliveries(n) if self.dead_streak >= n => {
+                format!("{} deliveries in a row failed", self.dead_streak)
+            }
+            DisableAfter::FailingFor(limit) => {
+                let since = self.failing_since_ms?;
+                let failing = std::time::Duration::from_millis(now_ms.saturating_sub(since));
+                if failing < limit {
+                    return None;
+                }
+                let failing =
+                    humantime::format_duration(std::time::Duration::from_secs(failing.as_secs()));
+                format!("every attempt failed for {failing}")
+            }
+            DisableAfter::DeadDeliveries(_) => return None,
+        };
+        self.status = WebhookStatus::Disabled;
+        self.disabled = Some(Disabled {
+            at_ms: now_ms,
+            reason,
+        });
+        self.disabled.as_ref()
+    }
+
+    /// Sets the status an operator asked for. A resume starts the failure count
+    /// afresh, so a webhook just brought back is not disabled again by its past.
+    pub(crate) fn set_status(&mut self, status: WebhookStatus) {
+        self.status = status;
+        if status == WebhookStatus::Active {
+            self.dead_streak = 0;
+            self.failing_since_ms = None;
+            self.disabled = None;
         }
     }
 }
@@ -246,5 +317,44 @@ mod tests {
         h.record(true, 3);
         assert_eq!((h.failure_count, h.last_success_at_ms), (0, Some(3)));
         assert_eq!(h.last_delivered_at_ms, Some(3));
+    }
+
+    #[test]
+    fn dead_deliveries_in_a_row_disable_until_a_resume() {
+        let policy = DisableAfter::DeadDeliveries(2);
+        let mut h = Health {
+            dead_streak: 1,
+            ..Health::default()
+        };
+        assert!(h.trip(policy, 10).is_none());
+        h.dead_streak = 2;
+        let reason = h.trip(policy, 11).map(|d| d.reason.clone());
+        assert_eq!(reason.as_deref(), Some("2 deliveries in a row failed"));
+        assert_eq!(h.status, WebhookStatus::Disabled);
+        // Already disabled: it does not trip again, nor does a paused webhook.
+        assert!(h.trip(policy, 12).is_none());
+        h.set_status(WebhookStatus::Active);
+        assert_eq!((h.dead_streak, h.disabled.clone()), (0, None));
+        h.dead_streak = 5;
+        h.set_status(WebhookStatus::Paused);
+        assert!(h.trip(policy, 13).is_none());
+    }
+
+    #[test]
+    fn continuous_failure_disables_after_its_duration() {
+        let policy = DisableAfter::FailingFor(std::time::Duration::from_secs(60));
+        let mut h = Health::default();
+        h.record(false, 1_000);
+        h.record(false, 60_999);
+        assert!(h.trip(policy, 60_999).is_none());
+        h.record(true, 61_000);
+        h.record(false, 62_000);
+        assert!(
+            h.trip(policy, 100_000).is_none(),
+            "a success restarts the clock"
+        );
+        h.record(false, 122_000);
+        let reason = h.trip(policy, 122_000).map(|d| d.reason.clone());
+        assert_eq!(reason.as_deref(), Some("every attempt failed for 1m"));
     }
 }

@@ -12,6 +12,17 @@
 //! 3. An event is stored in the same transaction as its dedupe key and all of its
 //!    deliveries (and their `EVENT_DELIVERIES` entries), and is acknowledged only
 //!    after that transaction is durable.
+//! 4. A delivery that is not pending has exactly one `FINISHED` entry, keyed
+//!    `(status, updated_at_ms, delivery)`: retention finds what to purge through
+//!    it, and a replay removes it as it queues the delivery again.
+//! 5. A webhook's `Health::failed_deliveries` counts its deliveries whose status is
+//!    `failed`: moving into or out of that status (a dead letter, a replay, a purge)
+//!    updates it in the same transaction.
+//! 6. An event is kept while any `EVENT_DELIVERIES` entry names it. Past that, it
+//!    goes (with its dedupe key, if that still points at it) once it is older than
+//!    the dedupe window: by the purge that removes its last delivery if the
+//!    `"events_purged_before"` cursor has already passed it, else when the cursor
+//!    passes it. Every event crosses the cursor once, so none is left behind.
 //!
 //! Bump [`SCHEMA_VERSION`] on any change to a key or record layout.
 
@@ -19,9 +30,9 @@ use redb::TableDefinition;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::StoreError;
+use super::{DeliveryStatus, StoreError};
 
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// `"schema_version"` → [`SCHEMA_VERSION`].
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -40,6 +51,21 @@ pub const EVENT_DELIVERIES: TableDefinition<(u128, u128), ()> =
 pub const ATTEMPTS: TableDefinition<(u128, u32), &[u8]> = TableDefinition::new("attempts");
 /// Webhook id → [`super::Health`].
 pub const HEALTH: TableDefinition<&str, &[u8]> = TableDefinition::new("health");
+/// `(status code, finished_at_ms, delivery id)` → `()`: finished deliveries, oldest
+/// first by status, for retention. See [`status_code`].
+pub const FINISHED: TableDefinition<(u8, u64, u128), ()> = TableDefinition::new("finished");
+/// Named positions kept between runs: `"events_purged_before"` (an event key).
+pub const CURSORS: TableDefinition<&str, u128> = TableDefinition::new("cursors");
+
+/// A finished status's code in `FINISHED` keys; `None` for `pending`.
+pub fn status_code(status: DeliveryStatus) -> Option<u8> {
+    match status {
+        DeliveryStatus::Pending => None,
+        DeliveryStatus::Succeeded => Some(1),
+        DeliveryStatus::Failed => Some(2),
+        DeliveryStatus::Filtered => Some(3),
+    }
+}
 
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     postcard::to_allocvec(value).map_err(|e| StoreError::Corrupt(e.to_string()))

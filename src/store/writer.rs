@@ -21,10 +21,13 @@ use std::thread::JoinHandle;
 use redb::{Database, ReadableTable, Table, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::schema::{self, ATTEMPTS, DEDUPE, DELIVERIES, DUE, EVENT_DELIVERIES, EVENTS, HEALTH};
+use super::retention::{Purge, Purged};
+use super::schema::{
+    self, ATTEMPTS, CURSORS, DEDUPE, DELIVERIES, DUE, EVENT_DELIVERIES, EVENTS, FINISHED, HEALTH,
+};
 use super::{
-    AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, EventKey, EventRecord, Health,
-    StoreError, WebhookStatus,
+    AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, DisableAfter, Disabled, EventKey,
+    EventRecord, Health, StoreError, WebhookStatus,
 };
 
 /// How many commands one transaction takes at most, to bound its latency.
@@ -59,6 +62,8 @@ pub struct Outcome {
     pub dispatched_due_ms: u64,
     pub attempt: AttemptRecord,
     pub next: Next,
+    /// The webhook's auto-disable policy, checked against its health as this is recorded.
+    pub disable_after: Option<DisableAfter>,
 }
 
 /// Where a delivery goes after an attempt.
@@ -102,8 +107,10 @@ pub(super) enum Op {
         at_ms: u64,
         delivery: DeliveryId,
     },
-    /// Queues a finished delivery again, for a fresh round of attempts.
-    Replay(DeliveryId),
+    /// Queues finished deliveries again, for a fresh round of attempts.
+    Replay(Vec<DeliveryId>),
+    /// Deletes one batch of what retention lets go.
+    Purge(Purge),
     Flush,
     /// Commit what is queued, then stop: later writes fail with `Closed`.
     Close,
@@ -111,7 +118,10 @@ pub(super) enum Op {
 
 pub(super) enum Done {
     Ingested(Vec<Ingested>),
-    Replayed(Replayed),
+    /// What recording an outcome did to its webhook: `Some` if it disabled it.
+    Recorded(Option<Disabled>),
+    Replayed(Vec<Replayed>),
+    Purged(Purged),
     Unit,
 }
 
@@ -204,14 +214,17 @@ fn apply_all(db: &Database, ops: Vec<Op>) -> Result<Vec<Result<Done, StoreError>
     Ok(results)
 }
 
-struct Tables<'txn> {
-    events: Table<'txn, u128, &'static [u8]>,
-    dedupe: Table<'txn, (&'static str, &'static str), (u128, u64)>,
-    deliveries: Table<'txn, u128, &'static [u8]>,
-    due: Table<'txn, (&'static str, u64, u128), ()>,
-    event_deliveries: Table<'txn, (u128, u128), ()>,
-    attempts: Table<'txn, (u128, u32), &'static [u8]>,
-    health: Table<'txn, &'static str, &'static [u8]>,
+/// Every table, open in one write transaction.
+pub(super) struct Tables<'txn> {
+    pub events: Table<'txn, u128, &'static [u8]>,
+    pub dedupe: Table<'txn, (&'static str, &'static str), (u128, u64)>,
+    pub deliveries: Table<'txn, u128, &'static [u8]>,
+    pub due: Table<'txn, (&'static str, u64, u128), ()>,
+    pub event_deliveries: Table<'txn, (u128, u128), ()>,
+    pub attempts: Table<'txn, (u128, u32), &'static [u8]>,
+    pub health: Table<'txn, &'static str, &'static [u8]>,
+    pub finished: Table<'txn, (u8, u64, u128), ()>,
+    pub cursors: Table<'txn, &'static str, u128>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -224,6 +237,8 @@ impl<'txn> Tables<'txn> {
             event_deliveries: txn.open_table(EVENT_DELIVERIES)?,
             attempts: txn.open_table(ATTEMPTS)?,
             health: txn.open_table(HEALTH)?,
+            finished: txn.open_table(FINISHED)?,
+            cursors: txn.open_table(CURSORS)?,
         })
     }
 
@@ -238,12 +253,11 @@ impl<'txn> Tables<'txn> {
                     .collect::<Result<_, _>>()?;
                 Ok(Done::Ingested(results))
             }
-            Op::Record(outcome) => self.record(&outcome).map(|()| Done::Unit),
+            Op::Record(outcome) => self.record(&outcome).map(Done::Recorded),
             Op::SetStatus { webhook, status } => {
                 let mut health = self.health_of(&webhook)?;
-                health.status = status;
-                self.health
-                    .insert(webhook.as_str(), schema::encode(&health)?.as_slice())?;
+                health.set_status(status);
+                self.put_health(&webhook, &health)?;
                 Ok(Done::Unit)
             }
             Op::Unqueue {
@@ -254,7 +268,13 @@ impl<'txn> Tables<'txn> {
                 self.due.remove((webhook.as_str(), at_ms, delivery.0))?;
                 Ok(Done::Unit)
             }
-            Op::Replay(id) => self.replay(id, now).map(Done::Replayed),
+            Op::Replay(ids) => {
+                let replayed = (ids.into_iter())
+                    .map(|id| self.replay(id, now))
+                    .collect::<Result<_, _>>()?;
+                Ok(Done::Replayed(replayed))
+            }
+            Op::Purge(purge) => self.purge(&purge).map(Done::Purged),
             Op::Flush | Op::Close => Ok(Done::Unit),
         }
     }
@@ -311,65 +331,91 @@ impl<'txn> Tables<'txn> {
         Ok(Ingested::New)
     }
 
-    /// Records an attempt and moves its delivery on (invariants 1 and 2).
-    fn record(&mut self, outcome: &Outcome) -> Result<(), StoreError> {
+    /// Records an attempt and moves its delivery on (invariants 1, 2, 4 and 5), and
+    /// disables its webhook if its failures have reached the webhook's policy.
+    fn record(&mut self, outcome: &Outcome) -> Result<Option<Disabled>, StoreError> {
         let id = outcome.delivery;
         let webhook = &*outcome.webhook;
         let attempt = &outcome.attempt;
+        let mut health = self.health_of(webhook)?;
+        let delivery = self.deliveries.get(id.0)?;
+        let delivery: Option<DeliveryRecord> =
+            delivery.map(|d| schema::decode(d.value())).transpose()?;
         // A filtered event never reached the receiver: it says nothing of its health.
         if outcome.next != Next::Filtered {
-            let mut health = self.health_of(webhook)?;
             health.record(outcome.next == Next::Succeeded, attempt.at_ms);
-            self.health
-                .insert(webhook, schema::encode(&health)?.as_slice())?;
         }
-        let Some(bytes) = self.deliveries.get(id.0)? else {
-            return Ok(()); // purged meanwhile: nothing left to log it against
-        };
-        let mut delivery: DeliveryRecord = schema::decode(bytes.value())?;
-        drop(bytes);
-        delivery.logged_attempts = delivery.logged_attempts.saturating_add(1);
-        self.attempts.insert(
-            (id.0, delivery.logged_attempts),
-            schema::encode(attempt)?.as_slice(),
-        )?;
-        let was_due = (self
-            .due
-            .remove((webhook, outcome.dispatched_due_ms, id.0))?)
-        .is_some();
-        // An outcome whose due entry is gone is stale (its delivery was requeued
-        // meanwhile): it is logged, but must not move the delivery on.
-        if !was_due {
+        if let Some(mut delivery) = delivery {
+            delivery.logged_attempts = delivery.logged_attempts.saturating_add(1);
+            self.attempts.insert(
+                (id.0, delivery.logged_attempts),
+                schema::encode(attempt)?.as_slice(),
+            )?;
+            // An outcome whose due entry is gone is stale (its delivery was requeued
+            // meanwhile): it is logged, but must not move the delivery on.
+            let was_due = (self.due)
+                .remove((webhook, outcome.dispatched_due_ms, id.0))?
+                .is_some();
+            if was_due {
+                self.move_on(id, &mut delivery, outcome, &mut health)?;
+            }
             self.deliveries
                 .insert(id.0, schema::encode(&delivery)?.as_slice())?;
-            return Ok(());
-        }
-        delivery.attempts = attempt.number;
-        delivery.updated_at_ms = attempt.at_ms;
+        } // else purged meanwhile: nothing left to log it against
+        let disabled = (outcome.disable_after)
+            .and_then(|policy| health.trip(policy, attempt.at_ms))
+            .cloned();
+        self.put_health(webhook, &health)?;
+        Ok(disabled)
+    }
+
+    /// Where an attempt's outcome takes its delivery: done, or due again.
+    fn move_on(
+        &mut self,
+        id: DeliveryId,
+        delivery: &mut DeliveryRecord,
+        outcome: &Outcome,
+        health: &mut Health,
+    ) -> Result<(), StoreError> {
+        let at_ms = outcome.attempt.at_ms;
+        delivery.attempts = outcome.attempt.number;
+        delivery.updated_at_ms = at_ms;
         (delivery.status, delivery.next_attempt_at_ms) = match outcome.next {
             Next::Succeeded => (DeliveryStatus::Succeeded, None),
             Next::Failed => (DeliveryStatus::Failed, None),
             Next::Filtered => (DeliveryStatus::Filtered, None),
             Next::Retry { at_ms } => {
-                self.due.insert((webhook, at_ms, id.0), ())?;
+                self.due.insert((&*outcome.webhook, at_ms, id.0), ())?;
                 (DeliveryStatus::Pending, Some(at_ms))
             }
         };
-        self.deliveries
-            .insert(id.0, schema::encode(&delivery)?.as_slice())?;
+        if let Some(code) = schema::status_code(delivery.status) {
+            self.finished.insert((code, at_ms, id.0), ())?;
+        }
+        if delivery.status == DeliveryStatus::Failed {
+            health.failed_deliveries = health.failed_deliveries.saturating_add(1);
+            health.dead_streak = health.dead_streak.saturating_add(1);
+        }
         Ok(())
     }
 
-    /// Queues a finished delivery again (invariant 1: its one `DUE` entry, due now).
+    /// Queues a finished delivery again (invariants 1, 4 and 5: its one `DUE` entry,
+    /// due now, in place of its `FINISHED` one).
     fn replay(&mut self, id: DeliveryId, now: u64) -> Result<Replayed, StoreError> {
         let Some(bytes) = self.deliveries.get(id.0)? else {
             return Ok(Replayed::NotFound);
         };
         let mut delivery: DeliveryRecord = schema::decode(bytes.value())?;
         drop(bytes);
-        if delivery.status == DeliveryStatus::Pending {
+        let Some(code) = schema::status_code(delivery.status) else {
             return Ok(Replayed::StillPending);
+        };
+        if delivery.status == DeliveryStatus::Failed {
+            let mut health = self.health_of(&delivery.webhook)?;
+            health.failed_deliveries = health.failed_deliveries.saturating_sub(1);
+            self.put_health(&delivery.webhook, &health)?;
         }
+        self.finished.remove((code, delivery.updated_at_ms, id.0))?;
         delivery.status = DeliveryStatus::Pending;
         delivery.attempts = 0;
         delivery.replays = delivery.replays.saturating_add(1);
@@ -382,7 +428,13 @@ impl<'txn> Tables<'txn> {
         Ok(Replayed::Queued(delivery))
     }
 
-    fn health_of(&self, webhook: &str) -> Result<Health, StoreError> {
+    pub(super) fn put_health(&mut self, webhook: &str, health: &Health) -> Result<(), StoreError> {
+        self.health
+            .insert(webhook, schema::encode(health)?.as_slice())?;
+        Ok(())
+    }
+
+    pub(super) fn health_of(&self, webhook: &str) -> Result<Health, StoreError> {
         match self.health.get(webhook)? {
             Some(bytes) => schema::decode(bytes.value()),
             None => Ok(Health::default()),

@@ -1,0 +1,169 @@
+//! Retention: deleting what the store no longer has to keep, a small batch at a time.
+//!
+//! Finished deliveries are found through the `FINISHED` index, oldest first by
+//! status, so a purge reads only what it deletes: never a scan of the history. A
+//! delivery goes with its attempts and its `EVENT_DELIVERIES` entry; an event goes
+//! once no delivery names it and it is older than the dedupe window (schema
+//! invariant 6), taking its dedupe key along. Each batch is one operation of the
+//! writer, bounded by [`Purge::limit`], so it shares a commit with ingest without
+//! making that commit long. redb reuses the pages it frees, so under a steady load
+//! the data file stops growing once retention has caught up.
+//!
+//! Cutoffs are absolute times, computed by the caller: a test can purge "as of
+//! a week from now" without waiting for one.
+
+use redb::ReadableTable;
+
+use super::schema::{self, status_code};
+use super::writer::Tables;
+use super::{DeliveryRecord, DeliveryStatus, EventRecord, StoreError, records::first_id_at};
+
+/// How far the event cursor has got: events with smaller keys have been visited.
+const EVENTS_CURSOR: &str = "events_purged_before";
+
+/// One batch of purging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Purge {
+    /// Succeeded and filtered deliveries finished before this (unix ms) go.
+    pub succeeded_before_ms: u64,
+    /// Failed (dead) deliveries finished before this go.
+    pub failed_before_ms: u64,
+    /// Events received before this go, with their dedupe keys, once no delivery names them.
+    pub events_before_ms: u64,
+    /// The most deliveries, and the most events, one batch deletes.
+    pub limit: usize,
+}
+
+/// What one batch deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub deliveries: usize,
+    pub events: usize,
+    /// The batch hit its limit: there may be more to purge right away.
+    pub more: bool,
+}
+
+impl Tables<'_> {
+    pub(super) fn purge(&mut self, purge: &Purge) -> Result<Purged, StoreError> {
+        let mut purged = Purged::default();
+        let cursor = self.cursors.get(EVENTS_CURSOR)?.map_or(0, |c| c.value());
+        let cutoffs = [
+            (DeliveryStatus::Succeeded, purge.succeeded_before_ms),
+            (DeliveryStatus::Filtered, purge.succeeded_before_ms),
+            (DeliveryStatus::Failed, purge.failed_before_ms),
+        ];
+        for (status, before_ms) in cutoffs {
+            let Some(code) = status_code(status) else {
+                continue;
+            };
+            let budget = purge.limit - purged.deliveries;
+            let expired = (self.finished.range((code, 0, 0)..(code, before_ms, 0))?)
+                .take(budget)
+                .map(|entry| entry.map(|(key, _)| key.value()))
+                .collect::<Result<Vec<_>, _>>()?;
+            for key in expired {
+                purged.events += self.purge_delivery(key, cursor)?;
+                purged.deliveries += 1;
+            }
+        }
+        let (events, more_events) = self.purge_events(cursor, purge)?;
+        purged.events += events;
+        purged.more = purged.deliveries == purge.limit || more_events;
+        Ok(purged)
+    }
+
+    /// Deletes a finished delivery, its attempts and its index entries; then its
+    /// event too, if the event cursor has passed it and nothing else names it.
+    /// Returns how many events went (0 or 1).
+    fn purge_delivery(
+        &mut self,
+        (code, at_ms, id): (u8, u64, u128),
+        cursor: u128,
+    ) -> Result<usize, StoreError> {
+        let delivery = match self.deliveries.get(id)? {
+            Some(bytes) => schema::decode::<DeliveryRecord>(bytes.value()).map(Some),
+            None => Ok(None),
+        };
+        self.finished.remove((code, at_ms, id))?;
+        let delivery = match delivery {
+            Ok(Some(d)) if status_code(d.status) == Some(code) && d.updated_at_ms == at_ms => d,
+            // An entry that no longer describes its delivery is dropped alone.
+            Ok(_) => return Ok(0),
+            Err(e) => {
+                // Unreadable, it can never be shown or replayed: let it go rather
+                // than stop every later purge at it. Its event stays.
+                tracing::warn!(delivery = id, error = %e, "purging an unreadable delivery");
+                self.deliveries.remove(id)?;
+                self.attempts
+                    .retain_in((id, 0)..=(id, u32::MAX), |_, _| false)?;
+                return Ok(0);
+            }
+        };
+        if delivery.status == DeliveryStatus::Failed {
+            let mut health = self.health_of(&delivery.webhook)?;
+            health.failed_deliveries = health.failed_deliveries.saturating_sub(1);
+            self.put_health(&delivery.webhook, &health)?;
+        }
+        self.deliveries.remove(id)?;
+        self.attempts
+            .retain_in((id, 0)..=(id, u32::MAX), |_, _| false)?;
+        let event = delivery.event.0;
+        self.event_deliveries.remove((event, id))?;
+        if event < cursor && !self.is_referenced(event)? {
+            return self.remove_event(event).map(usize::from);
+        }
+        Ok(0)
+    }
+
+    /// Moves the event cursor on towards `events_before_ms`, deleting each event it
+    /// passes that no delivery names. Returns how many went, and whether it
+    /// stopped at its limit.
+    fn purge_events(&mut self, cursor: u128, purge: &Purge) -> Result<(usize, bool), StoreError> {
+        let upto = first_id_at(purge.events_before_ms);
+        if upto <= cursor {
+            return Ok((0, false));
+        }
+        let keys = (self.events.range(cursor..upto)?)
+            .take(purge.limit)
+            .map(|entry| entry.map(|(key, _)| key.value()))
+            .collect::<Result<Vec<u128>, _>>()?;
+        let mut removed = 0;
+        for &key in &keys {
+            if !self.is_referenced(key)? && self.remove_event(key)? {
+                removed += 1;
+            }
+        }
+        let more = keys.len() == purge.limit;
+        let next = match keys.last() {
+            Some(&last) if more => last.saturating_add(1),
+            _ => upto,
+        };
+        self.cursors.insert(EVENTS_CURSOR, next)?;
+        Ok((removed, more))
+    }
+
+    fn is_referenced(&self, event: u128) -> Result<bool, StoreError> {
+        let mut range = self
+            .event_deliveries
+            .range((event, 0)..=(event, u128::MAX))?;
+        Ok(range.next().transpose()?.is_some())
+    }
+
+    /// Deletes an event, and its dedupe key if that still points at it (a sender
+    /// may have reused the id after the window, for a newer event).
+    fn remove_event(&mut self, key: u128) -> Result<bool, StoreError> {
+        let record = match self.events.get(key)? {
+            Some(bytes) => schema::decode::<EventRecord>(bytes.value()),
+            None => return Ok(false),
+        };
+        if let Ok(event) = &record {
+            let dedupe_key = (event.sender.as_str(), event.id.as_str());
+            let points_here = (self.dedupe.get(dedupe_key)?).is_some_and(|v| v.value().0 == key);
+            if points_here {
+                self.dedupe.remove(dedupe_key)?;
+            }
+        }
+        self.events.remove(key)?;
+        Ok(true)
+    }
+}
