@@ -1,4 +1,5 @@
-//! The `switchyard` command: run the router, check a config file, try a plugin.
+//! The `switchyard` command: run the router, check a config file, try a plugin,
+//! and operate a running router over its admin API.
 
 /// Prints a line of a command's output. A closed stdout (`| head`) ends the output
 /// quietly, where `println!` would panic.
@@ -9,6 +10,7 @@ macro_rules! say {
     }};
 }
 
+mod admin;
 mod new;
 mod plugin;
 
@@ -48,6 +50,8 @@ enum Command {
     /// Work on plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    #[command(flatten)]
+    Admin(admin::Command),
 }
 
 #[derive(Subcommand)]
@@ -72,11 +76,13 @@ fn main() -> ExitCode {
         Command::Serve { config } => serve(&config),
         Command::Plugin(PluginCommand::Run(args)) => plugin::run(args),
         Command::Plugin(PluginCommand::New(args)) => new::new(args),
+        Command::Admin(command) => admin::run(command),
     };
-    // An operator's error, not a crash: the message and its causes, no backtrace.
+    // An operator's error, not a crash: the message and its causes, no backtrace;
+    // an admin command's failure exits with the code its --help promises.
     if let Err(e) = result {
         eprintln!("error: {e:#}");
-        return ExitCode::FAILURE;
+        return admin::exit_code(&e);
     }
     ExitCode::SUCCESS
 }

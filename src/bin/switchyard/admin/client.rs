@@ -1,0 +1,226 @@
+//! A small HTTP/1 client for the admin API: one bearer token, JSON in and out,
+//! errors turned into [`Failure`]s with the exit code they stand for, and list
+//! pages followed along their cursors.
+//!
+//! It is hyper-util's client, which the router already builds for deliveries, over
+//! plain http only: the admin API listens on loopback, and a CLI with TLS roots
+//! of its own would be a second, untested way to reach it. Each request, body
+//! included, has [`TIMEOUT`] to finish.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderValue, Method, Request, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::exit::{Exit, Failure};
+
+/// How long one request may take, from connecting to the last byte of the answer.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+/// Items asked for per page when following a list: the API's default page.
+pub const PAGE: usize = 100;
+/// The largest answer read: far above a page of deliveries with their attempts.
+const MAX_ANSWER: usize = 64 << 20;
+
+/// The admin API of one router.
+pub struct Api {
+    /// `http://host:port` and any path prefix, without a trailing slash.
+    base: String,
+    authorization: HeaderValue,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+/// The shape of every error answer.
+#[derive(Deserialize)]
+struct Envelope {
+    error: Detail,
+}
+
+#[derive(Deserialize)]
+struct Detail {
+    code: String,
+    message: String,
+}
+
+/// One page of a list.
+#[derive(Deserialize)]
+struct Page {
+    data: Vec<Value>,
+    next_cursor: Option<String>,
+}
+
+impl Api {
+    /// A client for the admin API at `url` (plain `http://`), sending `token`.
+    pub fn new(url: &str, token: &str) -> Result<Self, Failure> {
+        let bad_url = |why: &str| {
+            Failure::new(
+                Exit::Unreachable,
+                format!("--admin-url {url:?} is not usable: {why}"),
+            )
+        };
+        let uri: Uri = url.parse().map_err(|e| bad_url(&format!("{e}")))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(bad_url(
+                "only plain http:// URLs are supported (the admin API listens on loopback)",
+            ));
+        }
+        let authority = uri.authority().ok_or_else(|| bad_url("it names no host"))?;
+        if uri.query().is_some() {
+            return Err(bad_url("it has a query string"));
+        }
+        let base = format!("http://{authority}{}", uri.path().trim_end_matches('/'));
+        let mut authorization =
+            HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                Failure::new(
+                    Exit::Other,
+                    "the token has characters an HTTP header cannot carry",
+                )
+            })?;
+        authorization.set_sensitive(true);
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        Ok(Self {
+            base,
+            authorization,
+            client,
+        })
+    }
+
+    /// `GET path?query`, answered with JSON.
+    pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, Failure> {
+        let query = serde_urlencoded::to_string(query)
+            .map_err(|e| Failure::new(Exit::Other, format!("cannot encode the query: {e}")))?;
+        let path = if query.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{path}?{query}")
+        };
+        self.call(Method::GET, &path, None).await
+    }
+
+    /// `POST path`, with `body` as JSON if given, answered with JSON.
+    pub async fn post(&self, path: &str, body: Option<&Value>) -> Result<Value, Failure> {
+        self.call(Method::POST, path, body).await
+    }
+
+    /// The items of the list at `path`, filtered by `query`: at most `want` of
+    /// them, following `next_cursor` until there are that many or it is null (a
+    /// page may be short, even empty, and still have a next one).
+    pub async fn list(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        want: usize,
+    ) -> Result<Vec<Value>, Failure> {
+        let mut items = Vec::new();
+        let mut cursor = None;
+        while items.len() < want {
+            let mut page_query = query.to_vec();
+            page_query.push(("limit", (want - items.len()).min(PAGE).to_string()));
+            if let Some(cursor) = cursor.take() {
+                page_query.push(("cursor", cursor));
+            }
+            let answer = self.get(path, &page_query).await?;
+            let page: Page = serde_json::from_value(answer).map_err(|e| {
+                Failure::new(
+                    Exit::Other,
+                    format!("GET {path} answered something other than a page: {e}"),
+                )
+            })?;
+            items.extend(page.data.into_iter().take(want - items.len()));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        Ok(items)
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, Failure> {
+        let url = format!("{}{path}", self.base);
+        let mut request = Request::builder()
+            .method(&method)
+            .uri(&url)
+            .header(AUTHORIZATION, self.authorization.clone())
+            .header(ACCEPT, "application/json");
+        let body = match body {
+            Some(body) => {
+                request = request.header(CONTENT_TYPE, "application/json");
+                Bytes::from(body.to_string())
+            }
+            None => Bytes::new(),
+        };
+        let request = request
+            .body(Full::new(body))
+            .map_err(|e| Failure::new(Exit::Unreachable, format!("cannot request {url}: {e}")))?;
+        let unreachable = |why: String| {
+            Failure::new(
+                Exit::Unreachable,
+                format!("cannot reach the admin API at {}: {why}", self.base),
+            )
+        };
+        let exchange = async {
+            let response = self.client.request(request).await;
+            let response =
+                response.map_err(|e| unreachable(format!("{:#}", anyhow::Error::new(e))))?;
+            let status = response.status();
+            let body = Limited::new(response.into_body(), MAX_ANSWER)
+                .collect()
+                .await;
+            let body = body.map_err(|e| unreachable(format!("reading the answer: {e}")))?;
+            Ok((status, body.to_bytes()))
+        };
+        let (status, body) = tokio::time::timeout(TIMEOUT, exchange)
+            .await
+            .map_err(|_| unreachable(format!("no answer within {} s", TIMEOUT.as_secs())))??;
+        if status.is_success() {
+            return serde_json::from_slice(&body).map_err(|_| {
+                Failure::new(
+                    Exit::Other,
+                    format!("{method} {path} answered {status} with a body that is not JSON"),
+                )
+            });
+        }
+        Err(match serde_json::from_slice::<Envelope>(&body) {
+            Ok(Envelope { error }) => Failure {
+                exit: Exit::of_status(status),
+                message: error.message,
+                code: Some(error.code),
+            },
+            Err(_) => Failure::new(
+                Exit::of_status(status),
+                format!("{method} {path} answered {status}"),
+            ),
+        })
+    }
+}
+
+/// The path of the item `id` of `collection` (`/v1/{collection}/{id}`), then
+/// `rest`.
+pub fn path(collection: &str, id: &str, rest: &str) -> String {
+    format!("/v1/{collection}/{}{rest}", segment(id))
+}
+
+/// `id` made safe as one segment of a path: every byte but the unreserved ones
+/// (RFC 3986) percent-encoded.
+fn segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for byte in id.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}

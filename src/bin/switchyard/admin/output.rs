@@ -1,0 +1,117 @@
+//! What the admin commands print: the API's JSON as it is (`--json`), or for a
+//! person, aligned tables and `key: value` lines.
+//!
+//! Tables are comfy-table's with every line and border off: a header row, columns
+//! padded to line up, and no wrapping, so each item stays one line that `grep`
+//! and `awk` can take. Cells show a missing value as `-` and times to the second.
+
+use comfy_table::{ContentArrangement, Table, presets};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Prints a list: with `json` one JSON array of the items, else a table under
+/// `header` with a `row` per item.
+pub fn list(json: bool, items: Vec<Value>, header: &[&str], row: impl Fn(&Value) -> Vec<String>) {
+    if json {
+        self::json(&Value::Array(items));
+    } else {
+        table(header, items.iter().map(row));
+    }
+}
+
+/// Prints one answer: with `json` as it is, else as `human` prints it.
+pub fn one(json: bool, value: &Value, human: impl FnOnce(&Value)) {
+    if json {
+        self::json(value);
+    } else {
+        human(value);
+    }
+}
+
+/// Prints `value` as pretty-printed JSON: one document.
+pub fn json(value: &Value) {
+    // Serializing a `Value` cannot fail: its map keys are strings.
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    say!("{text}");
+}
+
+/// Prints a table: `header`, then one line per row, columns aligned.
+pub fn table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
+    let mut table = Table::new();
+    table
+        .load_style(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.to_vec())
+        .add_rows(rows);
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    for line in table.lines() {
+        say!("{}", line.trim_end());
+    }
+}
+
+/// Prints an object's fields as `key: value` lines: `id` first, then the rest by
+/// name (a parsed object keeps no order); nested objects' fields are named
+/// `outer.inner`. Fields named in `skip` are left out.
+pub fn fields(value: &Value, skip: &[&str]) {
+    let mut lines = Vec::new();
+    flatten("", value, skip, &mut lines);
+    lines.sort_by_key(|(key, _)| key != "id");
+    let width = lines.iter().map(|(key, _)| key.len()).max().unwrap_or(0);
+    for (key, text) in lines {
+        say!("{:width$}  {text}", format!("{key}:"), width = width + 1);
+    }
+}
+
+fn flatten(prefix: &str, value: &Value, skip: &[&str], out: &mut Vec<(String, String)>) {
+    let Value::Object(map) = value else {
+        out.push((prefix.to_owned(), text(value)));
+        return;
+    };
+    for (key, value) in map {
+        if skip.contains(&key.as_str()) {
+            continue;
+        }
+        let key = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        flatten(&key, value, skip, out);
+    }
+}
+
+/// A value as a cell shows it: a string as it is, null as `-`, an array's items
+/// joined by commas, anything else as JSON.
+pub fn text(value: &Value) -> String {
+    match value {
+        Value::Null => "-".to_owned(),
+        Value::String(s) if s.is_empty() => "-".to_owned(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) if items.is_empty() => "-".to_owned(),
+        Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}
+
+/// An RFC 3339 time to the second (`2026-11-24T02:04:31Z`), still a valid
+/// `--since`; anything else as [`text`] shows it.
+pub fn time(value: &Value) -> String {
+    let parsed = (value.as_str())
+        .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+        .and_then(|t| t.replace_nanosecond(0).ok())
+        .and_then(|t| t.format(&Rfc3339).ok());
+    parsed.unwrap_or_else(|| text(value))
+}
+
+/// `text` cut to `max` characters, with `…` where it was cut.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}

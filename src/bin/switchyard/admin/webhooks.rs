@@ -1,0 +1,53 @@
+//! `switchyard webhooks list|show|pause|resume`: each webhook's status, queue and
+//! health, and holding or releasing its deliveries.
+
+use super::client::{Api, path};
+use super::exit::Failure;
+use super::output::{self, text, time};
+
+const HEADER: &[&str] = &[
+    "ID",
+    "STATUS",
+    "PENDING",
+    "FAILURES",
+    "LAST SUCCESS",
+    "LAST FAILURE",
+    "URL",
+];
+
+/// Every webhook, in config order, one row each (all pages).
+pub async fn list(api: &Api, json: bool) -> Result<(), Failure> {
+    let webhooks = api.list("/v1/webhooks", &[], usize::MAX).await?;
+    output::list(json, webhooks, HEADER, |w| {
+        let health = &w["health"];
+        vec![
+            text(&w["id"]),
+            text(&w["status"]),
+            text(&w["pending"]),
+            text(&health["failure_count"]),
+            time(&health["last_success_at"]),
+            time(&health["last_failed_at"]),
+            text(&w["url"]),
+        ]
+    });
+    Ok(())
+}
+
+/// One webhook's settings and health, a `key: value` line each.
+pub async fn show(api: &Api, id: &str, json: bool) -> Result<(), Failure> {
+    let webhook = api.get(&path("webhooks", id, ""), &[]).await?;
+    output::one(json, &webhook, |w| output::fields(w, &[]));
+    Ok(())
+}
+
+/// Pauses (`pause`) or resumes a webhook, and prints where that left it:
+/// `orders: paused (3 pending)`.
+pub async fn hold(api: &Api, id: &str, pause: bool, json: bool) -> Result<(), Failure> {
+    let action = if pause { "/pause" } else { "/resume" };
+    let webhook = api.post(&path("webhooks", id, action), None).await?;
+    output::one(json, &webhook, |w| {
+        let (id, status, pending) = (text(&w["id"]), text(&w["status"]), text(&w["pending"]));
+        say!("{id}: {status} ({pending} pending)");
+    });
+    Ok(())
+}
