@@ -15,6 +15,7 @@ pub mod delivery;
 pub mod ingest;
 pub mod metrics;
 pub mod plugin;
+pub mod replay;
 pub mod retention;
 pub mod server;
 pub mod signing;

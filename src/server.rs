@@ -32,6 +32,7 @@ use crate::delivery::{Applied, HttpClient, Scheduler, WebhookChain};
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::plugin::{Chain, Runtime};
+use crate::replay::Replays;
 use crate::retention;
 use crate::store::{Store, StoreError};
 
@@ -157,6 +158,7 @@ pub struct Control {
     store: Store,
     ingest: Arc<Ingest>,
     scheduler: Arc<Scheduler>,
+    replays: Replays,
     metrics: Arc<Metrics>,
 }
 
@@ -176,6 +178,10 @@ impl Control {
 
     pub fn scheduler(&self) -> &Scheduler {
         &self.scheduler
+    }
+
+    pub fn replays(&self) -> &Replays {
+        &self.replays
     }
 
     /// Whether the router takes events: not shutting down, and its store readable.
@@ -290,6 +296,7 @@ impl Server {
             config: config_in_force,
             reloading: Mutex::new(()),
             runtime,
+            replays: Replays::new(store.clone(), scheduler.clone()),
             store,
             ingest,
             scheduler,

@@ -12,13 +12,7 @@ use http::{Request, StatusCode};
 use http_body_util::Full;
 use serde_json::Value;
 
-const ADMIN_TOKEN: &str = "admin-token-0123456789";
 const WAIT: Duration = Duration::from_secs(30);
-
-/// An `[admin]` section on a free port, to put before the webhooks.
-fn admin_section() -> String {
-    format!("[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n\n")
-}
 
 async fn start(webhooks: &str) -> Router {
     Router::start("", &(admin_section() + webhooks)).await
@@ -256,20 +250,12 @@ async fn auto_disable_trips_after_dead_deliveries_in_a_row_and_resume_brings_it_
 #[tokio::test(flavor = "multi_thread")]
 async fn reload_applies_the_config_file_or_refuses_it_and_keeps_serving() {
     let (first, second) = (Receiver::ok().await, Receiver::ok().await);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("switchyard.toml");
-    let write = |webhooks: &str| {
-        let text = config_text(&dir.path().join("data"), "", &(admin_section() + webhooks));
-        std::fs::write(&path, text).unwrap();
-    };
-    write(&webhook("w1", &first.url("/"), ""));
-    let config = switchyard::Config::load(&path).unwrap();
-    let router = Router {
-        server: switchyard::Server::start(config).await.unwrap(),
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let file = ConfigFile::new(&webhook("w1", &first.url("/"), ""));
+    let router = file.start().await;
+    let path = &file.path;
+    let write = |webhooks: &str| file.write(webhooks);
 
-    std::fs::write(&path, "[server\n").unwrap();
+    std::fs::write(path, "[server\n").unwrap();
     let refused = post(&router, "/v1/reload").await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(refused.json["error"]["code"], "invalid_config");
@@ -293,11 +279,11 @@ async fn reload_applies_the_config_file_or_refuses_it_and_keeps_serving() {
     // The admin token rotates with a reload.
     let rotated = "rotated-token-0123456789";
     let text = config_text(
-        &dir.path().join("data"),
+        &file.dir.path().join("data"),
         "",
         &admin_section().replace(ADMIN_TOKEN, rotated),
     );
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(path, text).unwrap();
     assert_eq!(post(&router, "/v1/reload").await.status, StatusCode::OK);
     let addr = admin_addr(&router);
     let old = call(addr, "GET", "/v1/webhooks", Some(ADMIN_TOKEN)).await;
@@ -605,4 +591,256 @@ async fn raw_body(request: Request<Full<Bytes>>) -> String {
     assert_eq!(response.status(), StatusCode::OK);
     let body = response.into_body().collect().await.unwrap().to_bytes();
     String::from_utf8(body.to_vec()).unwrap()
+}
+
+/// `POST path` on the admin API with a JSON body.
+async fn post_json(router: &Router, path: &str, body: &Value) -> Answer {
+    let request = Request::post(format!("http://{}{path}", admin_addr(router)))
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    send(request).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_replay_sends_what_died_again_in_the_background_and_reports_progress() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let fixed = Arc::new(AtomicBool::new(false));
+    let receiver = failing_until(&fixed).await;
+    let once = "retry.delays = []";
+    let hooks = |with_gone: bool| {
+        let gone = webhook("gone", "http://127.0.0.1:9/", once);
+        webhook("w", &receiver.url("/"), once) + if with_gone { &gone } else { "" }
+    };
+    let file = ConfigFile::new(&hooks(true));
+    let router = file.start().await;
+    for i in 0..5 {
+        router.send(&format!("e{i}"), "order.paid").await;
+    }
+    router.send("other", "user.created").await;
+    eventually(WAIT, "every delivery dead", || {
+        let failed = |w: &str| {
+            router
+                .store()
+                .health(w)
+                .unwrap()
+                .map(|h| h.failed_deliveries)
+        };
+        (failed("w") == Some(6) && failed("gone") == Some(6)).then_some(())
+    })
+    .await;
+    // The receiver is back; the other webhook is gone from the config.
+    fixed.store(true, Ordering::SeqCst);
+    file.write(&hooks(false));
+    assert_eq!(post(&router, "/v1/reload").await.status, StatusCode::OK);
+
+    let request = serde_json::json!({
+        "event_type": "order.paid",
+        "since": "2000-01-01T00:00:00Z",
+        "until": "2100-01-01T00:00:00Z",
+    });
+    let started = post_json(&router, "/v1/replay", &request).await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{:?}", started.json);
+    let id = started.json["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        started.headers["location"],
+        format!("/v1/replay/{id}").as_str()
+    );
+    assert_eq!(started.json["filter"]["status"], "failed", "the default");
+    let mut done = None;
+    for _ in 0..1500 {
+        let job = get(&router, &format!("/v1/replay/{id}")).await;
+        if job.json["state"] != "running" {
+            done = Some(job.json);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let job = done.expect("the job finishes");
+    let counts = ["state", "matched", "replayed", "skipped"].map(|k| job[k].clone());
+    assert_eq!(
+        counts,
+        [Value::from("done"), 10.into(), 5.into(), 5.into()],
+        "{job}"
+    );
+    let requests = receiver.wait_for(11, WAIT).await;
+    let mut replayed: Vec<String> = requests[6..].iter().map(Recorded::event_id).collect();
+    replayed.sort();
+    assert_eq!(replayed, ["e0", "e1", "e2", "e3", "e4"]);
+    eventually(WAIT, "the replays succeeded", || {
+        let health = router.store().health("w").unwrap()?;
+        (health.failed_deliveries == 1).then_some(())
+    })
+    .await;
+    // Cancelling a finished job changes nothing.
+    let cancelled = call(
+        admin_addr(&router),
+        "DELETE",
+        &format!("/v1/replay/{id}"),
+        Some(ADMIN_TOKEN),
+    )
+    .await;
+    assert_eq!(
+        (cancelled.status, &cancelled.json["state"]),
+        (StatusCode::OK, &Value::from("done"))
+    );
+
+    let window = |extra: Value| {
+        let mut body =
+            serde_json::json!({"since": "2000-01-01T00:00:00Z", "until": "2100-01-01T00:00:00Z"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    for (body, status, code) in [
+        (
+            serde_json::json!({"since": "2000-01-01T00:00:00Z"}),
+            400,
+            "invalid_request",
+        ),
+        (
+            window(serde_json::json!({"colour": "red"})),
+            400,
+            "invalid_request",
+        ),
+        (
+            window(serde_json::json!({"status": "pending"})),
+            400,
+            "invalid_status",
+        ),
+        (
+            window(serde_json::json!({"since": "yesterday"})),
+            400,
+            "invalid_time",
+        ),
+        (
+            window(serde_json::json!({"since": "2200-01-01T00:00:00Z"})),
+            400,
+            "invalid_time",
+        ),
+        (
+            window(serde_json::json!({"webhook": "gone"})),
+            404,
+            "webhook_not_found",
+        ),
+    ] {
+        let answer = post_json(&router, "/v1/replay", &body).await;
+        assert_eq!(answer.status.as_u16(), status, "{body}: {:?}", answer.json);
+        assert_eq!(answer.json["error"]["code"], code, "{body}");
+    }
+    let plain = post(&router, "/v1/replay").await;
+    assert_eq!(plain.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let unknown = get(&router, "/v1/replay/rpl_nope").await;
+    assert_eq!(unknown.json["error"]["code"], "job_not_found");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_through_the_admin_api_adds_removes_and_changes_webhooks_under_load_losing_nothing()
+ {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    const SENDERS: usize = 4;
+    const EACH: usize = 100;
+    let (kept, removed, added) = (
+        Receiver::ok().await,
+        Receiver::ok().await,
+        Receiver::ok().await,
+    );
+    let version = |v: &str| format!("headers = {{ \"X-Version\" = \"{v}\" }}");
+    let before =
+        webhook("kept", &kept.url("/"), &version("1")) + &webhook("removed", &removed.url("/"), "");
+    let after =
+        webhook("kept", &kept.url("/"), &version("2")) + &webhook("added", &added.url("/"), "");
+    let file = ConfigFile::new(&before);
+    let router = Arc::new(file.start().await);
+
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let reloaded = Arc::new(AtomicBool::new(false));
+    let late = Arc::new(std::sync::Mutex::new(HashSet::new()));
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|s| {
+            let (router, accepted) = (router.clone(), accepted.clone());
+            let (reloaded, late) = (reloaded.clone(), late.clone());
+            tokio::spawn(async move {
+                for i in 0..EACH {
+                    let id = format!("e{s}-{i}");
+                    let after_reload = reloaded.load(Ordering::SeqCst);
+                    router.send(&id, "t").await;
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                    if after_reload {
+                        late.lock().unwrap().insert(id);
+                    }
+                }
+            })
+        })
+        .collect();
+    eventually(WAIT, "a quarter of the events accepted", || {
+        (accepted.load(Ordering::SeqCst) >= SENDERS * EACH / 4).then_some(())
+    })
+    .await;
+    file.write(&after);
+    let answer = post(&router, "/v1/reload").await;
+    reloaded.store(true, Ordering::SeqCst);
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json);
+    let lanes = ["started", "updated", "stopped"].map(|k| answer.json[k].clone());
+    assert_eq!(
+        lanes,
+        [
+            serde_json::json!(["added"]),
+            serde_json::json!(["kept"]),
+            serde_json::json!(["removed"])
+        ]
+    );
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let late = late.lock().unwrap().clone();
+    assert!(!late.is_empty(), "the load went on past the reload");
+
+    // The kept webhook gets every event once, the late ones with its new header.
+    let all = SENDERS * EACH;
+    let requests = kept.wait_for(all, WAIT).await;
+    let by_event: HashMap<String, &Recorded> = requests.iter().map(|r| (r.event_id(), r)).collect();
+    assert_eq!(
+        (by_event.len(), requests.len()),
+        (all, all),
+        "each event once"
+    );
+    for id in &late {
+        assert_eq!(by_event[id].header("x-version"), "2", "{id}");
+    }
+    // The added one gets every event posted after the reload, once.
+    let added_ids: Vec<String> = added
+        .wait_for(late.len(), WAIT)
+        .await
+        .iter()
+        .map(Recorded::event_id)
+        .collect();
+    let unique: HashSet<&String> = added_ids.iter().collect();
+    assert_eq!(unique.len(), added_ids.len(), "each event once");
+    assert!(late.iter().all(|id| unique.contains(id)));
+    // The removed one got none of those; what it was given before is delivered once or kept pending.
+    let removed_ids: Vec<String> = removed.requests().iter().map(Recorded::event_id).collect();
+    assert!(removed_ids.iter().all(|id| !late.contains(id)));
+    assert_eq!(
+        removed_ids.iter().collect::<HashSet<_>>().len(),
+        removed_ids.len()
+    );
+    let pending = router.store().pending_count("removed").unwrap();
+    let routed_to_removed = (0..SENDERS)
+        .flat_map(|s| (0..EACH).map(move |i| format!("e{s}-{i}")))
+        .filter(|id| {
+            let deliveries = router.store().deliveries_of("test", id).unwrap();
+            deliveries.iter().any(|(_, d)| d.webhook == "removed")
+        })
+        .count();
+    assert_eq!(
+        removed_ids.len() as u64 + pending,
+        routed_to_removed as u64,
+        "none lost"
+    );
 }

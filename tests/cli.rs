@@ -13,13 +13,7 @@ use serde_json::Value;
 use switchyard::store::{DeliveryId, DeliveryStatus};
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
-const ADMIN_TOKEN: &str = "admin-token-0123456789";
 const WAIT: Duration = Duration::from_secs(30);
-
-/// An `[admin]` section on a free port, to put before the webhooks.
-fn admin_section() -> String {
-    format!("[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n\n")
-}
 
 async fn start(webhooks: &str) -> Router {
     Router::start("", &(admin_section() + webhooks)).await
@@ -407,20 +401,74 @@ async fn replaying_a_dead_delivery_reaches_a_receiver_that_now_succeeds() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn bulk_replay_waits_for_its_job_and_says_what_it_replayed() {
+    // 410 is permanent: each delivery is dead at its first attempt; its replay succeeds.
+    let receiver = Receiver::start(|request| match request.attempt {
+        1 => Reply::status(410),
+        _ => Reply::ok(),
+    })
+    .await;
+    let router = start(&webhook("w", &receiver.url("/"), "")).await;
+    for id in ["e1", "e2", "e3"] {
+        router.send(id, "t").await;
+    }
+    eventually(WAIT, "three dead deliveries", || {
+        let health = router.store().health("w").unwrap()?;
+        (health.failed_deliveries == 3).then_some(())
+    })
+    .await;
+    let window = [
+        "--since",
+        "2000-01-01T00:00:00Z",
+        "--until",
+        "2100-01-01T00:00:00Z",
+    ];
+    let waited = ok(&router, &[&["replay", "--wait"][..], &window].concat()).await;
+    let last = waited.stdout.lines().last().unwrap_or_default().to_owned();
+    assert!(
+        last.starts_with("rpl_")
+            && last.ends_with("done: scanned 3, matched 3, replayed 3, skipped 0"),
+        "{waited:?}"
+    );
+    assert_eq!(receiver.wait_for(6, WAIT).await.len(), 6);
+
+    // Nothing failed is left: a second job matches nothing.
+    eventually(WAIT, "the replays succeeded", || {
+        let health = router.store().health("w").unwrap()?;
+        (health.failed_deliveries == 0).then_some(())
+    })
+    .await;
+    let job = ok(
+        &router,
+        &[&["replay", "--wait", "--json"][..], &window].concat(),
+    )
+    .await
+    .json();
+    assert_eq!(
+        (&job["state"], &job["matched"]),
+        (&Value::from("done"), &Value::from(0))
+    );
+    let started = ok(
+        &router,
+        &[&["replay", "--json", "--webhook", "w"][..], &window].concat(),
+    )
+    .await
+    .json();
+    assert!(started["id"].as_str().unwrap().starts_with("rpl_"));
+    cli(
+        &router,
+        &[&["replay", "--webhook", "nope"][..], &window].concat(),
+    )
+    .await
+    .failed(5, "webhook_not_found");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn reload_prints_what_changed_or_why_it_was_refused() {
     let (first, second) = (Receiver::ok().await, Receiver::ok().await);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("switchyard.toml");
-    let write = |webhooks: &str| {
-        let text = config_text(&dir.path().join("data"), "", &(admin_section() + webhooks));
-        std::fs::write(&path, text).unwrap();
-    };
-    write(&webhook("w1", &first.url("/"), ""));
-    let config = switchyard::Config::load(&path).unwrap();
-    let router = Router {
-        server: switchyard::Server::start(config).await.unwrap(),
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let file = ConfigFile::new(&webhook("w1", &first.url("/"), ""));
+    let write = |webhooks: &str| file.write(webhooks);
+    let router = file.start().await;
     router.send("e1", "t").await;
     first.wait_for(1, WAIT).await;
     all_done(&router, &["w1"]).await;
@@ -444,7 +492,7 @@ async fn reload_prints_what_changed_or_why_it_was_refused() {
         .await
         .failed(6, "webhook_not_running");
 
-    std::fs::write(&path, "[server\n").unwrap();
+    std::fs::write(&file.path, "[server\n").unwrap();
     cli(&router, &["reload"]).await.failed(1, "invalid_config");
 }
 

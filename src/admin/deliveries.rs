@@ -71,7 +71,7 @@ struct AttemptView {
 pub async fn list(control: &Control, query: Option<&str>) -> Result<Response<Body>, ApiError> {
     let query: ListQuery = page::query(query)?;
     let limit = page::limit(query.limit)?;
-    let before = query.cursor.as_deref().map(parse_cursor).transpose()?;
+    let from = query.cursor.as_deref().map(parse_cursor).transpose()?;
     let filter = DeliveryQuery {
         webhook: query.webhook.as_deref(),
         status: query.status,
@@ -86,9 +86,10 @@ pub async fn list(control: &Control, query: Option<&str>) -> Result<Response<Bod
             .as_deref()
             .map(|t| parse_time("until", t))
             .transpose()?,
+        oldest_first: false,
     };
     let listed = (control.store())
-        .list_deliveries(&filter, before, limit)
+        .list_deliveries(&filter, from, limit)
         .map_err(store_error)?;
     let data = (listed.deliveries.into_iter())
         .map(|(id, delivery, last)| DeliveryView {
@@ -259,7 +260,7 @@ fn parse_cursor(cursor: &str) -> Result<DeliveryId, ApiError> {
         .map_err(|_| ApiError::bad_request("invalid_cursor", "not a cursor from this list"))
 }
 
-fn parse_time(name: &str, text: &str) -> Result<u64, ApiError> {
+pub(super) fn parse_time(name: &str, text: &str) -> Result<u64, ApiError> {
     let at = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
         ApiError::bad_request(
             "invalid_time",

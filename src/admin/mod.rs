@@ -12,6 +12,7 @@
 
 mod deliveries;
 mod page;
+mod replays;
 mod webhooks;
 
 use std::convert::Infallible;
@@ -53,6 +54,8 @@ enum Route {
     Delivery,
     Replay,
     Event,
+    BulkReplay,
+    ReplayJob,
 }
 
 /// Every route: its path pattern, and the methods it answers.
@@ -69,6 +72,12 @@ const ROUTES: &[(&str, Route, &[Method])] = &[
     ("/v1/deliveries/{id}", Route::Delivery, &[Method::GET]),
     ("/v1/deliveries/{id}/replay", Route::Replay, &[Method::POST]),
     ("/v1/events/{id}", Route::Event, &[Method::GET]),
+    ("/v1/replay", Route::BulkReplay, &[Method::POST]),
+    (
+        "/v1/replay/{id}",
+        Route::ReplayJob,
+        &[Method::GET, Method::DELETE],
+    ),
 ];
 
 impl Admin {
@@ -107,7 +116,11 @@ impl Admin {
         api::respond(result)
     }
 
-    async fn route<B>(&self, request: Request<B>) -> Result<Response<Body>, ApiError> {
+    async fn route<B>(&self, request: Request<B>) -> Result<Response<Body>, ApiError>
+    where
+        B: hyper::body::Body,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
         let path = request.uri().path();
         let found = self.routes.at(path).map_err(|_| {
             ApiError::new(
@@ -123,7 +136,8 @@ impl Admin {
         }
         let control = &self.control;
         let id = id.unwrap_or_default();
-        let query = request.uri().query();
+        let (parts, body) = request.into_parts();
+        let query = parts.uri.query();
         match route {
             Route::Healthz => Ok(api::json(StatusCode::OK, &Status { status: "ok" })),
             Route::Readyz => ready(control),
@@ -137,6 +151,9 @@ impl Admin {
             Route::Delivery => deliveries::show(control, &id).await,
             Route::Replay => deliveries::replay(control, &id).await,
             Route::Event => deliveries::event(control, &id, query).await,
+            Route::BulkReplay => replays::start(control, &parts.headers, body).await,
+            Route::ReplayJob if parts.method == Method::DELETE => replays::cancel(control, &id),
+            Route::ReplayJob => replays::show(control, &id),
         }
     }
 

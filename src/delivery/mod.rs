@@ -187,6 +187,14 @@ impl Scheduler {
         true
     }
 
+    /// Whether `webhook`'s lane is held; `None` if it has no lane.
+    pub fn held(&self, webhook: &str) -> Option<bool> {
+        let lanes = self.lanes();
+        lanes
+            .get(webhook)
+            .map(|lane| lane.held.load(Ordering::SeqCst))
+    }
+
     /// Tells `webhook`'s lane that it has new deliveries due now.
     pub fn wake(&self, webhook: &str) {
         if let Some(lane) = self.lanes().get(webhook) {

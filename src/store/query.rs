@@ -1,5 +1,5 @@
-//! Read-side queries for inspection (the admin API): deliveries by filter, newest
-//! first, with their last attempt.
+//! Read-side queries for inspection (the admin API) and bulk replay: deliveries by
+//! filter, newest or oldest first, with their last attempt.
 //!
 //! Delivery ids are UUIDv7s, whose top 48 bits are their creation time in unix
 //! milliseconds: a time window is a key range, and newest-first is a reverse scan.
@@ -26,6 +26,8 @@ pub struct DeliveryQuery<'a> {
     pub since_ms: Option<u64>,
     /// Created at or before, in unix milliseconds.
     pub until_ms: Option<u64>,
+    /// Oldest first, rather than newest first.
+    pub oldest_first: bool,
 }
 
 impl DeliveryQuery<'_> {
@@ -36,12 +38,14 @@ impl DeliveryQuery<'_> {
     }
 }
 
-/// A page of deliveries, newest first, each with its last attempt.
+/// A page of deliveries, each with its last attempt.
 #[derive(Debug)]
 pub struct Listed {
     pub deliveries: Vec<(DeliveryId, DeliveryRecord, Option<AttemptRecord>)>,
-    /// Where the next page starts (exclusive), if there may be one.
+    /// Where the next page starts, if there may be one.
     pub next: Option<DeliveryId>,
+    /// How many records this page read, matching or not.
+    pub scanned: usize,
 }
 
 /// How many of a webhook's soonest-due deliveries [`Store::oldest_pending_ms`] reads.
@@ -69,29 +73,27 @@ impl Store {
         Ok(oldest)
     }
 
-    /// Deliveries matching `query`, newest first, created before `before` if given.
+    /// Deliveries matching `query`, in its order, starting at `from` (a previous
+    /// page's [`Listed::next`]) if given.
     pub fn list_deliveries(
         &self,
         query: &DeliveryQuery<'_>,
-        before: Option<DeliveryId>,
+        from: Option<DeliveryId>,
         limit: usize,
     ) -> Result<Listed, StoreError> {
-        let lower = query.since_ms.map_or(0, first_id_at);
+        let mut lower = query.since_ms.map_or(0, first_id_at);
         let mut upper = query.until_ms.map_or(u128::MAX, |ms| {
             first_id_at(ms.saturating_add(1)).saturating_sub(1)
         });
-        if let Some(before) = before {
-            let Some(below) = before.0.checked_sub(1) else {
-                return Ok(Listed {
-                    deliveries: Vec::new(),
-                    next: None,
-                });
-            };
-            upper = upper.min(below);
+        match from {
+            Some(from) if query.oldest_first => lower = lower.max(from.0),
+            Some(from) => upper = upper.min(from.0),
+            None => {}
         }
         let mut listed = Listed {
             deliveries: Vec::new(),
             next: None,
+            scanned: 0,
         };
         if lower > upper {
             return Ok(listed);
@@ -99,13 +101,20 @@ impl Store {
         let txn = self.db.begin_read()?;
         let deliveries = txn.open_table(DELIVERIES)?;
         let attempts = txn.open_table(ATTEMPTS)?;
-        for (scanned, entry) in deliveries.range(lower..=upper)?.rev().enumerate() {
+        let range = deliveries.range(lower..=upper)?;
+        let range: Box<dyn Iterator<Item = _>> = if query.oldest_first {
+            Box::new(range)
+        } else {
+            Box::new(range.rev())
+        };
+        for entry in range {
             let (key, value) = entry?;
             let id = DeliveryId(key.value());
-            if listed.deliveries.len() == limit || scanned == SCAN_LIMIT {
-                listed.next = Some(DeliveryId(id.0.saturating_add(1)));
+            if listed.deliveries.len() == limit || listed.scanned == SCAN_LIMIT {
+                listed.next = Some(id);
                 break;
             }
+            listed.scanned += 1;
             let delivery: DeliveryRecord = schema::decode(value.value())?;
             if !query.matches(&delivery) {
                 continue;

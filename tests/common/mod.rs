@@ -19,6 +19,45 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 pub const TOKEN: &str = "test-token";
+/// The admin token of [`admin_section`].
+pub const ADMIN_TOKEN: &str = "admin-token-0123456789";
+
+/// An `[admin]` section on a free port, to put before the webhooks.
+pub fn admin_section() -> String {
+    format!("[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n\n")
+}
+
+/// A config file on disk, with the admin API on, for tests that reload from it.
+pub struct ConfigFile {
+    pub dir: tempfile::TempDir,
+    pub path: std::path::PathBuf,
+}
+
+impl ConfigFile {
+    /// A file holding `webhooks` (and whatever else `rest` has).
+    pub fn new(rest: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switchyard.toml");
+        let file = Self { dir, path };
+        file.write(rest);
+        file
+    }
+
+    /// Rewrites the file; the data dir stays the same.
+    pub fn write(&self, rest: &str) {
+        let text = config_text(&self.dir.path().join("data"), "", &(admin_section() + rest));
+        std::fs::write(&self.path, text).unwrap();
+    }
+
+    /// Starts a router on the file as it is now.
+    pub async fn start(&self) -> Router {
+        let config = switchyard::Config::load(&self.path).unwrap();
+        Router {
+            server: switchyard::Server::start(config).await.unwrap(),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+}
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// A router config: the test's webhooks after a server section that listens on
