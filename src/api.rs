@@ -54,17 +54,8 @@ impl ApiError {
     }
 
     pub fn into_response(self) -> Response<Body> {
-        #[derive(Serialize)]
-        struct Envelope<'a> {
-            error: Detail<'a>,
-        }
-        #[derive(Serialize)]
-        struct Detail<'a> {
-            code: &'a str,
-            message: &'a str,
-        }
-        let body = Envelope {
-            error: Detail {
+        let body = ErrorBody {
+            error: ErrorDetail {
                 code: self.code,
                 message: &self.message,
             },
@@ -72,6 +63,63 @@ impl ApiError {
         let mut response = json(self.status, &body);
         response.headers_mut().extend(self.headers);
         response
+    }
+}
+
+/// The body of every error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody<'a> {
+    pub error: ErrorDetail<'a>,
+}
+
+/// What went wrong.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail<'a> {
+    /// Stable and machine-readable, such as `webhook_not_found`: branch on it.
+    pub code: &'a str,
+    /// For people; its wording may change.
+    pub message: &'a str,
+}
+
+/// An error answer in the OpenAPI document: [`ErrorBody`], described.
+pub fn error_response(description: impl Into<String>) -> utoipa::openapi::Response {
+    use utoipa::ToSchema;
+    let schema = utoipa::openapi::Ref::from_schema_name(ErrorBody::name());
+    utoipa::openapi::ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            utoipa::openapi::Content::new(Some(schema)),
+        )
+        .build()
+}
+
+/// The answers [`require_json`] and [`read_body`] refuse a body with, for the
+/// OpenAPI document of every route that takes one.
+pub struct BodyErrors;
+
+impl utoipa::IntoResponses for BodyErrors {
+    fn responses()
+    -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
+        let timeout = format!(
+            "`body_timeout`: the body took over {} s to arrive",
+            BODY_TIMEOUT.as_secs()
+        );
+        [
+            (StatusCode::REQUEST_TIMEOUT, timeout),
+            (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "`body_too_large`: over the route's limit".into(),
+            ),
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "`unsupported_media_type`: send `Content-Type: application/json`".into(),
+            ),
+        ]
+        .into_iter()
+        .map(|(status, text)| (status.as_str().to_owned(), error_response(text).into()))
+        .collect()
     }
 }
 
@@ -115,6 +163,20 @@ pub fn unauthorized(code: &'static str, message: &'static str) -> ApiError {
         http::header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer"),
     )
+}
+
+/// 405 for a route that answers only `allowed`, with the `Allow` header.
+pub fn method_not_allowed(allowed: &[http::Method]) -> ApiError {
+    let names: Vec<&str> = allowed.iter().map(http::Method::as_str).collect();
+    let error = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("use {}", names.join(" or ")),
+    );
+    match HeaderValue::from_str(&names.join(", ")) {
+        Ok(allow) => error.with_header(http::header::ALLOW, allow),
+        Err(_) => error,
+    }
 }
 
 /// Turns a handler's result into a response.

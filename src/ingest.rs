@@ -23,15 +23,16 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tracing::Instrument;
+use utoipa::ToSchema;
 
-use crate::api::{self, ApiError, Body};
+use crate::api::{self, ApiError, Body, ErrorBody};
 use crate::config::{Config, Sender, Webhook};
 use crate::delivery::Scheduler;
 use crate::metrics::Metrics;
@@ -39,6 +40,19 @@ use crate::store::{Ingested, NewEvent, Store, StoreError, now_ms};
 
 /// The most events one batch request may carry.
 pub const MAX_BATCH: usize = 1000;
+
+/// One event a request.
+const EVENTS: &str = "/v1/events";
+/// Up to [`MAX_BATCH`] events a request.
+const BATCH: &str = "/v1/events/batch";
+
+/// Every route: its path, and the methods it answers.
+const ROUTES: &[(&str, &[Method])] = &[(EVENTS, &[Method::POST]), (BATCH, &[Method::POST])];
+
+/// The routes' paths and methods, for the docs and the tests.
+pub fn routes() -> impl Iterator<Item = (&'static str, &'static [Method])> {
+    ROUTES.iter().copied()
+}
 
 /// Memory, in KiB, that request bodies and the payloads built from them may hold
 /// at once. Past it, requests are refused with 503 rather than queued: under a
@@ -115,27 +129,19 @@ impl Ingest {
         B: hyper::body::Body,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        let batch = match (request.method(), request.uri().path()) {
-            (&Method::POST, "/v1/events") => false,
-            (&Method::POST, "/v1/events/batch") => true,
-            (_, "/v1/events" | "/v1/events/batch") => {
-                let error = ApiError::new(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "method_not_allowed",
-                    "use POST",
-                )
-                .with_header(http::header::ALLOW, HeaderValue::from_static("POST"));
-                return api::respond(Err(error));
-            }
-            (_, path) => {
-                let message = format!("no route for {path}");
-                return api::respond(Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    message,
-                )));
-            }
+        let path = request.uri().path();
+        let Some(&(route, methods)) = ROUTES.iter().find(|(p, _)| *p == path) else {
+            let message = format!("no route for {path}");
+            return api::respond(Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                message,
+            )));
         };
+        if !methods.contains(request.method()) {
+            return api::respond(Err(api::method_not_allowed(methods)));
+        }
+        let batch = route == BATCH;
         let span = tracing::info_span!(
             "ingest",
             sender = tracing::field::Empty,
@@ -165,9 +171,9 @@ impl Ingest {
         let (parts, body) = request.into_parts();
         let body = api::read_body(&parts.headers, body, routes.max_body_bytes).await?;
         if batch {
-            self.accept_batch(&routes, &sender, &body).await
+            accept_batch(self, &routes, &sender, &body).await
         } else {
-            self.accept_one(&routes, &sender, &body).await
+            accept_one(self, &routes, &sender, &body).await
         }
     }
 
@@ -188,89 +194,6 @@ impl Ingest {
         self.memory.try_acquire_many(kib).map_err(|_| {
             ApiError::unavailable("overloaded", "too much is in flight; retry shortly", 1)
         })
-    }
-
-    async fn accept_one(
-        &self,
-        routes: &Routes,
-        sender: &Arc<str>,
-        body: &[u8],
-    ) -> Result<Response<Body>, ApiError> {
-        let event = (parse_json(body).and_then(|e| routes.prepare(sender, e)))
-            .inspect_err(|_| self.metrics.ingested(sender, "rejected"))?;
-        tracing::Span::current().record("events", event.id.as_str());
-        let id = event.id.clone();
-        let ingested = self.commit(vec![event], routes.dedupe_window_ms).await?;
-        let duplicate = ingested.first() == Some(&Ingested::Duplicate);
-        self.metrics.ingested(sender, outcome_name(duplicate));
-        let status = if duplicate {
-            StatusCode::OK
-        } else {
-            StatusCode::ACCEPTED
-        };
-        Ok(api::json(status, &Accepted { id: &id, duplicate }))
-    }
-
-    async fn accept_batch(
-        &self,
-        routes: &Routes,
-        sender: &Arc<str>,
-        body: &[u8],
-    ) -> Result<Response<Body>, ApiError> {
-        let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| {
-            ApiError::bad_request(
-                "malformed_json",
-                format!("the body must be a JSON array of events: {e}"),
-            )
-        })?;
-        if items.is_empty() || items.len() > MAX_BATCH {
-            let message = format!("a batch holds 1 to {MAX_BATCH} events, not {}", items.len());
-            return Err(ApiError::bad_request("invalid_batch", message));
-        }
-        tracing::Span::current().record("events", items.len());
-        // Keep what each item's answer needs; the events themselves move into the commit.
-        let mut answers: Vec<Result<String, ApiError>> = Vec::with_capacity(items.len());
-        let mut valid = Vec::with_capacity(items.len());
-        for item in items {
-            match parse_json(item.get().as_bytes()).and_then(|e| routes.prepare(sender, e)) {
-                Ok(event) => {
-                    answers.push(Ok(event.id.clone()));
-                    valid.push(event);
-                }
-                Err(e) => answers.push(Err(e)),
-            }
-        }
-        let mut ingested = (self.commit(valid, routes.dedupe_window_ms).await?).into_iter();
-        let mut summary = BatchSummary::default();
-        for answer in answers {
-            let result = match answer {
-                Ok(id) => {
-                    let duplicate = ingested.next() == Some(Ingested::Duplicate);
-                    self.metrics.ingested(sender, outcome_name(duplicate));
-                    *(if duplicate {
-                        &mut summary.duplicates
-                    } else {
-                        &mut summary.accepted
-                    }) += 1;
-                    ItemResult::accepted(id, duplicate)
-                }
-                Err(e) => {
-                    summary.rejected += 1;
-                    self.metrics.ingested(sender, "rejected");
-                    ItemResult::rejected(e)
-                }
-            };
-            summary.results.push(result);
-        }
-        if summary.rejected == summary.results.len() {
-            // Nothing was stored: an error, in the error shape, with the reasons per item.
-            summary.error = Some(ItemError {
-                code: "invalid_batch",
-                message: "no event in the batch is valid; see results".into(),
-            });
-            return Ok(api::json(StatusCode::BAD_REQUEST, &summary));
-        }
-        Ok(api::json(StatusCode::ACCEPTED, &summary))
     }
 
     /// Commits `events` and wakes their lanes, in a task of its own. If the sender
@@ -307,6 +230,131 @@ impl Ingest {
             _ => ApiError::unavailable("store_unavailable", "events cannot be stored right now", 1),
         })
     }
+}
+
+/// What ingest answers when it cannot take events now.
+const UNAVAILABLE: &str = "`store_unavailable`, `shutting_down` or `overloaded`, with `Retry-After`: \
+    nothing was stored, so retrying with the same ids is safe";
+
+/// Takes one event.
+///
+/// Answered only once the event and one delivery per subscribed webhook are
+/// committed to disk. An id this sender already sent within `dedupe_window` is
+/// a duplicate: nothing new is stored or delivered.
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    operation_id = "post_event",
+    tag = "ingest",
+    request_body = Incoming,
+    security(("sender_token" = [])),
+    responses(
+        (status = 202, description = "Stored, to be delivered", body = Accepted),
+        (status = 200, description = "A duplicate: stored before", body = Accepted),
+        (status = 400, description = "`malformed_json`, `invalid_event`, `invalid_type`, `invalid_id` or `invalid_timestamp`", body = ErrorBody),
+        (status = 503, description = UNAVAILABLE, body = ErrorBody),
+        api::BodyErrors,
+    )
+)]
+async fn accept_one(
+    ingest: &Ingest,
+    routes: &Routes,
+    sender: &Arc<str>,
+    body: &[u8],
+) -> Result<Response<Body>, ApiError> {
+    let event = (parse_json(body).and_then(|e| routes.prepare(sender, e)))
+        .inspect_err(|_| ingest.metrics.ingested(sender, "rejected"))?;
+    tracing::Span::current().record("events", event.id.as_str());
+    let id = event.id.clone();
+    let ingested = ingest.commit(vec![event], routes.dedupe_window_ms).await?;
+    let duplicate = ingested.first() == Some(&Ingested::Duplicate);
+    ingest.metrics.ingested(sender, outcome_name(duplicate));
+    let status = if duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok(api::json(status, &Accepted { id: &id, duplicate }))
+}
+
+/// Takes 1 to 1000 events in one commit.
+///
+/// Invalid items are reported in `results`, in request order, and do not stop
+/// the valid ones. The same id twice in one batch: the second is a duplicate.
+#[utoipa::path(
+    post,
+    path = "/v1/events/batch",
+    operation_id = "post_event_batch",
+    tag = "ingest",
+    request_body = Vec<Incoming>,
+    security(("sender_token" = [])),
+    responses(
+        (status = 202, description = "Stored: what became of each event", body = BatchSummary),
+        (status = 400, description = "`malformed_json` (not an array) or `invalid_batch` (0 or over 1000 events). When no event is valid, nothing is stored and the body is a `BatchSummary` with `error` set beside the `results`", body = ErrorBody),
+        (status = 503, description = UNAVAILABLE, body = ErrorBody),
+        api::BodyErrors,
+    )
+)]
+async fn accept_batch(
+    ingest: &Ingest,
+    routes: &Routes,
+    sender: &Arc<str>,
+    body: &[u8],
+) -> Result<Response<Body>, ApiError> {
+    let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(
+            "malformed_json",
+            format!("the body must be a JSON array of events: {e}"),
+        )
+    })?;
+    if items.is_empty() || items.len() > MAX_BATCH {
+        let message = format!("a batch holds 1 to {MAX_BATCH} events, not {}", items.len());
+        return Err(ApiError::bad_request("invalid_batch", message));
+    }
+    tracing::Span::current().record("events", items.len());
+    // Keep what each item's answer needs; the events themselves move into the commit.
+    let mut answers: Vec<Result<String, ApiError>> = Vec::with_capacity(items.len());
+    let mut valid = Vec::with_capacity(items.len());
+    for item in items {
+        match parse_json(item.get().as_bytes()).and_then(|e| routes.prepare(sender, e)) {
+            Ok(event) => {
+                answers.push(Ok(event.id.clone()));
+                valid.push(event);
+            }
+            Err(e) => answers.push(Err(e)),
+        }
+    }
+    let mut ingested = (ingest.commit(valid, routes.dedupe_window_ms).await?).into_iter();
+    let mut summary = BatchSummary::default();
+    for answer in answers {
+        let result = match answer {
+            Ok(id) => {
+                let duplicate = ingested.next() == Some(Ingested::Duplicate);
+                ingest.metrics.ingested(sender, outcome_name(duplicate));
+                *(if duplicate {
+                    &mut summary.duplicates
+                } else {
+                    &mut summary.accepted
+                }) += 1;
+                ItemResult::accepted(id, duplicate)
+            }
+            Err(e) => {
+                summary.rejected += 1;
+                ingest.metrics.ingested(sender, "rejected");
+                ItemResult::rejected(e)
+            }
+        };
+        summary.results.push(result);
+    }
+    if summary.rejected == summary.results.len() {
+        // Nothing was stored: an error, in the error shape, with the reasons per item.
+        summary.error = Some(ItemError {
+            code: "invalid_batch",
+            message: "no event in the batch is valid; see results".into(),
+        });
+        return Ok(api::json(StatusCode::BAD_REQUEST, &summary));
+    }
+    Ok(api::json(StatusCode::ACCEPTED, &summary))
 }
 
 impl Routes {
@@ -422,18 +470,27 @@ fn sender_entry(sender: &Sender) -> ([u8; 32], Arc<str>) {
 
 /// An event as a sender posts it. Unknown fields are refused, so a typo is an
 /// error rather than silently dropped data.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = IncomingEvent)]
 #[serde(deny_unknown_fields)]
 struct Incoming<'a> {
     // `Cow`, not `&str`: a string with an escape (`"order\/1"`) cannot be borrowed.
+    /// Generated (`evt_...`) when absent.
     #[serde(borrow, default)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 255, pattern = "^[!-~]+$")]
     id: Option<Cow<'a, str>>,
+    /// 1 to 128 of `A-Z a-z 0-9 . _ : -`.
     #[serde(borrow, default, rename = "type")]
+    #[schema(value_type = String, required = true, pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     event_type: Option<Cow<'a, str>>,
-    /// `Some` even for `null`: a null payload is data, only an absent one is missing.
+    // `Some` even for `null`: a null payload is data, only an absent one is missing.
+    /// Any JSON value, `null` included; passed through byte for byte.
     #[serde(borrow, default, deserialize_with = "present")]
+    #[schema(value_type = Value, required = true)]
     data: Option<&'a RawValue>,
+    /// RFC 3339; normalized to UTC. Defaults to the time of receipt.
     #[serde(borrow, default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     timestamp: Option<Cow<'a, str>>,
 }
 
@@ -451,13 +508,16 @@ struct Outgoing<'a> {
     data: &'a RawValue,
 }
 
-#[derive(Serialize)]
+/// A stored event.
+#[derive(Serialize, ToSchema)]
 struct Accepted<'a> {
+    /// The event's id, as sent or generated.
     id: &'a str,
     duplicate: bool,
 }
 
-#[derive(Serialize, Default)]
+/// What became of each event of a batch.
+#[derive(Serialize, Default, ToSchema)]
 struct BatchSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<ItemError>,
@@ -467,8 +527,11 @@ struct BatchSummary {
     results: Vec<ItemResult>,
 }
 
-#[derive(Serialize)]
+/// One event of a batch: accepted (`id`, `duplicate`) or rejected (`error`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = BatchItem)]
 struct ItemResult {
+    /// What a request of this event alone would have been answered: 202, 200 or 400.
     status: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<String>,
@@ -478,7 +541,8 @@ struct ItemResult {
     error: Option<ItemError>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = BatchItemError)]
 struct ItemError {
     code: &'static str,
     message: String,

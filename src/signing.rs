@@ -28,7 +28,10 @@ use crate::config::Secret;
 type HmacSha256 = Hmac<Sha256>;
 
 /// Which signature headers a webhook gets.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema,
+)]
+#[schema(as = SignatureScheme)]
 #[serde(rename_all = "lowercase")]
 pub enum Scheme {
     #[default]

@@ -9,31 +9,44 @@ use http::{Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use utoipa::{IntoParams, ToSchema};
 
+use super::openapi::STORE_UNAVAILABLE;
 use super::page::{self, Page};
 use super::store_error;
-use crate::api::{self, ApiError, Body};
+use crate::api::{self, ApiError, Body, ErrorBody};
 use crate::server::Control;
 use crate::store::{
     AttemptError, AttemptRecord, DeliveryId, DeliveryQuery, DeliveryRecord, DeliveryStatus,
     EventRecord, PluginNote, Replayed,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// Only this webhook's deliveries.
     webhook: Option<String>,
     status: Option<DeliveryStatus>,
+    /// Only deliveries of this event type.
     event_type: Option<String>,
-    /// RFC 3339.
+    /// RFC 3339: only deliveries created at or after it.
+    #[param(format = DateTime)]
     since: Option<String>,
+    /// RFC 3339: only deliveries created at or before it.
+    #[param(format = DateTime)]
     until: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Deliveries per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 
-/// A delivery as the admin API shows it.
-#[derive(Serialize)]
+/// A delivery as the admin API shows it: the list has `last_attempt`, one
+/// delivery alone its whole `attempt_log`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Delivery)]
 struct DeliveryView {
     id: String,
     event_id: String,
@@ -43,22 +56,33 @@ struct DeliveryView {
     /// Attempts in the current round (since creation or the last replay).
     attempts: u32,
     replays: u32,
+    #[schema(format = DateTime)]
     next_attempt_at: Option<String>,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_attempt: Option<AttemptView>,
+    /// Every attempt, in order, across replays.
     #[serde(skip_serializing_if = "Option::is_none")]
     attempt_log: Option<Vec<AttemptView>>,
 }
 
-#[derive(Serialize)]
+/// One HTTP attempt.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Attempt)]
 struct AttemptView {
+    /// 1 for the first attempt of its round (since creation, or since a replay).
     number: u32,
+    /// 0 for the original round, 1 after the first replay, ...
     replay: u32,
+    #[schema(format = DateTime)]
     at: String,
     duration_ms: u64,
     url: String,
+    /// Name and value pairs, without the signatures; the values of the
+    /// webhook's static headers are redacted.
     request_headers: Vec<(String, String)>,
     status_code: Option<u16>,
     response_headers: Vec<(String, String)>,
@@ -68,6 +92,23 @@ struct AttemptView {
     plugins: Vec<PluginNote>,
 }
 
+/// Deliveries, newest first, each with its last attempt.
+///
+/// One call reads at most 20,000 deliveries, so a page can be short, even
+/// empty, and still have a `next_cursor`: follow it until it is `null`.
+#[utoipa::path(
+    get,
+    path = "/v1/deliveries",
+    operation_id = "list_deliveries",
+    tag = "deliveries",
+    params(ListQuery),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "A page of deliveries", body = Page<DeliveryView>),
+        (status = 400, description = "`invalid_query`, `invalid_limit`, `invalid_cursor` or `invalid_time`", body = ErrorBody),
+        (status = 503, description = STORE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 pub async fn list(control: &Control, query: Option<&str>) -> Result<Response<Body>, ApiError> {
     let query: ListQuery = page::query(query)?;
     let limit = page::limit(query.limit)?;
@@ -101,6 +142,21 @@ pub async fn list(control: &Control, query: Option<&str>) -> Result<Response<Bod
     Ok(api::json(StatusCode::OK, &Page { data, next_cursor }))
 }
 
+/// One delivery, with its whole attempt log.
+#[utoipa::path(
+    get,
+    path = "/v1/deliveries/{id}",
+    operation_id = "get_delivery",
+    tag = "deliveries",
+    params(("id" = String, Path, description = "The delivery id (`dlv_...`)")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The delivery", body = DeliveryView),
+        (status = 400, description = "`invalid_id`: not a delivery id", body = ErrorBody),
+        (status = 404, description = "`delivery_not_found`", body = ErrorBody),
+        (status = 503, description = STORE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 pub async fn show(control: &Control, id: &str) -> Result<Response<Body>, ApiError> {
     let id = parse_id(id)?;
     let store = control.store();
@@ -114,6 +170,25 @@ pub async fn show(control: &Control, id: &str) -> Result<Response<Body>, ApiErro
     Ok(api::json(StatusCode::OK, &view))
 }
 
+/// Queues a succeeded, failed or filtered delivery again.
+///
+/// Same delivery id, due now, through the webhook's current plugins, signed
+/// afresh, with the retry schedule from its first attempt.
+#[utoipa::path(
+    post,
+    path = "/v1/deliveries/{id}/replay",
+    operation_id = "replay_delivery",
+    tag = "replay",
+    params(("id" = String, Path, description = "The delivery id (`dlv_...`)")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 202, description = "Queued: the delivery, now pending", body = DeliveryView),
+        (status = 400, description = "`invalid_id`: not a delivery id", body = ErrorBody),
+        (status = 404, description = "`delivery_not_found`", body = ErrorBody),
+        (status = 409, description = "`still_pending`, or `webhook_not_running`: its webhook is gone from the config or switched off", body = ErrorBody),
+        (status = 503, description = STORE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 pub async fn replay(control: &Control, id: &str) -> Result<Response<Body>, ApiError> {
     let id = parse_id(id)?;
     let store = control.store();
@@ -150,18 +225,22 @@ pub async fn replay(control: &Control, id: &str) -> Result<Response<Body>, ApiEr
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct EventQuery {
+    /// The sender that posted it; without it, senders are searched in config order.
     sender: Option<String>,
 }
 
-/// An event, with its payload and deliveries.
-#[derive(Serialize)]
+/// An event as a sender posted it, with its payload and deliveries.
+#[derive(Serialize, ToSchema)]
+#[schema(as = StoredEvent)]
 struct EventView {
     id: String,
     sender: String,
     event_type: String,
+    #[schema(format = DateTime)]
     received_at: String,
     /// The payload as delivered (before any plugin), as JSON if it parses.
     payload: serde_json::Value,
@@ -170,6 +249,20 @@ struct EventView {
 
 /// The event a sender posted with `id`: senders are searched in config order,
 /// unless `?sender=` names one.
+#[utoipa::path(
+    get,
+    path = "/v1/events/{id}",
+    operation_id = "get_event",
+    tag = "events",
+    params(("id" = String, Path, description = "The event id the sender gave or got"), EventQuery),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The event and its deliveries", body = EventView),
+        (status = 400, description = "`invalid_query`", body = ErrorBody),
+        (status = 404, description = "`event_not_found`: none is kept (events go once their deliveries are purged)", body = ErrorBody),
+        (status = 503, description = STORE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 pub async fn event(
     control: &Control,
     id: &str,

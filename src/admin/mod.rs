@@ -8,9 +8,11 @@
 //! Routes are matched by [`matchit`]; each handler lives in the module of what it
 //! acts on ([`webhooks`], ...) and answers JSON, with errors in the shape every
 //! Switchyard API uses ([`crate::api`]). List routes are cursor-paginated
-//! ([`page`]).
+//! ([`page`]). The OpenAPI document of every route is generated from the
+//! handlers and the types they answer ([`openapi`]).
 
 mod deliveries;
+mod openapi;
 mod page;
 mod replays;
 mod webhooks;
@@ -24,8 +26,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tracing::Instrument;
+use utoipa::ToSchema;
 
-use crate::api::{self, ApiError, Body};
+use crate::api::{self, ApiError, Body, ErrorBody};
 use crate::config::Secret;
 use crate::server::{Control, ReloadError, Reloaded};
 use crate::store::StoreError;
@@ -56,6 +59,7 @@ enum Route {
     Event,
     BulkReplay,
     ReplayJob,
+    OpenApi,
 }
 
 /// Every route: its path pattern, and the methods it answers.
@@ -78,6 +82,7 @@ const ROUTES: &[(&str, Route, &[Method])] = &[
         Route::ReplayJob,
         &[Method::GET, Method::DELETE],
     ),
+    ("/v1/openapi.json", Route::OpenApi, &[Method::GET]),
 ];
 
 impl Admin {
@@ -139,14 +144,14 @@ impl Admin {
         let (parts, body) = request.into_parts();
         let query = parts.uri.query();
         match route {
-            Route::Healthz => Ok(api::json(StatusCode::OK, &Status { status: "ok" })),
+            Route::Healthz => healthz(),
             Route::Readyz => ready(control),
             Route::Metrics => metrics(control),
             Route::Reload => reload(control).await,
             Route::Webhooks => webhooks::list(control, query).await,
             Route::Webhook => webhooks::show(control, &id).await,
-            Route::Pause => webhooks::hold(control, &id, true).await,
-            Route::Resume => webhooks::hold(control, &id, false).await,
+            Route::Pause => webhooks::pause(control, &id).await,
+            Route::Resume => webhooks::resume(control, &id).await,
             Route::Deliveries => deliveries::list(control, query).await,
             Route::Delivery => deliveries::show(control, &id).await,
             Route::Replay => deliveries::replay(control, &id).await,
@@ -154,6 +159,7 @@ impl Admin {
             Route::BulkReplay => replays::start(control, &parts.headers, body).await,
             Route::ReplayJob if parts.method == Method::DELETE => replays::cancel(control, &id),
             Route::ReplayJob => replays::show(control, &id),
+            Route::OpenApi => openapi::document(),
         }
     }
 
@@ -190,23 +196,42 @@ fn check_method(route: Route, method: &Method) -> Result<(), ApiError> {
         .find(|(_, r, _)| *r == route)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route"))?;
     if allowed.contains(method) {
-        return Ok(());
+        Ok(())
+    } else {
+        Err(api::method_not_allowed(allowed))
     }
-    let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
-    let allow = HeaderValue::from_str(&names.join(", ")).unwrap_or(HeaderValue::from_static("GET"));
-    Err(ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("use {}", names.join(" or ")),
-    )
-    .with_header(http::header::ALLOW, allow))
 }
 
-#[derive(Serialize)]
+/// What `/healthz` and `/readyz` answer.
+#[derive(Serialize, ToSchema)]
 struct Status {
+    /// `ok`, or `ready`.
     status: &'static str,
 }
 
+/// Whether the process is alive. No auth.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "operations",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Status))
+)]
+fn healthz() -> Result<Response<Body>, ApiError> {
+    Ok(api::json(StatusCode::OK, &Status { status: "ok" }))
+}
+
+/// Whether the store is readable and the router is not shutting down. No auth.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "`{\"status\": \"ready\"}`", body = Status),
+        (status = 503, description = "`not_ready`, with `Retry-After`", body = ErrorBody),
+    )
+)]
 fn ready(control: &Control) -> Result<Response<Body>, ApiError> {
     if control.is_ready() {
         Ok(api::json(StatusCode::OK, &Status { status: "ready" }))
@@ -225,6 +250,18 @@ fn store_error(error: StoreError) -> ApiError {
 }
 
 /// The metrics, with each webhook's queue read from the store now.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "operations",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Prometheus metrics in the OpenMetrics text format",
+            body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 503, description = openapi::STORE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 fn metrics(control: &Control) -> Result<Response<Body>, ApiError> {
     let store = control.store();
     let now = crate::store::now_ms();
@@ -246,23 +283,44 @@ fn metrics(control: &Control) -> Result<Response<Body>, ApiError> {
     Ok(response)
 }
 
-/// What `POST /v1/reload` answers.
-#[derive(Serialize)]
+/// What `POST /v1/reload` answers: the webhooks it changed, by id.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Reloaded)]
 struct ReloadAnswer {
+    #[schema(value_type = Vec<String>)]
     started: Vec<Arc<str>>,
+    #[schema(value_type = Vec<String>)]
     updated: Vec<Arc<str>>,
+    #[schema(value_type = Vec<String>)]
     stopped: Vec<Arc<str>>,
     /// Pending deliveries the stopped webhooks leave on disk.
     held: Vec<Held>,
+    /// Changed settings that only a restart applies.
     need_restart: Vec<&'static str>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Held {
+    #[schema(value_type = String)]
     webhook: Arc<str>,
     pending: u64,
 }
 
+/// Re-reads the config file and applies it, as SIGHUP does.
+///
+/// A config or plugin that fails validation is refused, and the running config
+/// carries on.
+#[utoipa::path(
+    post,
+    path = "/v1/reload",
+    operation_id = "reload",
+    tag = "operations",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Applied: what changed", body = ReloadAnswer),
+        (status = 422, description = "`invalid_config` or `invalid_plugins`; the message names every problem", body = ErrorBody),
+    )
+)]
 async fn reload(control: &Control) -> Result<Response<Body>, ApiError> {
     let Reloaded {
         lanes,

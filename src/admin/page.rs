@@ -14,9 +14,11 @@ pub const DEFAULT_LIMIT: usize = 100;
 /// The most items a page may hold.
 pub const MAX_LIMIT: usize = 1000;
 
-#[derive(Serialize)]
+/// One page of a list.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub data: Vec<T>,
+    /// Pass it back as `?cursor=` for the next page; `null` on the last.
     pub next_cursor: Option<String>,
 }
 

@@ -6,9 +6,10 @@
 
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::deliveries::parse_time;
-use crate::api::{self, ApiError, Body};
+use crate::api::{self, ApiError, Body, ErrorBody};
 use crate::replay::{Filter, Job, State};
 use crate::server::Control;
 use crate::store::DeliveryStatus;
@@ -16,15 +17,24 @@ use crate::store::DeliveryStatus;
 /// The largest request body: a filter is a few hundred bytes.
 const MAX_BODY: usize = 16 * 1024;
 
-#[derive(Deserialize)]
+/// What to replay: the deliveries created from `since` to `until`, both
+/// included, that match every filter given.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = ReplayRequest)]
 #[serde(deny_unknown_fields)]
 struct Request {
+    /// Only this webhook's deliveries.
     webhook: Option<String>,
+    /// `failed`, `succeeded` or `filtered`; not `pending`.
     #[serde(default = "failed")]
+    #[schema(default = failed)]
     status: DeliveryStatus,
+    /// Only deliveries of this event type.
     event_type: Option<String>,
     /// RFC 3339, on the deliveries' creation time.
+    #[schema(format = DateTime)]
     since: String,
+    #[schema(format = DateTime)]
     until: String,
 }
 
@@ -32,31 +42,73 @@ fn failed() -> DeliveryStatus {
     DeliveryStatus::Failed
 }
 
-/// A job as the admin API shows it.
-#[derive(Serialize)]
+/// A bulk replay job as the admin API shows it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ReplayJob)]
 struct JobView {
     id: String,
-    /// `running`, `done`, `cancelled` or `failed`.
-    state: &'static str,
+    state: StateView,
     filter: FilterView,
+    /// Deliveries read.
     scanned: u64,
+    /// Deliveries that fit the filter.
     matched: u64,
+    /// Deliveries queued again.
     replayed: u64,
+    /// Deliveries not replayed: their webhook is gone or switched off, or they
+    /// were no longer finished when their turn came.
     skipped: u64,
+    #[schema(format = DateTime)]
     started_at: String,
+    #[schema(format = DateTime)]
     finished_at: Option<String>,
+    /// Why the job failed, when it did.
     error: Option<String>,
 }
 
-#[derive(Serialize)]
+/// Where a job stands: `running`, then `done`, `cancelled` or `failed`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ReplayState)]
+#[serde(rename_all = "lowercase")]
+enum StateView {
+    Running,
+    Done,
+    Cancelled,
+    Failed,
+}
+
+/// The job's filter, as it was asked for.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ReplayFilter)]
 struct FilterView {
     webhook: Option<String>,
     status: DeliveryStatus,
     event_type: Option<String>,
+    #[schema(format = DateTime)]
     since: String,
+    #[schema(format = DateTime)]
     until: String,
 }
 
+/// Starts a bulk replay job in the background.
+///
+/// It replays each delivery as `POST /v1/deliveries/{id}/replay` does, oldest
+/// first, throttled so it cannot starve live traffic.
+#[utoipa::path(
+    post,
+    path = "/v1/replay",
+    operation_id = "start_replay",
+    tag = "replay",
+    request_body = Request,
+    security(("admin_token" = [])),
+    responses(
+        (status = 202, description = "Started: the job", body = JobView,
+            headers(("Location" = String, description = "`/v1/replay/{id}`, where the job can be followed"))),
+        (status = 400, description = "`invalid_request` (not JSON, a missing `since` or `until`, an unknown key), `invalid_status` (`pending`) or `invalid_time`", body = ErrorBody),
+        (status = 404, description = "`webhook_not_found`", body = ErrorBody),
+        api::BodyErrors,
+    )
+)]
 pub async fn start<B>(
     control: &Control,
     headers: &HeaderMap,
@@ -85,12 +137,39 @@ where
     Ok(response)
 }
 
+/// A bulk replay job and its progress.
+///
+/// Jobs are kept in memory, the last 100 finished ones: a restart forgets them.
+#[utoipa::path(
+    get,
+    path = "/v1/replay/{id}",
+    operation_id = "get_replay",
+    tag = "replay",
+    params(("id" = String, Path, description = "The job id (`rpl_...`)")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The job", body = JobView),
+        (status = 404, description = "`job_not_found`", body = ErrorBody),
+    )
+)]
 pub fn show(control: &Control, id: &str) -> Result<Response<Body>, ApiError> {
     let job = control.replays().get(id).ok_or_else(|| not_found(id))?;
     Ok(api::json(StatusCode::OK, &view(job)))
 }
 
-/// Cancels a running job; a finished one is answered as it is.
+/// Cancels a running job after its current step; a finished one is answered as it is.
+#[utoipa::path(
+    delete,
+    path = "/v1/replay/{id}",
+    operation_id = "cancel_replay",
+    tag = "replay",
+    params(("id" = String, Path, description = "The job id (`rpl_...`)")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The job, cancelled unless it had finished", body = JobView),
+        (status = 404, description = "`job_not_found`", body = ErrorBody),
+    )
+)]
 pub fn cancel(control: &Control, id: &str) -> Result<Response<Body>, ApiError> {
     let job = control.replays().cancel(id).ok_or_else(|| not_found(id))?;
     Ok(api::json(StatusCode::OK, &view(job)))
@@ -132,10 +211,10 @@ fn filter(control: &Control, request: Request) -> Result<Filter, ApiError> {
 
 fn view(job: Job) -> JobView {
     let (state, error) = match job.state {
-        State::Running => ("running", None),
-        State::Done => ("done", None),
-        State::Cancelled => ("cancelled", None),
-        State::Failed(error) => ("failed", Some(error)),
+        State::Running => (StateView::Running, None),
+        State::Done => (StateView::Done, None),
+        State::Cancelled => (StateView::Cancelled, None),
+        State::Failed(error) => (StateView::Failed, Some(error)),
     };
     JobView {
         id: job.id,

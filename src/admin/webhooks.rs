@@ -12,32 +12,43 @@ use std::sync::Arc;
 
 use http::{Response, StatusCode};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
+use super::openapi::STORE_UNAVAILABLE;
 use super::page::{self, Page};
 use super::store_error;
-use crate::api::{self, ApiError, Body};
+use crate::api::{self, ApiError, Body, ErrorBody};
 use crate::config::Webhook;
 use crate::plugin::OnPluginError;
 use crate::server::Control;
 use crate::signing::Scheme;
 use crate::store::{DisableAfter, StoreError, WebhookStatus, now_ms};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
-    /// The id of the last webhook of the previous page.
+    /// The `next_cursor` of the previous page: the id of its last webhook.
     cursor: Option<String>,
+    /// Webhooks per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 
-/// A webhook as the admin API shows it.
-#[derive(Serialize)]
+/// A webhook as the admin API shows it: its settings, never its secrets or
+/// static headers, and its health.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Webhook)]
 struct View {
+    #[schema(value_type = String)]
     id: Arc<str>,
     url: String,
+    /// The event type patterns it subscribes to.
     events: Vec<String>,
+    /// `false` when the config switches it off.
     enabled: bool,
-    status: &'static str,
+    /// `disabled` also when the config switches it off.
+    status: WebhookStatus,
     signature: Scheme,
     timeout_ms: u128,
     max_in_flight: usize,
@@ -47,6 +58,7 @@ struct View {
     disable_after: Option<DisableAfterView>,
     /// Why it is disabled, while it is.
     disabled_reason: Option<String>,
+    #[schema(format = DateTime)]
     disabled_at: Option<String>,
     health: HealthView,
     /// Deliveries waiting for an attempt (or in one).
@@ -57,8 +69,10 @@ struct View {
     failed: u64,
 }
 
-/// `disable_after` as the config writes it: a count, or a duration.
-#[derive(Serialize)]
+/// `disable_after` as the config writes it: a count of dead deliveries in a
+/// row, or a duration of continuous failure (`5days`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = DisableAfter)]
 #[serde(untagged)]
 enum DisableAfterView {
     DeadDeliveries(u32),
@@ -76,15 +90,34 @@ impl From<DisableAfter> for DisableAfterView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = WebhookHealth)]
 struct HealthView {
     /// Consecutive failed attempts; reset by a success.
     failure_count: u32,
+    #[schema(format = DateTime)]
     last_success_at: Option<String>,
+    #[schema(format = DateTime)]
     last_failed_at: Option<String>,
+    /// The last attempt of any outcome.
+    #[schema(format = DateTime)]
     last_delivered_at: Option<String>,
 }
 
+/// Every webhook in the config, in config order, paginated.
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks",
+    operation_id = "list_webhooks",
+    tag = "webhooks",
+    params(ListQuery),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "A page of webhooks", body = Page<View>),
+        (status = 400, description = "`invalid_query`, `invalid_limit` or `invalid_cursor`", body = ErrorBody),
+        (status = 503, description = STORE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 pub async fn list(control: &Control, query: Option<&str>) -> Result<Response<Body>, ApiError> {
     let query: ListQuery = page::query(query)?;
     let limit = page::limit(query.limit)?;
@@ -111,14 +144,72 @@ pub async fn list(control: &Control, query: Option<&str>) -> Result<Response<Bod
     Ok(api::json(StatusCode::OK, &Page { data, next_cursor }))
 }
 
+/// One webhook.
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks/{id}",
+    operation_id = "get_webhook",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The webhook's id in the config")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The webhook", body = View),
+        (status = 404, description = "`webhook_not_found`", body = ErrorBody),
+        (status = 503, description = STORE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
 pub async fn show(control: &Control, id: &str) -> Result<Response<Body>, ApiError> {
     let webhook = find(control, id).await?;
     let view = view(control, &webhook).map_err(store_error)?;
     Ok(api::json(StatusCode::OK, &view))
 }
 
+/// Holds a webhook's deliveries.
+///
+/// Ingest goes on accepting and queueing them; nothing is sent until a resume.
+/// The pause is kept in the data file, so it outlives a restart.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/pause",
+    operation_id = "pause_webhook",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The webhook's id in the config")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The webhook, now paused", body = View),
+        (status = 404, description = "`webhook_not_found`", body = ErrorBody),
+        (status = 409, description = "`disabled_in_config`: the config switches it off", body = ErrorBody),
+        (status = 503, description = STORE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
+pub async fn pause(control: &Control, id: &str) -> Result<Response<Body>, ApiError> {
+    hold(control, id, true).await
+}
+
+/// Sends what a webhook held, oldest due first, and carries on.
+///
+/// Also brings back a webhook the router disabled (`disable_after`), with its
+/// failure count started afresh.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/resume",
+    operation_id = "resume_webhook",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The webhook's id in the config")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The webhook, now active", body = View),
+        (status = 404, description = "`webhook_not_found`", body = ErrorBody),
+        (status = 409, description = "`disabled_in_config`: the config switches it off", body = ErrorBody),
+        (status = 503, description = STORE_UNAVAILABLE, body = ErrorBody),
+    )
+)]
+pub async fn resume(control: &Control, id: &str) -> Result<Response<Body>, ApiError> {
+    hold(control, id, false).await
+}
+
 /// Pauses (`held`) or resumes a webhook's deliveries.
-pub async fn hold(control: &Control, id: &str, held: bool) -> Result<Response<Body>, ApiError> {
+async fn hold(control: &Control, id: &str, held: bool) -> Result<Response<Body>, ApiError> {
     let webhook = find(control, id).await?;
     if !webhook.enabled {
         return Err(ApiError::new(
@@ -159,10 +250,8 @@ fn view(control: &Control, webhook: &Webhook) -> Result<View, StoreError> {
     let store = control.store();
     let health = store.health(&webhook.id)?.unwrap_or_default();
     let status = match health.status {
-        _ if !webhook.enabled => "disabled",
-        WebhookStatus::Active => "active",
-        WebhookStatus::Paused => "paused",
-        WebhookStatus::Disabled => "disabled",
+        _ if !webhook.enabled => WebhookStatus::Disabled,
+        status => status,
     };
     let (disabled_reason, disabled_at) = match &health.disabled {
         _ if !webhook.enabled => (

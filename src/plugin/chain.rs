@@ -17,7 +17,9 @@ use super::{
 use crate::store::PluginNote;
 
 /// What a webhook does with a delivery when one of its plugins fails.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OnPluginError {
     /// Count it as a failed attempt and retry on schedule: nothing is lost.

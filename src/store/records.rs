@@ -84,7 +84,8 @@ pub struct EventRecord {
     pub payload: Vec<u8>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
     /// Waiting for its next attempt (or in flight).
@@ -117,7 +118,7 @@ pub struct DeliveryRecord {
 }
 
 /// Why an attempt failed, coarsely: what an operator filters on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ErrorKind {
     /// The receiver answered, but not with a 2xx.
@@ -135,7 +136,8 @@ pub enum ErrorKind {
     Other,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Why an attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttemptError {
     pub kind: ErrorKind,
     pub message: String,
@@ -168,7 +170,7 @@ pub struct AttemptRecord {
 }
 
 /// One plugin call made for an attempt, and its result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PluginNote {
     pub plugin: String,
     /// `filter`, `transform` or `classify`.
@@ -180,7 +182,8 @@ pub struct PluginNote {
 /// How much of a response body the attempt log keeps.
 pub const RESPONSE_EXCERPT_BYTES: usize = 4096;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Whether a webhook delivers (`active`) or holds its deliveries (`paused`, `disabled`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum WebhookStatus {
     /// Delivering.

@@ -1,0 +1,184 @@
+//! `GET /v1/openapi.json`: the OpenAPI 3 document of both HTTP APIs, ingest and
+//! admin.
+//!
+//! Nothing in it is written by hand, so it cannot drift from the code. Each
+//! operation comes from the `#[utoipa::path]` on the very handler that serves
+//! it, and each schema from the type that handler parses or serializes
+//! (`ToSchema` on the views, the requests, the error body and the store's
+//! enums). What is left here is what no single handler knows: the list of
+//! operations, the two bearer schemes, and which listener serves what.
+//!
+//! It is one document for two listeners. The admin listener is the default
+//! server; the ingest routes ([`crate::ingest::routes`]) name the ingest
+//! listener as theirs. Each API has its own bearer token, a sender's or the
+//! admin's, so each has its own security scheme, and every operation that asks
+//! for one is given its `401` here, once, rather than in every handler.
+//!
+//! `tests/openapi.rs` holds the document to the routing tables, both ways, and
+//! to real answers.
+
+use std::sync::LazyLock;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::server::{Server, ServerBuilder, ServerVariableBuilder};
+use utoipa::{Modify, OpenApi};
+
+use crate::api::{self, ApiError, Body};
+
+/// The security scheme of the admin token.
+const ADMIN_TOKEN: &str = "admin_token";
+/// The security scheme of the senders' tokens.
+const SENDER_TOKEN: &str = "sender_token";
+
+/// The 503 of a route that reads or writes the store.
+pub(super) const STORE_UNAVAILABLE: &str =
+    "`store_unavailable`: the store cannot be read right now; retry after `Retry-After`";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Switchyard",
+        version = env!("CARGO_PKG_VERSION"),
+        description = "A durable webhook router. Senders post events to the ingest API; \
+            operators watch and steer delivery through the admin API. The two listen on \
+            addresses of their own. Every error is `{\"error\": {\"code\": \"...\", \
+            \"message\": \"...\"}}`: branch on `code`."
+    ),
+    servers((
+        url = "http://{listen}",
+        description = "The admin API: `[admin] listen`",
+        variables(("listen" = (default = "127.0.0.1:8081", description = "`[admin] listen`")))
+    )),
+    paths(
+        crate::ingest::accept_one,
+        crate::ingest::accept_batch,
+        super::healthz,
+        super::ready,
+        super::metrics,
+        super::reload,
+        document,
+        super::webhooks::list,
+        super::webhooks::show,
+        super::webhooks::pause,
+        super::webhooks::resume,
+        super::deliveries::list,
+        super::deliveries::show,
+        super::deliveries::replay,
+        super::deliveries::event,
+        super::replays::start,
+        super::replays::show,
+        super::replays::cancel,
+    ),
+    tags(
+        (name = "ingest", description = "Senders post events, on the ingest listener, with a sender's token."),
+        (name = "webhooks", description = "Each webhook's settings and health; pausing and resuming its deliveries."),
+        (name = "deliveries", description = "What was delivered where, attempt by attempt."),
+        (name = "replay", description = "Delivering again what was delivered or failed, one delivery or in bulk."),
+        (name = "events", description = "The events senders posted, and their deliveries."),
+        (name = "operations", description = "Health, readiness, metrics, reload, and this document."),
+    ),
+    modifiers(&Listeners),
+)]
+struct ApiDoc;
+
+/// Adds what no handler knows: the bearer schemes, each protected operation's
+/// `401`, and the ingest listener as the server of the ingest routes.
+struct Listeners;
+
+impl Modify for Listeners {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            ADMIN_TOKEN,
+            bearer("The admin token: `[admin] token` or `token_env`. A reload rotates it."),
+        );
+        components.add_security_scheme(
+            SENDER_TOKEN,
+            bearer("A sender's token: `[[senders]] token` or `token_env`."),
+        );
+        let unauthorized = api::error_response(
+            "`missing_token` or `invalid_token`, with `WWW-Authenticate: Bearer`; \
+             each API takes only its own tokens",
+        );
+        for (path, item) in &mut openapi.paths.paths {
+            if crate::ingest::routes().any(|(route, _)| route == path.as_str()) {
+                item.servers = Some(vec![ingest_server()]);
+            }
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let secured =
+                    (operation.security.iter().flatten()).any(|s| *s != Default::default());
+                if secured {
+                    (operation.responses.responses)
+                        .insert("401".into(), unauthorized.clone().into());
+                }
+            }
+        }
+    }
+}
+
+fn bearer(description: &str) -> SecurityScheme {
+    SecurityScheme::Http(
+        HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(description))
+            .build(),
+    )
+}
+
+fn ingest_server() -> Server {
+    let listen = ServerVariableBuilder::new()
+        .default_value("127.0.0.1:8080")
+        .description(Some("`[server] listen`"))
+        .build();
+    ServerBuilder::new()
+        .url("http://{listen}")
+        .description(Some("The ingest API: `[server] listen`"))
+        .parameter("listen", listen)
+        .build()
+}
+
+/// The document, serialized once.
+static DOCUMENT: LazyLock<Result<Bytes, String>> = LazyLock::new(|| {
+    (ApiDoc::openapi().to_json())
+        .map(Bytes::from)
+        .map_err(|e| e.to_string())
+});
+
+/// This document.
+///
+/// Every route of the ingest and admin APIs, with its parameters, bodies,
+/// answers and errors.
+#[utoipa::path(
+    get,
+    path = "/v1/openapi.json",
+    operation_id = "openapi",
+    tag = "operations",
+    security(("admin_token" = [])),
+    responses((status = 200, description = "An OpenAPI 3 document", body = Object)),
+)]
+pub(super) fn document() -> Result<Response<Body>, ApiError> {
+    match &*DOCUMENT {
+        Ok(json) => {
+            let mut response = Response::new(Body::new(json.clone()));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            Ok(response)
+        }
+        Err(e) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("cannot encode the OpenAPI document: {e}"),
+        )),
+    }
+}
