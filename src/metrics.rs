@@ -175,7 +175,7 @@ impl Metrics {
         );
         r.register(
             "plugin_call_duration_seconds",
-            "Plugin hook call duration, instantiation and init included",
+            "Plugin hook call duration, with making a new instance and its init when the call needed one",
             metrics.plugin_seconds.clone(),
         );
         metrics

@@ -463,3 +463,58 @@ fn each_hook_call_and_its_failure_kind_is_reported() {
         ]
     );
 }
+
+#[test]
+fn an_instance_is_kept_warm_after_a_good_call_and_dropped_after_a_bad_one() {
+    use switchyard::plugin::{Event, Limits, Plugin, PluginSpec, Runtime};
+    let runtime = Runtime::new(None, false).unwrap();
+    let load = |name: &str, config: serde_json::Value| {
+        let spec = PluginSpec {
+            path: plugin(name),
+            config,
+            limits: Limits::default(),
+        };
+        Plugin::load(&runtime, &spec).unwrap()
+    };
+    let event = |event_type: &str| Event {
+        id: "e1".into(),
+        event_type: event_type.into(),
+        webhook_id: "w".into(),
+        sender: "s".into(),
+        received_at_ms: 0,
+        headers: Vec::new(),
+        body: b"{}".to_vec(),
+    };
+    let fine = load("event-filter", serde_json::json!({ "allow": ["order.*"] }));
+    assert_eq!(
+        fine.warm_instances(),
+        1,
+        "the load's instance, after its init"
+    );
+    for (event_type, kept) in [
+        ("order.paid", true),
+        ("user.created", false),
+        ("order.x", true),
+    ] {
+        let answer = fine.filter(&event(event_type)).unwrap().unwrap().value;
+        assert_eq!(
+            answer, kept,
+            "{event_type}: the same answers from a reused instance"
+        );
+        assert_eq!(fine.warm_instances(), 1, "reused, not one more per call");
+    }
+    for failing in ["trap", "spin"] {
+        let plugin = load(failing, serde_json::json!({}));
+        assert_eq!(plugin.warm_instances(), 1);
+        assert!(plugin.filter(&event("t")).unwrap().is_err());
+        assert_eq!(
+            plugin.warm_instances(),
+            0,
+            "{failing}: a failed instance is dropped"
+        );
+        assert!(
+            plugin.filter(&event("t")).unwrap().is_err(),
+            "and a fresh one fails alike"
+        );
+    }
+}

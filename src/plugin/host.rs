@@ -1,6 +1,6 @@
 //! What a plugin instance can reach: its store's state, and nothing else.
 //!
-//! Each call gets a fresh [`HostState`]: a WASI context that grants nothing (no
+//! Each instance gets a fresh [`HostState`]: a WASI context that grants nothing (no
 //! preopened directories, no environment, no network, stdin empty), stdout and
 //! stderr captured into memory and forwarded to the router's log afterwards, a
 //! memory limiter that remembers when it said no (so a memory bomb is reported as
@@ -31,6 +31,11 @@ pub struct HostState {
     logs: Arc<LogBudget>,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
+    /// How much of stdout and stderr has been forwarded already.
+    forwarded: [usize; 2],
+    /// The plugin wrote to stdout or stderr. Those pipes keep all that was
+    /// written, up to their capacity, so such an instance is not reused.
+    pub(super) printed: bool,
 }
 
 impl HostState {
@@ -52,14 +57,21 @@ impl HostState {
             logs,
             stdout,
             stderr,
+            forwarded: [0; 2],
+            printed: false,
         }
     }
 
-    /// Sends what the plugin printed to the router's log, line by line.
-    pub(super) fn forward_output(&self) {
-        for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+    /// Sends what the plugin printed since the last time to the router's log,
+    /// line by line.
+    pub(super) fn forward_output(&mut self) {
+        let pipes = [("stdout", &self.stdout), ("stderr", &self.stderr)];
+        for ((stream, pipe), forwarded) in pipes.into_iter().zip(&mut self.forwarded) {
             let contents = pipe.contents();
-            for line in String::from_utf8_lossy(&contents)
+            let new = contents.get(*forwarded..).unwrap_or_default();
+            *forwarded = contents.len();
+            self.printed |= !contents.is_empty();
+            for line in String::from_utf8_lossy(new)
                 .lines()
                 .filter(|l| !l.is_empty())
             {

@@ -6,11 +6,16 @@
 //! [`Plugin`] is one configured use of a component; a [`Chain`] is a webhook's
 //! plugins in order, with its failure policy.
 //!
-//! Every call runs in a fresh instance: instantiate (from the pooling allocator),
-//! `init(config)`, then the hook. Nothing survives from one event to the next, so a
-//! plugin's answer depends only on its input, and a plugin that trapped leaves
-//! nothing behind. Each call is bounded in CPU time, memory and output; past a
-//! bound, the call fails with a [`CallError`] saying which, and only that call.
+//! An instance is made from the pooling allocator and runs `init(config)` once;
+//! it then serves hook calls, one at a time, kept warm between them. Making one
+//! and running `init` costs tens of microseconds; a warm call costs a few. An
+//! instance that failed, printed, or hit a limit is dropped, never reused, and
+//! each is retired after [`MAX_CALLS_PER_INSTANCE`] calls, so a plugin that
+//! trapped leaves nothing behind and whatever a plugin keeps between calls is
+//! bounded. Plugins must not rely on state kept between calls: any call may be
+//! the first of a new instance. Each call is bounded in CPU time, memory and
+//! output; past a bound, the call fails with a [`CallError`] saying which, and
+//! only that call.
 
 pub mod bindings;
 mod chain;
@@ -18,7 +23,7 @@ mod host;
 mod runtime;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::HeaderName;
@@ -33,7 +38,7 @@ pub use chain::{BeforeSend, Chain, Classified, OnPluginError, PluginFailure};
 pub use runtime::{MAX_MEMORY_BYTES, Runtime};
 
 use host::{HostState, LogBudget};
-use runtime::{Compiled, Slots, TICK, Ticker};
+use runtime::{Compiled, Kept, Slots, TICK, Ticker, Warmth};
 
 /// A plugin as the config names it.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,7 +128,8 @@ impl CallError {
 }
 
 /// Told of every hook call, for metrics: the plugin, the hook, how long the call
-/// took (instantiation and `init` included), and the kind of failure, if any.
+/// took (making an instance and its `init` included, when the call needed a new
+/// one), and the kind of failure, if any.
 pub trait CallObserver: Send + Sync {
     fn called(&self, plugin: &str, hook: &'static str, took: Duration, error: Option<&'static str>);
 }
@@ -161,7 +167,28 @@ pub struct Plugin {
     /// Keeps the epoch advancing: without it, no CPU budget would ever run out.
     _ticker: Arc<Ticker>,
     slots: Arc<Slots>,
+    /// Idle instances that have run `init`, for the next calls.
+    warm: Mutex<Vec<Warm>>,
+    warmth: Arc<Warmth>,
 }
+
+/// An instance that has run `init`, with its store.
+struct Warm {
+    store: Store<HostState>,
+    instance: Instance,
+    /// Hook calls it has served.
+    calls: u32,
+    /// Its share of the process's warm budget, once it has been idle.
+    kept: Option<Kept>,
+}
+
+/// Warm instances one plugin keeps idle: one per core is what concurrent
+/// deliveries can use at once.
+const WARM_PER_PLUGIN: usize = 2;
+
+/// Calls after which an instance is retired for a fresh one, so that whatever
+/// a plugin lets accumulate (a leak, a cache) is bounded.
+const MAX_CALLS_PER_INSTANCE: u32 = 10_000;
 
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -190,6 +217,8 @@ impl Plugin {
             observer: runtime.observer(),
             _ticker: runtime.ticker(),
             slots: runtime.slots(),
+            warm: Mutex::default(),
+            warmth: runtime.warmth(),
         };
         plugin.call(|_, _| Ok(Ok(()))).map_err(LoadError::Init)?;
         Ok(plugin)
@@ -197,6 +226,11 @@ impl Plugin {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Idle instances kept warm for the next calls.
+    pub fn warm_instances(&self) -> usize {
+        self.warm.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     pub fn hooks(&self) -> Hooks {
@@ -263,13 +297,38 @@ impl Plugin {
         result
     }
 
-    /// Runs `hook` in a fresh instance, after `init`, within this plugin's limits.
+    /// Runs `hook` within this plugin's limits, in a warm instance if one is
+    /// idle, else in a new one after its `init`. The instance is kept warm for
+    /// the next call only if the call went well and left nothing behind.
     fn call<T>(
         &self,
         hook: impl FnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<Result<T, CallError>>,
     ) -> Result<Called<T>, CallError> {
         // Declared first, so it is given back after the store (and its instance) is gone.
         let _slot = self.slots.take();
+        let mut warm = match self.take_warm() {
+            Some(warm) => warm,
+            None => self.start()?,
+        };
+        let store = &mut warm.store;
+        store.set_epoch_deadline(self.ticks());
+        if self.fuel {
+            store
+                .set_fuel(u64::MAX)
+                .map_err(|e| CallError::Trap(e.to_string()))?;
+        }
+        let result = hook(&mut *store, &warm.instance);
+        let value = self.settle(store, result)?;
+        let fuel = self
+            .fuel
+            .then(|| u64::MAX - store.get_fuel().unwrap_or(u64::MAX));
+        warm.calls += 1;
+        self.keep_warm(warm);
+        Ok(Called { value, fuel })
+    }
+
+    /// A new instance, after its `init`.
+    fn start(&self) -> Result<Warm, CallError> {
         let state = HostState::new(
             self.name.clone(),
             self.limits.memory_bytes,
@@ -277,44 +336,71 @@ impl Plugin {
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
-        if self.fuel {
-            store
-                .set_fuel(u64::MAX)
-                .map_err(|e| CallError::Trap(e.to_string()))?;
-        }
-        let result = self.init_then(&mut store, hook);
-        store.data().forward_output();
-        let value = match result {
-            Ok(Ok(value)) => value,
-            // A plugin that ran out of memory and said so politely still ran out of memory.
-            Ok(Err(_)) if store.data().limits.denied => {
-                return Err(CallError::Memory(self.limits.memory_bytes));
-            }
-            Ok(Err(refusal)) => return Err(refusal),
-            Err(error) => return Err(self.explain(&store, &error)),
-        };
-        let fuel = self
-            .fuel
-            .then(|| u64::MAX - store.get_fuel().unwrap_or(u64::MAX));
-        Ok(Called { value, fuel })
+        store.set_epoch_deadline(self.ticks());
+        let result = self.init(&mut store);
+        let instance = self.settle(&mut store, result)?;
+        Ok(Warm {
+            store,
+            instance,
+            calls: 0,
+            kept: None,
+        })
     }
 
-    fn init_then<T>(
-        &self,
-        store: &mut Store<HostState>,
-        hook: impl FnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<Result<T, CallError>>,
-    ) -> wasmtime::Result<Result<T, CallError>> {
-        let ticks = self.limits.cpu.as_millis().div_ceil(TICK.as_millis()) + 1;
-        let ticks = u64::try_from(ticks).unwrap_or(u64::MAX);
-        store.set_epoch_deadline(ticks);
+    fn init(&self, store: &mut Store<HostState>) -> wasmtime::Result<Result<Instance, CallError>> {
         let instance = self.compiled.pre.instantiate(&mut *store)?;
         let init = self.compiled.init.load(&mut *store, &instance)?;
-        if let Err(refusal) = init.call_init(&mut *store, &self.config)? {
-            return Ok(Err(CallError::Init(cut(refusal))));
+        Ok(match init.call_init(&mut *store, &self.config)? {
+            Ok(()) => Ok(instance),
+            Err(refusal) => Err(CallError::Init(cut(refusal))),
+        })
+    }
+
+    /// Forwards what the plugin printed, and names the failure, if the call failed.
+    fn settle<T>(
+        &self,
+        store: &mut Store<HostState>,
+        result: wasmtime::Result<Result<T, CallError>>,
+    ) -> Result<T, CallError> {
+        store.data_mut().forward_output();
+        match result {
+            Ok(Ok(value)) => Ok(value),
+            // A plugin that ran out of memory and said so politely still ran out of memory.
+            Ok(Err(_)) if store.data().limits.denied => {
+                Err(CallError::Memory(self.limits.memory_bytes))
+            }
+            Ok(Err(refusal)) => Err(refusal),
+            Err(error) => Err(self.explain(store, &error)),
         }
-        // The hook gets a budget of its own, whatever init took.
-        store.set_epoch_deadline(ticks);
-        hook(store, &instance)
+    }
+
+    /// The CPU budget of one call (`init` gets one of its own), in epoch ticks.
+    fn ticks(&self) -> u64 {
+        let ticks = self.limits.cpu.as_millis().div_ceil(TICK.as_millis()) + 1;
+        u64::try_from(ticks).unwrap_or(u64::MAX)
+    }
+
+    fn take_warm(&self) -> Option<Warm> {
+        self.warm.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+
+    /// Keeps `warm` for a later call, unless it has served its share of calls, or
+    /// this plugin, or the process, already keeps enough warm.
+    fn keep_warm(&self, mut warm: Warm) {
+        let state = warm.store.data();
+        if warm.calls >= MAX_CALLS_PER_INSTANCE || state.printed || state.limits.denied {
+            return;
+        }
+        let mut idle = self.warm.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() >= WARM_PER_PLUGIN {
+            return;
+        }
+        if warm.kept.is_none() {
+            warm.kept = self.warmth.keep();
+        }
+        if warm.kept.is_some() {
+            idle.push(warm);
+        }
     }
 
     /// Names the bound a failed call ran into, if it ran into one.

@@ -6,7 +6,9 @@
 //! artifact in `data_dir/plugin-cache/`, keyed by that hash and the engine's
 //! compatibility hash: a restart deserializes in milliseconds what took seconds to
 //! compile. Components are pre-instantiated (`InstancePre`) and instantiated from
-//! the pooling allocator, so a fresh instance per call costs microseconds.
+//! the pooling allocator; an instance that has run `init` is kept warm for the
+//! next calls of its plugin (see [`super::Plugin`]), within a budget for the
+//! whole process ([`Warmth`]).
 //!
 //! A background thread advances the engine's epoch every millisecond; a call's
 //! CPU budget is a number of those ticks.
@@ -14,7 +16,7 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -33,9 +35,22 @@ pub const TICK: Duration = Duration::from_millis(1);
 /// The largest memory any plugin may be allowed (the pool reserves address space for it).
 pub const MAX_MEMORY_BYTES: usize = 512 * 1024 * 1024;
 
-/// Plugin instances alive at once. Calls are short and run on the async runtime's
-/// threads, so a few per thread is plenty.
+/// How much of each pooled memory and table is zeroed in place when an instance
+/// goes, rather than given back to the kernel: the next instance then starts on
+/// resident pages instead of faulting each one in.
+const KEEP_RESIDENT_BYTES: usize = 1 << 20;
+
+/// Plugin instances in a call at once. Calls are short and run on the blocking
+/// pool, so this is plenty.
 const POOL_INSTANCES: u32 = 128;
+
+/// Idle instances kept warm across every plugin of the process. They hold their
+/// memory, so this bounds what warmth costs in RSS (a Rust plugin's memory is
+/// about 1 MiB).
+const MAX_WARM: u32 = 64;
+
+/// Instances the pool holds at most: those in a call, and those kept warm.
+const POOL_TOTAL: u32 = POOL_INSTANCES + MAX_WARM;
 
 /// A compiled component, ready to instantiate, and the hooks it exports.
 pub(super) struct Compiled {
@@ -58,6 +73,7 @@ pub struct Runtime {
     ticker: Arc<Ticker>,
     /// The pool's instances, shared likewise: calls wait for one rather than fail.
     slots: Arc<Slots>,
+    warmth: Arc<Warmth>,
     observer: Option<Arc<dyn CallObserver>>,
 }
 
@@ -74,6 +90,7 @@ impl Runtime {
         Ok(Self {
             ticker: Arc::new(Ticker::start(engine.clone())?),
             slots: Arc::new(Slots::new(POOL_INSTANCES)),
+            warmth: Arc::new(Warmth::default()),
             engine,
             linker,
             cache_dir,
@@ -107,6 +124,10 @@ impl Runtime {
 
     pub(super) fn slots(&self) -> Arc<Slots> {
         self.slots.clone()
+    }
+
+    pub(super) fn warmth(&self) -> Arc<Warmth> {
+        self.warmth.clone()
     }
 
     /// The compiled form of the component at `path`, compiling it at most once.
@@ -209,16 +230,18 @@ fn store_in_cache(component: &Component, path: &Path) {
 
 fn engine_config(fuel: bool) -> Result<Config, LoadError> {
     let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(POOL_INSTANCES)
-        .total_core_instances(POOL_INSTANCES * 16)
-        .total_memories(POOL_INSTANCES * 4)
-        .total_tables(POOL_INSTANCES * 16)
+    pool.total_component_instances(POOL_TOTAL)
+        .total_core_instances(POOL_TOTAL * 16)
+        .total_memories(POOL_TOTAL * 4)
+        .total_tables(POOL_TOTAL * 16)
         .max_core_instances_per_component(64)
         .max_memories_per_component(8)
         .max_tables_per_component(32)
         .max_memory_size(MAX_MEMORY_BYTES)
         .max_component_instance_size(1 << 20)
-        .max_core_instance_size(1 << 20);
+        .max_core_instance_size(1 << 20)
+        .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+        .table_keep_resident(KEEP_RESIDENT_BYTES);
     let mut config = Config::new();
     config
         .wasm_component_model(true)
@@ -264,6 +287,33 @@ impl Drop for Slot<'_> {
     fn drop(&mut self) {
         *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         self.0.freed.notify_one();
+    }
+}
+
+/// The process-wide budget of warm instances: each one kept holds a [`Kept`],
+/// and at most [`MAX_WARM`] exist at once, so the pool (sized for the instances
+/// in calls plus these) never runs dry.
+#[derive(Default)]
+pub(super) struct Warmth {
+    kept: AtomicU32,
+}
+
+impl Warmth {
+    /// A place for one more warm instance, if the budget has one.
+    pub(super) fn keep(self: &Arc<Self>) -> Option<Kept> {
+        let kept = (self.kept).fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+            (n < MAX_WARM).then_some(n + 1)
+        });
+        kept.ok().map(|_| Kept(self.clone()))
+    }
+}
+
+/// A warm instance's share of the budget; given back when dropped.
+pub(super) struct Kept(Arc<Warmth>);
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        self.0.kept.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

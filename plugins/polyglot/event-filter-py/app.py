@@ -10,8 +10,8 @@ keeps an event iff (`allow` is empty or one of its globs matches the event type)
 and none of the `deny` globs matches. In a glob `*` matches any run of characters
 (dots included) and `?` exactly one character; everything else matches itself.
 
-The host makes a fresh instance for every call and calls `init` on it first, so
-the parsed config lives in module globals set by `init`.
+The host calls `init` once on each new instance, which then serves many calls,
+so the parsed config lives in module globals set by `init`.
 """
 
 import json

@@ -17,8 +17,8 @@
 // rounding of big integers, `10.50` stays `10.50`) and object members their order.
 // See "The body" below for how that is done fast enough with `JSON.parse`.
 //
-// The host makes a fresh instance for every call and calls `init` on it first, so
-// the parsed config lives in module state set by `init`.
+// The host calls `init` once on each new instance, which then serves many calls,
+// so the parsed config lives in module state set by `init`.
 
 import { log } from 'switchyard:plugin/log@0.1.0';
 

@@ -13,8 +13,8 @@ use crate::bindings::transform::exports::switchyard::plugin::transform::Guest as
 use crate::{Classify, Filter, Plugin, Transform, Verdict, load, log};
 
 thread_local! {
-    /// The plugin `init` built. A component instance serves one call, and
-    /// runs on one thread, so one slot per instance is all there is.
+    /// The plugin `init` built. A component instance runs `init` once and
+    /// on one thread, so one slot per instance is all there is.
     static PLUGIN: OnceCell<Box<dyn Any>> = const { OnceCell::new() };
 }
 

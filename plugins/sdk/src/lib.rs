@@ -32,9 +32,10 @@
 //! export_filter!(PaidOnly);
 //! ```
 //!
-//! The host makes a fresh instance for every call and runs `init` first, so
-//! the value [`Plugin::init`] returns lives for exactly one hook call. Plugin
-//! logic compiles natively too: test it with [`load`] and plain calls.
+//! The host runs `init` once on each new instance, which then serves many hook
+//! calls, so the value [`Plugin::init`] returns serves them all; any call may be
+//! the first of a new instance. Plugin logic compiles natively too: test it with
+//! [`load`] and plain calls.
 
 mod adapter;
 mod bindings;

@@ -8,10 +8,10 @@ use crate::hooks::{Attempt, Transformed, Verdict};
 
 /// A plugin, built from its configuration.
 ///
-/// The host makes a fresh instance of the component for every call and calls
-/// `init` on it first, so `init` runs once per call: keep it cheap, and do all
-/// checking of the configuration here, so a bad one fails when the router
-/// loads the plugin rather than on the first event.
+/// The host calls `init` once on each new instance of the component, which then
+/// serves many hook calls: parse the configuration here, once, and do all
+/// checking of it here, so a bad one fails when the router loads the plugin
+/// rather than on the first event.
 pub trait Plugin: Sized + 'static {
     /// The plugin's `config` table from the router's TOML file. The SDK
     /// deserializes it from JSON; a mismatch fails the load with serde's

@@ -4,8 +4,8 @@
 //
 //     plugins = [{ path = "{{name}}.wasm", config = { permanent = [400, 404, 410, 422] } }]
 //
-// The router makes a fresh instance for every call and calls `init` on it first,
-// so the parsed config lives in module state set by `init`. ComponentizeJS turns
+// The router calls `init` once on each new instance, which then serves many
+// calls, so the parsed config lives in module state set by `init`. ComponentizeJS turns
 // a thrown *string* into the `err` of a `result`; anything else thrown traps.
 
 let permanent = [];

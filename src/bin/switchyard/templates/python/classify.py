@@ -4,8 +4,8 @@ answer to the next classifier or the router's built-in rule:
 
     plugins = [{ path = "{{name}}.wasm", config = { permanent = [400, 404, 410, 422] } }]
 
-The router makes a fresh instance for every call and calls `init` on it first, so
-the parsed config lives in module globals set by `init`.
+The router calls `init` once on each new instance, which then serves many calls,
+so the parsed config lives in module globals set by `init`.
 """
 
 import json

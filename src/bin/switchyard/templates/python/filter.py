@@ -3,8 +3,8 @@ starts with one of the configured prefixes, and drops the rest:
 
     plugins = [{ path = "{{name}}.wasm", config = { prefixes = ["order."] } }]
 
-The router makes a fresh instance for every call and calls `init` on it first, so
-the parsed config lives in module globals set by `init`.
+The router calls `init` once on each new instance, which then serves many calls,
+so the parsed config lives in module globals set by `init`.
 """
 
 import json

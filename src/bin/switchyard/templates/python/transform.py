@@ -3,8 +3,8 @@ fields to the top level of the body, replacing any of the same name:
 
     plugins = [{ path = "{{name}}.wasm", config = { add = { environment = "production" } } }]
 
-The router makes a fresh instance for every call and calls `init` on it first, so
-the parsed config lives in module globals set by `init`.
+The router calls `init` once on each new instance, which then serves many calls,
+so the parsed config lives in module globals set by `init`.
 """
 
 import json
