@@ -357,37 +357,46 @@ fn read<T: serde::de::DeserializeOwned>(
 /// Below this size, a data file is never worth compacting.
 const COMPACT_MIN_BYTES: u64 = 64 << 20;
 
-/// Compacts the data file when at least half of it is free pages: after a purge of a
-/// large backlog, say. redb reuses free pages, so a file that is only a little
-/// too big is left alone. Compaction wants the database to itself, so it runs
-/// here, before the writer and any reader start; it takes about as long as
-/// copying the live data. A failure leaves the file as it was, and is not fatal.
+/// Compacts the data file when retention has purged at least half its size since
+/// the last compaction: after a large backlog was purged, say. redb reuses freed
+/// pages, so a file that is only a little too big is left alone. The purged bytes
+/// are counted as they go ([`retention::PURGED_BYTES`]), so deciding costs one
+/// read, never a walk of the file: a start with a large backlog is not slowed.
+/// Compaction wants the database to itself, so it runs here, before the writer
+/// and any reader start; it takes about as long as copying the live data. A
+/// failure leaves the file as it was, and is not fatal.
 fn compact_if_it_pays(db: &mut Database, path: &Path) {
     let Ok(file_bytes) = std::fs::metadata(path).map(|m| m.len()) else {
         return;
     };
-    if file_bytes < COMPACT_MIN_BYTES {
-        return;
-    }
-    let used = || -> Result<u64, StoreError> {
-        let txn = db.begin_write()?;
-        let stats = txn.stats()?;
-        txn.abort()?;
-        Ok(stats.allocated_pages() * stats.page_size() as u64)
+    let purged = || -> Result<u64, StoreError> {
+        let txn = db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        Ok(meta.get(retention::PURGED_BYTES)?.map_or(0, |v| v.value()))
     };
-    let Ok(used) = used() else { return };
-    if used.saturating_mul(2) > file_bytes {
+    let Ok(purged) = purged() else { return };
+    if file_bytes < COMPACT_MIN_BYTES || purged.saturating_mul(2) < file_bytes {
         return;
     }
     let started = std::time::Instant::now();
-    match db.compact() {
-        Ok(_) => tracing::info!(
-            before_bytes = file_bytes,
-            after_bytes = std::fs::metadata(path).map_or(0, |m| m.len()),
-            elapsed_ms = started.elapsed().as_millis(),
-            "data file compacted"
-        ),
-        Err(e) => tracing::warn!(error = %e, "cannot compact the data file; carrying on"),
+    if let Err(e) = db.compact() {
+        tracing::warn!(error = %e, "cannot compact the data file; carrying on");
+        return;
+    }
+    tracing::info!(
+        before_bytes = file_bytes,
+        after_bytes = std::fs::metadata(path).map_or(0, |m| m.len()),
+        elapsed_ms = started.elapsed().as_millis(),
+        "data file compacted"
+    );
+    let reset = || -> Result<(), StoreError> {
+        let txn = db.begin_write()?;
+        txn.open_table(META)?.insert(retention::PURGED_BYTES, 0)?;
+        txn.commit()?;
+        Ok(())
+    };
+    if let Err(e) = reset() {
+        tracing::warn!(error = %e, "cannot reset the purged-bytes count");
     }
 }
 

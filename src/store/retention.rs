@@ -21,6 +21,11 @@ use super::{DeliveryRecord, DeliveryStatus, EventRecord, StoreError, records::fi
 /// How far the event cursor has got: events with smaller keys have been visited.
 const EVENTS_CURSOR: &str = "events_purged_before";
 
+/// `META` key: bytes of records purged since the data file was last compacted.
+/// [`super::Store::open`] compacts when they reach half the file, without walking
+/// the file to measure its free space.
+pub(super) const PURGED_BYTES: &str = "purged_bytes_since_compaction";
+
 /// One batch of purging.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Purge {
@@ -39,6 +44,8 @@ pub struct Purge {
 pub struct Purged {
     pub deliveries: usize,
     pub events: usize,
+    /// The size of the records deleted, keys and indexes aside.
+    pub bytes: u64,
     /// The batch hit its limit: there may be more to purge right away.
     pub more: bool,
 }
@@ -62,24 +69,26 @@ impl Tables<'_> {
                 .map(|entry| entry.map(|(key, _)| key.value()))
                 .collect::<Result<Vec<_>, _>>()?;
             for key in expired {
-                purged.events += self.purge_delivery(key, cursor)?;
+                self.purge_delivery(key, cursor, &mut purged)?;
                 purged.deliveries += 1;
             }
         }
-        let (events, more_events) = self.purge_events(cursor, purge)?;
-        purged.events += events;
+        let more_events = self.purge_events(cursor, purge, &mut purged)?;
         purged.more = purged.deliveries == purge.limit || more_events;
+        let before = self.meta.get(PURGED_BYTES)?.map_or(0, |v| v.value());
+        self.meta
+            .insert(PURGED_BYTES, before.saturating_add(purged.bytes))?;
         Ok(purged)
     }
 
     /// Deletes a finished delivery, its attempts and its index entries; then its
     /// event too, if the event cursor has passed it and nothing else names it.
-    /// Returns how many events went (0 or 1).
     fn purge_delivery(
         &mut self,
         (code, at_ms, id): (u8, u64, u128),
         cursor: u128,
-    ) -> Result<usize, StoreError> {
+        purged: &mut Purged,
+    ) -> Result<(), StoreError> {
         let delivery = match self.deliveries.get(id)? {
             Some(bytes) => schema::decode::<DeliveryRecord>(bytes.value()).map(Some),
             None => Ok(None),
@@ -88,15 +97,12 @@ impl Tables<'_> {
         let delivery = match delivery {
             Ok(Some(d)) if status_code(d.status) == Some(code) && d.updated_at_ms == at_ms => d,
             // An entry that no longer describes its delivery is dropped alone.
-            Ok(_) => return Ok(0),
+            Ok(_) => return Ok(()),
             Err(e) => {
                 // Unreadable, it can never be shown or replayed: let it go rather
                 // than stop every later purge at it. Its event stays.
                 tracing::warn!(delivery = id, error = %e, "purging an unreadable delivery");
-                self.deliveries.remove(id)?;
-                self.attempts
-                    .retain_in((id, 0)..=(id, u32::MAX), |_, _| false)?;
-                return Ok(0);
+                return self.remove_delivery(id, purged);
             }
         };
         if delivery.status == DeliveryStatus::Failed {
@@ -104,33 +110,45 @@ impl Tables<'_> {
             health.failed_deliveries = health.failed_deliveries.saturating_sub(1);
             self.put_health(&delivery.webhook, &health)?;
         }
-        self.deliveries.remove(id)?;
-        self.attempts
-            .retain_in((id, 0)..=(id, u32::MAX), |_, _| false)?;
+        self.remove_delivery(id, purged)?;
         let event = delivery.event.0;
         self.event_deliveries.remove((event, id))?;
         if event < cursor && !self.is_referenced(event)? {
-            return self.remove_event(event).map(usize::from);
+            self.remove_event(event, purged)?;
         }
-        Ok(0)
+        Ok(())
+    }
+
+    /// Deletes a delivery's record and attempts.
+    fn remove_delivery(&mut self, id: u128, purged: &mut Purged) -> Result<(), StoreError> {
+        let mut bytes = (self.deliveries.remove(id)?).map_or(0, |v| v.value().len());
+        (self.attempts).retain_in((id, 0)..=(id, u32::MAX), |_, attempt| {
+            bytes += attempt.len();
+            false
+        })?;
+        purged.bytes += bytes as u64;
+        Ok(())
     }
 
     /// Moves the event cursor on towards `events_before_ms`, deleting each event it
-    /// passes that no delivery names. Returns how many went, and whether it
-    /// stopped at its limit.
-    fn purge_events(&mut self, cursor: u128, purge: &Purge) -> Result<(usize, bool), StoreError> {
+    /// passes that no delivery names. Returns whether it stopped at its limit.
+    fn purge_events(
+        &mut self,
+        cursor: u128,
+        purge: &Purge,
+        purged: &mut Purged,
+    ) -> Result<bool, StoreError> {
         let upto = first_id_at(purge.events_before_ms);
         if upto <= cursor {
-            return Ok((0, false));
+            return Ok(false);
         }
         let keys = (self.events.range(cursor..upto)?)
             .take(purge.limit)
             .map(|entry| entry.map(|(key, _)| key.value()))
             .collect::<Result<Vec<u128>, _>>()?;
-        let mut removed = 0;
         for &key in &keys {
-            if !self.is_referenced(key)? && self.remove_event(key)? {
-                removed += 1;
+            if !self.is_referenced(key)? {
+                self.remove_event(key, purged)?;
             }
         }
         let more = keys.len() == purge.limit;
@@ -139,7 +157,7 @@ impl Tables<'_> {
             _ => upto,
         };
         self.cursors.insert(EVENTS_CURSOR, next)?;
-        Ok((removed, more))
+        Ok(more)
     }
 
     fn is_referenced(&self, event: u128) -> Result<bool, StoreError> {
@@ -151,10 +169,10 @@ impl Tables<'_> {
 
     /// Deletes an event, and its dedupe key if that still points at it (a sender
     /// may have reused the id after the window, for a newer event).
-    fn remove_event(&mut self, key: u128) -> Result<bool, StoreError> {
+    fn remove_event(&mut self, key: u128, purged: &mut Purged) -> Result<(), StoreError> {
         let record = match self.events.get(key)? {
             Some(bytes) => schema::decode::<EventRecord>(bytes.value()),
-            None => return Ok(false),
+            None => return Ok(()),
         };
         if let Ok(event) = &record {
             let dedupe_key = (event.sender.as_str(), event.id.as_str());
@@ -163,7 +181,9 @@ impl Tables<'_> {
                 self.dedupe.remove(dedupe_key)?;
             }
         }
-        self.events.remove(key)?;
-        Ok(true)
+        let removed = self.events.remove(key)?;
+        purged.bytes += removed.map_or(0, |v| v.value().len() as u64);
+        purged.events += 1;
+        Ok(())
     }
 }

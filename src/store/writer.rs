@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::retention::{Purge, Purged};
 use super::schema::{
     self, ATTEMPTS, CURSORS, DEDUPE, DELIVERIES, DUE, EVENT_DELIVERIES, EVENTS, FINISHED, HEALTH,
+    META,
 };
 use super::{
     AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, DisableAfter, Disabled, EventKey,
@@ -225,6 +226,7 @@ pub(super) struct Tables<'txn> {
     pub health: Table<'txn, &'static str, &'static [u8]>,
     pub finished: Table<'txn, (u8, u64, u128), ()>,
     pub cursors: Table<'txn, &'static str, u128>,
+    pub meta: Table<'txn, &'static str, u64>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -239,6 +241,7 @@ impl<'txn> Tables<'txn> {
             health: txn.open_table(HEALTH)?,
             finished: txn.open_table(FINISHED)?,
             cursors: txn.open_table(CURSORS)?,
+            meta: txn.open_table(META)?,
         })
     }
 
