@@ -1,5 +1,5 @@
 //! The `switchyard` command: run the router, check a config file, try a plugin,
-//! and operate a running router over its admin API.
+//! operate a running router over its admin API, and measure it under load (`bench`).
 
 /// Prints a line of a command's output. A closed stdout (`| head`) ends the output
 /// quietly, where `println!` would panic.
@@ -11,6 +11,7 @@ macro_rules! say {
 }
 
 mod admin;
+mod bench;
 mod new;
 mod plugin;
 
@@ -52,6 +53,9 @@ enum Command {
     Plugin(PluginCommand),
     #[command(flatten)]
     Admin(admin::Command),
+    /// Measure the router under load against the machine's ceiling: throughput,
+    /// latency, deliveries, memory (docs/performance.md).
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
         Command::Plugin(PluginCommand::Run(args)) => plugin::run(args),
         Command::Plugin(PluginCommand::New(args)) => new::new(args),
         Command::Admin(command) => admin::run(command),
+        Command::Bench(args) => bench::run(args),
     };
     // An operator's error, not a crash: the message and its causes, no backtrace;
     // an admin command's failure exits with the code its --help promises.

@@ -1,0 +1,84 @@
+//! The load harness in smoke mode, as CI runs it: `switchyard bench --smoke`
+//! runs every scenario for a second or two against the real binary, and its
+//! counts must be right. Speed is never asserted: a shared CI machine's figures
+//! mean nothing; docs/performance.md has the real ones.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+
+fn count(scenario: &Value, name: &str) -> u64 {
+    scenario["counts"][name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{} has no count {name}: {scenario}", scenario["name"]))
+}
+
+#[test]
+fn every_scenario_completes_with_the_right_counts() {
+    let output = Command::new(BIN)
+        .args(["bench", "--smoke", "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "bench --smoke failed ({}):\n{stderr}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("the report is not JSON ({e}); stderr:\n{stderr}"));
+    assert_eq!(report["mode"], "smoke");
+    assert!(!report["ceilings"].as_array().unwrap().is_empty());
+
+    let scenarios = report["scenarios"].as_array().unwrap();
+    let names: Vec<&str> = scenarios
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["ingest", "deliver", "plugins", "retry", "backlog", "batch"]
+    );
+    let by_name = |name: &str| scenarios.iter().find(|s| s["name"] == name).unwrap();
+    for scenario in scenarios {
+        let checks = scenario["checks"].as_array().unwrap();
+        assert!(!checks.is_empty(), "{} checked nothing", scenario["name"]);
+        for check in checks {
+            assert_eq!(check["ok"], true, "{}: {}", scenario["name"], check["what"]);
+        }
+        assert!(
+            scenario["peak_rss_mib"].as_f64().unwrap() > 0.0,
+            "{} has no peak RSS",
+            scenario["name"]
+        );
+    }
+
+    // The counts behind the checks, asserted here too, so a check that stopped
+    // checking would be noticed.
+    assert!(count(by_name("ingest"), "accepted") > 0);
+    assert!(count(by_name("batch"), "accepted").is_multiple_of(100));
+    for name in ["deliver", "plugins", "retry"] {
+        let scenario = by_name(name);
+        assert!(count(scenario, "accepted") > 0, "{name} accepted nothing");
+        assert_eq!(
+            count(scenario, "delivered"),
+            count(scenario, "accepted"),
+            "{name}"
+        );
+        assert!(count(scenario, "signatures_verified") > 0, "{name}");
+    }
+    let plugins = by_name("plugins");
+    assert_eq!(count(plugins, "filtered"), 9 * count(plugins, "accepted"));
+    let retry = by_name("retry");
+    assert_eq!(count(retry, "attempts"), count(retry, "expected_attempts"));
+    assert_eq!(
+        count(retry, "failed_first_attempts"),
+        count(retry, "accepted").div_ceil(2)
+    );
+    let backlog = by_name("backlog");
+    assert_eq!(count(backlog, "delivered"), 2000);
+    assert!(backlog["figures"]["first_delivery_ms"].as_f64().is_some());
+}
