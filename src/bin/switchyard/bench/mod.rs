@@ -33,7 +33,8 @@ use clap::{Args, ValueEnum};
 #[command(after_help = "\
 Scenarios (default: all, in this order):
   ingest   events accepted and stored, no webhook; 64 connections, then 5,000 events/s
-  deliver  one webhook, the receiver answers 200 at once; 2,000 events/s, then 64 connections for 60 s
+  deliver  one webhook, the receiver answers 200 at once; 2,000 events/s for 20 s,
+           10,000 events/s for 60 s, then 64 connections for 60 s
   plugins  ten webhooks, each with an event-type filter and a redact transform
   retry    the receiver fails half the first attempts with 500; each is retried once
   backlog  1,000,000 pending deliveries on disk; restart, time the first delivery and the drain
@@ -110,6 +111,8 @@ pub struct Settings {
     /// Events per second of `ingest`'s and `deliver`'s latency phases.
     pub ingest_rate: u64,
     pub deliver_rate: u64,
+    /// `deliver`'s sustained rate: the issue's 10,000 events/s end to end.
+    pub sustain_rate: u64,
     pub backlog: u64,
     /// How long deliveries may make no progress before a drain is given up.
     pub stall: Duration,
@@ -146,6 +149,7 @@ impl Settings {
             },
             ingest_rate: if smoke { 500 } else { 5_000 },
             deliver_rate: if smoke { 200 } else { 2_000 },
+            sustain_rate: if smoke { 500 } else { 10_000 },
             backlog: args
                 .backlog
                 .unwrap_or(if smoke { 2_000 } else { 1_000_000 }),

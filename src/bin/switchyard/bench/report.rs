@@ -103,6 +103,12 @@ pub struct Phase {
     pub backlog_at_end: Option<u64>,
     /// How long the rest took to arrive after the load stopped.
     pub drain_s: Option<f64>,
+    /// How fast accepted-but-undelivered events piled up over the second half
+    /// of the load, events/s: about 0 when delivery keeps up.
+    pub backlog_growth_per_s: Option<f64>,
+    /// Accepted and delivered counts, a second apart.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<Sample>,
 }
 
 impl Phase {
@@ -120,6 +126,8 @@ impl Phase {
             accept_to_delivered: None,
             backlog_at_end: None,
             drain_s: None,
+            backlog_growth_per_s: None,
+            timeline: Vec::new(),
         }
     }
 
@@ -137,6 +145,19 @@ impl Phase {
         self.accept_to_delivered = Latency::of(latency);
         self.backlog_at_end = Some(self.events_accepted.saturating_sub(delivered));
         self.drain_s = drain.map(|d| d.as_secs_f64());
+        self
+    }
+
+    /// Adds the timeline of the load, and the backlog's growth over its
+    /// second half.
+    pub fn watched(mut self, timeline: Vec<Sample>) -> Self {
+        let backlog = |s: &Sample| s.accepted as f64 - s.delivered as f64;
+        if let (Some(mid), Some(last)) = (timeline.get(timeline.len() / 2), timeline.last()) {
+            let seconds = last.t_s - mid.t_s;
+            self.backlog_growth_per_s =
+                (seconds > 0.0).then(|| (backlog(last) - backlog(mid)) / seconds);
+        }
+        self.timeline = timeline;
         self
     }
 
@@ -172,8 +193,6 @@ pub struct ScenarioReport {
     /// Figures of this scenario only, named with their unit.
     pub figures: BTreeMap<&'static str, f64>,
     pub checks: Vec<Check>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub timeline: Vec<Sample>,
 }
 
 impl ScenarioReport {
@@ -185,7 +204,6 @@ impl ScenarioReport {
             counts: BTreeMap::new(),
             figures: BTreeMap::new(),
             checks: Vec::new(),
-            timeline: Vec::new(),
         }
     }
 
@@ -279,6 +297,7 @@ impl Report {
                 "ack p99",
                 "ack p99.9",
                 "deliveries/s",
+                "backlog +/s",
                 "delivered p50",
                 "delivered p99",
                 "peak RSS",
@@ -296,7 +315,9 @@ impl Report {
             say!("{}", line.trim_end());
         }
         say!(
-            "\nack: from when a request was due to its answer; delivered: from an event's send to its delivery\n"
+            "\nack: from when a request was due to its answer; delivered: from an event's send \
+             to its delivery; backlog +/s: how fast accepted events outran deliveries over the \
+             second half of the load\n"
         );
         for scenario in &self.scenarios {
             if !scenario.figures.is_empty() {
@@ -334,6 +355,7 @@ fn row(scenario: &str, phase: &Phase, rss: Option<f64>) -> Vec<String> {
         ms(&phase.ack, |l| l.p99_ms),
         ms(&phase.ack, |l| l.p999_ms),
         (phase.deliveries_per_s).map_or_else(|| "–".to_owned(), number),
+        (phase.backlog_growth_per_s).map_or_else(|| "–".to_owned(), |g| format!("{g:.0}")),
         ms(&phase.accept_to_delivered, |l| l.p50_ms),
         ms(&phase.accept_to_delivered, |l| l.p99_ms),
         rss.map_or_else(|| "–".to_owned(), |r| format!("{r:.0} MiB")),

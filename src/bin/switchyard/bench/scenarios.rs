@@ -262,7 +262,8 @@ async fn check_stored(
 }
 
 /// `deliver`: one webhook, the receiver answers 200 at once. A fixed rate for
-/// accept-to-delivered latency, then full load for sustained throughput.
+/// accept-to-delivered latency; the sustained rate, to see whether the
+/// backlog stays flat; then full load for the most the router accepts.
 async fn deliver(settings: &Settings, ceilings: &Ceilings) -> anyhow::Result<ScenarioReport> {
     let mut report = ScenarioReport::new("deliver");
     let secret = Secret::random();
@@ -272,6 +273,16 @@ async fn deliver(settings: &Settings, ceilings: &Ceilings) -> anyhow::Result<Sce
 
     let paced = paced(settings, router.ingest, settings.deliver_rate);
     let paced = Delivered::measure(paced, &receiver, settings).await?;
+    let sustained = Load {
+        duration: settings.deliver_duration,
+        ..load(
+            settings,
+            router.ingest,
+            events("sustained", 1, None),
+            Pace::Rate(settings.sustain_rate),
+        )
+    };
+    let sustained = Delivered::measure(sustained, &receiver, settings).await?;
     let closed = Load {
         duration: settings.deliver_duration,
         ..load(
@@ -283,25 +294,20 @@ async fn deliver(settings: &Settings, ceilings: &Ceilings) -> anyhow::Result<Sce
     };
     let closed = Delivered::measure(closed, &receiver, settings).await?;
 
+    let sustained_name = format!("{}, sustained", rate(settings.sustain_rate));
     report.check_load(&rate(settings.deliver_rate), &paced.stats);
+    report.check_load(&sustained_name, &sustained.stats);
     report.check_load(&connections(settings), &closed.stats);
-    let accepted = paced.stats.accepted + closed.stats.accepted;
+    let accepted = paced.stats.accepted + sustained.stats.accepted + closed.stats.accepted;
     check_delivered(&mut report, &receiver, accepted);
     check_settled(&mut report, &router, &["w0"], accepted, Some(0)).await?;
-    let backlog = closed
-        .timeline
-        .iter()
-        .map(|s| s.accepted.saturating_sub(s.delivered));
-    report
-        .figures
-        .insert("backlog_max_events", backlog.max().unwrap_or(0) as f64);
-    report
-        .phases
-        .push(paced.phase(rate(settings.deliver_rate), None));
-    report
-        .phases
-        .push(closed.phase(connections(settings), ceilings.single));
-    report.timeline = closed.timeline;
+    for (phase, name, ceiling) in [
+        (paced, rate(settings.deliver_rate), None),
+        (sustained, sustained_name, None),
+        (closed, connections(settings), ceilings.single),
+    ] {
+        report.phases.push(phase.phase(name, ceiling));
+    }
     finish(report, router).await
 }
 
@@ -571,13 +577,11 @@ impl Delivered {
         })
     }
 
-    fn phase(&self, name: String, ceiling: Option<f64>) -> Phase {
-        Phase::of(name, &self.stats).against(ceiling).delivering(
-            self.during,
-            self.stats.elapsed,
-            &self.latency,
-            self.drain,
-        )
+    fn phase(self, name: String, ceiling: Option<f64>) -> Phase {
+        Phase::of(name, &self.stats)
+            .against(ceiling)
+            .delivering(self.during, self.stats.elapsed, &self.latency, self.drain)
+            .watched(self.timeline)
     }
 }
 
