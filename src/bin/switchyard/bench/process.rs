@@ -235,17 +235,28 @@ impl Router {
     /// The sum of the Prometheus counter `name` over the series whose labels
     /// include `labels` (`outcome="accepted"`).
     pub async fn counter(&self, name: &str, labels: &str) -> anyhow::Result<u64> {
+        Ok(self.metric(name, labels).await? as u64)
+    }
+
+    /// The sum of the Prometheus series named `name` (a histogram's `_sum` or
+    /// `_count` too) whose labels include `labels`.
+    pub async fn metric(&self, name: &str, labels: &str) -> anyhow::Result<f64> {
         let (status, body) = call(self.admin, Method::GET, "/metrics", Some(ADMIN_TOKEN)).await?;
         if status != StatusCode::OK {
             bail!("GET /metrics answered {status}");
         }
         let text = String::from_utf8_lossy(&body);
+        let named = |line: &&str| {
+            let rest = line.strip_prefix(name).unwrap_or_default();
+            line.starts_with(name) && (rest.starts_with('{') || rest.starts_with(' '))
+        };
         let sum = text
             .lines()
-            .filter(|line| line.starts_with(name) && line.contains(labels))
+            .filter(named)
+            .filter(|line| line.contains(labels))
             .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>();
-        Ok(sum as u64)
+            .sum();
+        Ok(sum)
     }
 
     /// Stops it with SIGTERM and checks that it exited cleanly.

@@ -192,9 +192,25 @@ async fn router(
     Ok((dir, router))
 }
 
-/// Records the router's peak memory and stops it.
+/// Records the router's peak memory and its store commits, and stops it.
 async fn finish(mut report: ScenarioReport, router: Router) -> anyhow::Result<ScenarioReport> {
     report.peak_rss(router.child.peak_rss());
+    // Each commit is one fsync: how many, how long each took, and how many
+    // writes shared it say whether ingest waits on the disk.
+    let commits = "switchyard_store_commit_duration_seconds";
+    let count = router.metric(&format!("{commits}_count"), "").await?;
+    let seconds = router.metric(&format!("{commits}_sum"), "").await?;
+    let writes = "switchyard_store_commit_writes_sum";
+    let writes = router.metric(writes, "").await?;
+    if count > 0.0 {
+        report.figures.insert("store_commits", count);
+        report
+            .figures
+            .insert("store_commit_mean_ms", seconds / count * 1000.0);
+        report
+            .figures
+            .insert("store_writes_per_commit", writes / count);
+    }
     router.stop().await?;
     Ok(report)
 }
@@ -250,7 +266,7 @@ async fn check_stored(
     router: &Router,
     accepted: u64,
 ) -> anyhow::Result<()> {
-    let counted = (router.counter("switchyard_events_total{", "outcome=\"accepted\"")).await?;
+    let counted = (router.counter("switchyard_events_total", "outcome=\"accepted\"")).await?;
     report.counts.insert("accepted", accepted);
     report.check_eq(
         "events the router counted accepted",
@@ -359,12 +375,10 @@ async fn plugins(settings: &Settings, ceilings: &Ceilings) -> anyhow::Result<Sce
     // A plugin call over its CPU budget (10 ms of wall time, which a loaded
     // machine can take) fails its attempt, which is retried: counted, not a fault.
     check_settled(&mut report, &router, &ids, accepted, None).await?;
-    let errors = router
-        .counter("switchyard_plugin_errors_total{", "")
-        .await?;
+    let errors = router.counter("switchyard_plugin_errors_total", "").await?;
     report.counts.insert("plugin_errors", errors);
     let counted = router
-        .counter("switchyard_attempts_total{", "outcome=\"filtered\"")
+        .counter("switchyard_attempts_total", "outcome=\"filtered\"")
         .await?;
     report.counts.insert("filtered", counted);
     report.check_eq(
@@ -503,7 +517,7 @@ async fn check_settled(
     succeeded: u64,
     retried: Option<u64>,
 ) -> anyhow::Result<()> {
-    let attempts = "switchyard_attempts_total{";
+    let attempts = "switchyard_attempts_total";
     let deadline = Instant::now() + SETTLE;
     let (pending, counted) = loop {
         let mut pending = 0;
