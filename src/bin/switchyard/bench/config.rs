@@ -5,10 +5,12 @@
 //! ingest and the admin API on port 0 (their addresses are read from the log),
 //! `allow_private_networks` (the receiver is on loopback), one sender, and the
 //! scenario's webhooks, all signed with one fresh Standard Webhooks secret. Each
-//! webhook may have up to [`MAX_IN_FLIGHT`] attempts open, as a deployment tuned
-//! for throughput would allow: the default of 5 is a politeness limit toward
-//! receivers, not a speed setting. The directory is removed when the scenario is
-//! done with it, a million-event data file with it.
+//! webhook may have `--max-in-flight` attempts open (256 unless told), as a
+//! deployment tuned for throughput would allow: the default of 5 is a politeness
+//! limit toward receivers, not a speed setting, and a lane's deliveries per
+//! second are at most its slots over the time each attempt holds one. The
+//! directory is removed when the scenario is done with it, a million-event data
+//! file with it.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -22,8 +24,6 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 pub const SENDER_TOKEN: &str = "bench-sender-token";
 /// The admin API's bearer token.
 pub const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
-/// Attempts each webhook may have open at once.
-pub const MAX_IN_FLIGHT: u32 = 64;
 
 /// A directory of the system's temp dir, removed with everything in it on drop.
 pub struct Workdir(PathBuf);
@@ -100,9 +100,14 @@ impl Webhook {
     }
 }
 
-/// Writes the config for `webhooks` into `dir`, with the data in `dir/data`, and
-/// returns its path.
-pub fn write(dir: &Path, secret: &Secret, webhooks: &[Webhook]) -> anyhow::Result<PathBuf> {
+/// Writes the config for `webhooks`, each with `max_in_flight` attempts at once,
+/// into `dir`, with the data in `dir/data`, and returns its path.
+pub fn write(
+    dir: &Path,
+    secret: &Secret,
+    max_in_flight: u32,
+    webhooks: &[Webhook],
+) -> anyhow::Result<PathBuf> {
     let mut text = format!(
         r#"# Written by `switchyard bench`.
 [server]
@@ -126,7 +131,7 @@ token = "{SENDER_TOKEN}"
         // Writing to a String cannot fail.
         let _ = write!(
             text,
-            "\n[[webhooks]]\nid = {}\nurl = {}\nsecret = {}\nmax_in_flight = {MAX_IN_FLIGHT}\n",
+            "\n[[webhooks]]\nid = {}\nurl = {}\nsecret = {}\nmax_in_flight = {max_in_flight}\n",
             string(&webhook.id),
             string(&webhook.url),
             string(&secret),

@@ -55,6 +55,9 @@ pub struct BenchArgs {
     /// Connections the load keeps open [default: 64; with --smoke 8].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096))]
     connections: Option<u64>,
+    /// Attempts each webhook may have open at once (its `max_in_flight`).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    max_in_flight: u32,
     /// Pending deliveries in the backlog scenario [default: 1000000; with --smoke 2000].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     backlog: Option<u64>,
@@ -100,6 +103,7 @@ pub struct Settings {
     pub exe: PathBuf,
     pub plugins_dir: Option<PathBuf>,
     pub connections: usize,
+    pub max_in_flight: u32,
     /// The load of the closed-loop phases.
     pub duration: Duration,
     /// `deliver`'s closed-loop phase: the 60 s of sustained delivery.
@@ -135,6 +139,7 @@ impl Settings {
             exe,
             plugins_dir: args.plugins_dir.clone(),
             connections: usize::try_from(connections).unwrap_or(64),
+            max_in_flight: args.max_in_flight,
             duration,
             deliver_duration,
             latency_duration: if smoke {

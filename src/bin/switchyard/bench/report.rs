@@ -24,6 +24,8 @@ pub struct Report {
     pub mode: &'static str,
     pub machine: Machine,
     pub connections: usize,
+    /// Each webhook's `max_in_flight`.
+    pub max_in_flight: u32,
     /// The bare server under the same loads.
     pub ceilings: Vec<Phase>,
     pub ceiling_peak_rss_mib: Option<f64>,
@@ -277,12 +279,13 @@ impl Report {
     pub fn print_table(&self) {
         let m = &self.machine;
         say!(
-            "\n{} run on {} CPUs ({}), {} GiB; load over {} connections\n",
+            "\n{} run on {} CPUs ({}), {} GiB; load over {} connections; max_in_flight {}\n",
             self.mode,
             m.cpus,
             m.cpu_model,
             m.memory_gib,
-            self.connections
+            self.connections,
+            self.max_in_flight
         );
         let mut table = Table::new();
         table

@@ -47,6 +47,7 @@ pub async fn run_all(settings: &Settings, chosen: &[Scenario]) -> anyhow::Result
         mode: if settings.smoke { "smoke" } else { "full" },
         machine: Machine::this(),
         connections: settings.connections,
+        max_in_flight: settings.max_in_flight,
         ceilings: Vec::new(),
         ceiling_peak_rss_mib: None,
         scenarios: Vec::new(),
@@ -187,7 +188,7 @@ async fn router(
     webhooks: &[Webhook],
 ) -> anyhow::Result<(Workdir, Router)> {
     let dir = Workdir::new(name)?;
-    let config = config::write(dir.path(), secret, webhooks)?;
+    let config = config::write(dir.path(), secret, settings.max_in_flight, webhooks)?;
     let router = Router::start(&settings.exe, &config).await?;
     Ok((dir, router))
 }
@@ -658,7 +659,12 @@ async fn backlog(settings: &Settings) -> anyhow::Result<ScenarioReport> {
     let reserved = Receiver::reserve()?;
     let url = format!("http://{}/w0", reserved.local_addr()?);
     let dir = Workdir::new("backlog")?;
-    let config = config::write(dir.path(), &secret, &[Webhook::new("w0", url)])?;
+    let config = config::write(
+        dir.path(),
+        &secret,
+        settings.max_in_flight,
+        &[Webhook::new("w0", url)],
+    )?;
     let router = Router::start(&settings.exe, &config).await?;
     router.post("/v1/webhooks/w0/pause").await?;
 
