@@ -503,6 +503,22 @@ fn an_instance_is_kept_warm_after_a_good_call_and_dropped_after_a_bad_one() {
         );
         assert_eq!(fine.warm_instances(), 1, "reused, not one more per call");
     }
+    // Counting fuel (as `plugin run` does), a new instance's init has fuel too,
+    // and each call reports what its hook burned.
+    let counting = Runtime::new(None, true).unwrap();
+    let spec = PluginSpec {
+        path: plugin("event-filter"),
+        config: serde_json::json!({ "allow": ["order.*"] }),
+        limits: Limits::default(),
+    };
+    let fueled = Plugin::load(&counting, &spec).unwrap();
+    for _ in 0..2 {
+        let called = fueled.filter(&event("order.paid")).unwrap().unwrap();
+        assert!(
+            called.value && called.fuel.is_some_and(|f| f > 0),
+            "{called:?}"
+        );
+    }
     for failing in ["trap", "spin"] {
         let plugin = load(failing, serde_json::json!({}));
         assert_eq!(plugin.warm_instances(), 1);

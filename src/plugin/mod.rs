@@ -337,6 +337,12 @@ impl Plugin {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(self.ticks());
+        if self.fuel {
+            // Counted per hook call; `init` only needs enough not to run out.
+            store
+                .set_fuel(u64::MAX)
+                .map_err(|e| CallError::Trap(e.to_string()))?;
+        }
         let result = self.init(&mut store);
         let instance = self.settle(&mut store, result)?;
         Ok(Warm {
