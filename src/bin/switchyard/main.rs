@@ -10,6 +10,12 @@ macro_rules! say {
     }};
 }
 
+/// mimalloc, not the system allocator: a request's small, short-lived buffers
+/// (headers, bodies, payloads, redb pages) cost glibc malloc ~5% of the router's
+/// CPU under load, and its free lists grow with the threads (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod admin;
 mod bench;
 mod new;
