@@ -33,7 +33,7 @@ use schema::{
     ATTEMPTS, CURSORS, DEDUPE, DELIVERIES, DUE, EVENT_DELIVERIES, EVENTS, FINISHED, HEALTH, META,
     SCHEMA_VERSION,
 };
-use writer::{Command, Done, Op};
+use writer::{Command, Done, EventRows, Op};
 
 /// The data file's name inside `data_dir`.
 pub const FILE_NAME: &str = "switchyard.redb";
@@ -156,6 +156,9 @@ impl Store {
         events: Vec<NewEvent>,
         dedupe_window_ms: u64,
     ) -> Result<Vec<Ingested>, StoreError> {
+        let events = (events.into_iter())
+            .map(EventRows::build)
+            .collect::<Result<_, _>>()?;
         let op = Op::Ingest {
             events,
             dedupe_window_ms,

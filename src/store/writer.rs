@@ -8,6 +8,9 @@
 //! caller. Under load the batches grow by themselves; at idle a lone request
 //! commits at once, with no timer to wait for.
 //!
+//! The thread does as little as it can: an event's rows are built and encoded
+//! by the task that stores it ([`EventRows`]), and only inserted here.
+//!
 //! Each operation reads and decodes what it needs before it writes, so one that
 //! meets a corrupt record fails alone, with nothing half-written, and the rest of
 //! the batch still commits. A storage error, which can stop an operation half-way,
@@ -43,6 +46,66 @@ pub struct NewEvent {
     pub received_at_ms: u64,
     pub payload: Vec<u8>,
     pub webhooks: Vec<Arc<str>>,
+}
+
+/// A [`NewEvent`]'s rows, keys made and records encoded on the caller's task:
+/// what would otherwise be the writer's largest share of the work per event.
+pub(super) struct EventRows {
+    sender: Arc<str>,
+    id: String,
+    received_at_ms: u64,
+    key: EventKey,
+    record: Vec<u8>,
+    /// Per webhook: its delivery's id and encoded record.
+    deliveries: Vec<(Arc<str>, DeliveryId, Vec<u8>)>,
+}
+
+impl EventRows {
+    pub(super) fn build(event: NewEvent) -> Result<Self, StoreError> {
+        let key = EventKey::generate();
+        let deliveries = (event.webhooks.iter())
+            .map(|webhook| {
+                let delivery = first_delivery(key, &event, webhook);
+                Ok((
+                    webhook.clone(),
+                    DeliveryId::generate(),
+                    schema::encode(&delivery)?,
+                ))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let record = EventRecord {
+            id: event.id,
+            sender: event.sender.to_string(),
+            event_type: event.event_type,
+            received_at_ms: event.received_at_ms,
+            payload: event.payload,
+        };
+        Ok(Self {
+            record: schema::encode(&record)?,
+            sender: event.sender,
+            id: record.id,
+            received_at_ms: event.received_at_ms,
+            key,
+            deliveries,
+        })
+    }
+}
+
+/// A new event's delivery to `webhook`: pending, due as the event arrives.
+fn first_delivery(event_key: EventKey, event: &NewEvent, webhook: &str) -> DeliveryRecord {
+    DeliveryRecord {
+        event: event_key,
+        event_id: event.id.clone(),
+        event_type: event.event_type.clone(),
+        webhook: webhook.to_owned(),
+        status: DeliveryStatus::Pending,
+        attempts: 0,
+        logged_attempts: 0,
+        replays: 0,
+        next_attempt_at_ms: Some(event.received_at_ms),
+        created_at_ms: event.received_at_ms,
+        updated_at_ms: event.received_at_ms,
+    }
 }
 
 /// What became of one [`NewEvent`].
@@ -94,7 +157,7 @@ impl Next {
 
 pub(super) enum Op {
     Ingest {
-        events: Vec<NewEvent>,
+        events: Vec<EventRows>,
         dedupe_window_ms: u64,
     },
     Record(Arc<Outcome>),
@@ -285,52 +348,29 @@ impl<'txn> Tables<'txn> {
     /// Stores one event with its dedupe key and a due delivery per webhook (invariant 3).
     fn ingest(
         &mut self,
-        event: NewEvent,
+        event: EventRows,
         window_ms: u64,
         now: u64,
     ) -> Result<Ingested, StoreError> {
         let dedupe_key = (&*event.sender, event.id.as_str());
-        if let Some(seen) = self.dedupe.get(dedupe_key)? {
-            let (_, received_at) = seen.value();
-            if now.saturating_sub(received_at) < window_ms {
-                return Ok(Ingested::Duplicate);
-            }
+        // One descent of the tree for the key, not a lookup and then an insert: on
+        // the rare duplicate, the key it displaced goes back.
+        let seen = (self.dedupe)
+            .insert(dedupe_key, (event.key.0, event.received_at_ms))?
+            .map(|seen| seen.value());
+        if let Some((first, received_at)) = seen
+            && now.saturating_sub(received_at) < window_ms
+        {
+            self.dedupe.insert(dedupe_key, (first, received_at))?;
+            return Ok(Ingested::Duplicate);
         }
-        let key = EventKey::generate();
-        let record = EventRecord {
-            id: event.id,
-            sender: event.sender.to_string(),
-            event_type: event.event_type,
-            received_at_ms: event.received_at_ms,
-            payload: event.payload,
-        };
-        for webhook in &event.webhooks {
-            let id = DeliveryId::generate();
-            let delivery = DeliveryRecord {
-                event: key,
-                event_id: record.id.clone(),
-                event_type: record.event_type.clone(),
-                webhook: webhook.to_string(),
-                status: DeliveryStatus::Pending,
-                attempts: 0,
-                logged_attempts: 0,
-                replays: 0,
-                next_attempt_at_ms: Some(event.received_at_ms),
-                created_at_ms: event.received_at_ms,
-                updated_at_ms: event.received_at_ms,
-            };
-            self.deliveries
-                .insert(id.0, schema::encode(&delivery)?.as_slice())?;
-            self.due
-                .insert((&**webhook, event.received_at_ms, id.0), ())?;
-            self.event_deliveries.insert((key.0, id.0), ())?;
+        let due_at = event.received_at_ms;
+        for (webhook, id, record) in &event.deliveries {
+            self.deliveries.insert(id.0, record.as_slice())?;
+            self.due.insert((&**webhook, due_at, id.0), ())?;
+            self.event_deliveries.insert((event.key.0, id.0), ())?;
         }
-        self.dedupe.insert(
-            (&*event.sender, record.id.as_str()),
-            (key.0, event.received_at_ms),
-        )?;
-        self.events
-            .insert(key.0, schema::encode(&record)?.as_slice())?;
+        self.events.insert(event.key.0, event.record.as_slice())?;
         Ok(Ingested::New)
     }
 
@@ -442,5 +482,50 @@ impl<'txn> Tables<'txn> {
             Some(bytes) => schema::decode(bytes.value()),
             None => Ok(Health::default()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Store, now_ms};
+
+    const MINUTE: u64 = 60_000;
+
+    fn event(id: &str, received_at_ms: u64) -> NewEvent {
+        NewEvent {
+            sender: "s".into(),
+            id: id.into(),
+            event_type: "t".into(),
+            received_at_ms,
+            payload: b"{}".to_vec(),
+            webhooks: vec!["w".into()],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_leaves_the_dedupe_key_to_the_first_event_and_its_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Arc::new(Metrics::new())).unwrap();
+        let first_at = now_ms() - 50_000;
+        let ingest = |e| store.ingest(vec![e], MINUTE);
+        assert_eq!(ingest(event("e", first_at)).await.unwrap(), [Ingested::New]);
+        let again = ingest(event("e", now_ms())).await.unwrap();
+        assert_eq!(again, [Ingested::Duplicate]);
+        let kept = store.event_by_sender_id("s", "e").unwrap().unwrap();
+        assert_eq!(
+            kept.received_at_ms, first_at,
+            "the window runs from the first"
+        );
+        assert_eq!(store.deliveries_of("s", "e").unwrap().len(), 1);
+
+        // Past the first's window the id is new again, and names the new event.
+        let later = now_ms() - MINUTE - 1;
+        let old = event("o", later);
+        assert_eq!(ingest(old).await.unwrap(), [Ingested::New]);
+        let fresh_at = now_ms();
+        assert_eq!(ingest(event("o", fresh_at)).await.unwrap(), [Ingested::New]);
+        let renewed = store.event_by_sender_id("s", "o").unwrap().unwrap();
+        assert_eq!(renewed.received_at_ms, fresh_at);
     }
 }
