@@ -201,13 +201,9 @@ impl Control {
         let lanes = (self.scheduler)
             .apply(chains, config.server.shutdown_grace)
             .await;
-        let mut held = Vec::with_capacity(lanes.stopped.len());
-        for webhook in &lanes.stopped {
-            match self.store.pending_count(webhook) {
-                Ok(pending) => held.push((webhook.clone(), pending)),
-                Err(e) => tracing::warn!(%webhook, error = %e, "cannot count pending deliveries"),
-            }
-        }
+        let held = (lanes.stopped.iter())
+            .map(|webhook| (webhook.clone(), self.store.pending_count(webhook)))
+            .collect();
         let need_restart = self.fixed.changed(&Fixed::of(&config));
         self.config.send_replace(config);
         tracing::info!(started = ?lanes.started, updated = ?lanes.updated,

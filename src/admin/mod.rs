@@ -266,7 +266,7 @@ fn metrics(control: &Control) -> Result<Response<Body>, ApiError> {
     let store = control.store();
     let now = crate::store::now_ms();
     for webhook in &control.config().webhooks {
-        let pending = store.pending_count(&webhook.id).map_err(store_error)?;
+        let pending = store.pending_count(&webhook.id);
         let oldest = store.oldest_pending_ms(&webhook.id).map_err(store_error)?;
         let age = Duration::from_millis(oldest.map_or(0, |at| now.saturating_sub(at)));
         control.metrics().queue(&webhook.id, pending, age);

@@ -287,7 +287,7 @@ fn view(control: &Control, webhook: &Webhook) -> Result<View, StoreError> {
             last_failed_at: health.last_failed_at_ms.map(api::timestamp),
             last_delivered_at: health.last_delivered_at_ms.map(api::timestamp),
         },
-        pending: store.pending_count(&webhook.id)?,
+        pending: store.pending_count(&webhook.id),
         oldest_pending_age_ms: oldest.map(|at| now_ms().saturating_sub(at)),
         failed: health.failed_deliveries,
     })

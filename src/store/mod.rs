@@ -5,6 +5,7 @@
 //! snapshot and run beside it, never blocked by a commit in progress. The tables and
 //! the invariants between them are in [`schema`].
 
+mod pending;
 mod query;
 mod records;
 mod retention;
@@ -29,6 +30,7 @@ pub use records::{
 pub use retention::{Purge, Purged};
 pub use writer::{Ingested, NewEvent, Next, Outcome, Replayed};
 
+use pending::Pending;
 use schema::{
     ATTEMPTS, CURSORS, DEDUPE, DELIVERIES, DUE, EVENT_DELIVERIES, EVENTS, FINISHED, HEALTH, META,
     SCHEMA_VERSION,
@@ -101,6 +103,7 @@ pub struct Store {
     path: Arc<Path>,
     writes: mpsc::Sender<Command>,
     writer: Arc<Mutex<Option<JoinHandle<()>>>>,
+    pending: Arc<Pending>,
 }
 
 impl Store {
@@ -122,14 +125,16 @@ impl Store {
         init_schema(&db)?;
         compact_if_it_pays(&mut db, &path);
         let db = Arc::new(db);
+        let pending = Arc::new(Pending::count(&db)?);
         let (writes, rx) = mpsc::channel(QUEUE_DEPTH);
-        let writer = writer::spawn(db.clone(), rx, metrics)
+        let writer = writer::spawn(db.clone(), rx, pending.clone(), metrics)
             .map_err(|e| StoreError::Writer(e.to_string()))?;
         Ok(Self {
             db,
             path: path.into(),
             writes,
             writer: Arc::new(Mutex::new(Some(writer))),
+            pending,
         })
     }
 
@@ -343,17 +348,9 @@ impl Store {
         std::fs::metadata(&self.path).map(|m| m.len())
     }
 
-    /// How many deliveries of `webhook` are pending.
-    pub fn pending_count(&self, webhook: &str) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read()?;
-        let due = txn.open_table(DUE)?;
-        let range = due.range((webhook, 0, 0)..=(webhook, u64::MAX, u128::MAX))?;
-        let mut count = 0;
-        for entry in range {
-            entry?;
-            count += 1;
-        }
-        Ok(count)
+    /// How many deliveries of `webhook` are pending, as of the last commit.
+    pub fn pending_count(&self, webhook: &str) -> u64 {
+        self.pending.of(webhook)
     }
 }
 

@@ -24,6 +24,7 @@ use std::thread::JoinHandle;
 use redb::{Database, ReadableTable, Table, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
+use super::pending::{Changes, Pending};
 use super::retention::{Purge, Purged};
 use super::schema::{
     self, ATTEMPTS, CURSORS, DEDUPE, DELIVERIES, DUE, EVENT_DELIVERIES, EVENTS, FINISHED, HEALTH,
@@ -207,15 +208,16 @@ pub(super) struct Command {
 pub(super) fn spawn(
     db: Arc<Database>,
     rx: mpsc::Receiver<Command>,
+    pending: Arc<Pending>,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || run(&db, rx, &metrics))
+        .spawn(move || run(&db, rx, &pending, &metrics))
 }
 
 /// Runs until told to close or every sender is dropped, then returns after the last commit.
-fn run(db: &Database, mut rx: mpsc::Receiver<Command>, metrics: &Metrics) {
+fn run(db: &Database, mut rx: mpsc::Receiver<Command>, pending: &Pending, metrics: &Metrics) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -226,7 +228,7 @@ fn run(db: &Database, mut rx: mpsc::Receiver<Command>, metrics: &Metrics) {
         }
         let closing = batch.iter().any(|c| matches!(c.op, Op::Close));
         let (size, started) = (batch.len(), std::time::Instant::now());
-        commit(db, &mut batch);
+        commit(db, &mut batch, pending);
         metrics.committed(size, started.elapsed());
         if closing {
             return;
@@ -234,11 +236,11 @@ fn run(db: &Database, mut rx: mpsc::Receiver<Command>, metrics: &Metrics) {
     }
 }
 
-fn commit(db: &Database, batch: &mut Vec<Command>) {
+fn commit(db: &Database, batch: &mut Vec<Command>, pending: &Pending) {
     let size = batch.len();
     let started = std::time::Instant::now();
     let (ops, replies): (Vec<Op>, Vec<_>) = batch.drain(..).map(|c| (c.op, c.reply)).unzip();
-    match apply_all(db, ops) {
+    match apply_all(db, ops, pending) {
         Ok(results) => {
             for (reply, result) in replies.into_iter().zip(results) {
                 // The caller may have gone away (a client hung up); the write stands.
@@ -259,11 +261,15 @@ fn commit(db: &Database, batch: &mut Vec<Command>) {
     );
 }
 
-fn apply_all(db: &Database, ops: Vec<Op>) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
+fn apply_all(
+    db: &Database,
+    ops: Vec<Op>,
+    pending: &Pending,
+) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
     // redb's default durability is `Immediate`: `commit` returns once the data is fsync'd.
     let txn = db.begin_write()?;
     let mut results = Vec::with_capacity(ops.len());
-    {
+    let queued = {
         let mut tables = Tables::open(&txn)?;
         let now = super::now_ms();
         for op in ops {
@@ -273,8 +279,10 @@ fn apply_all(db: &Database, ops: Vec<Op>) -> Result<Vec<Result<Done, StoreError>
             }
             results.push(result);
         }
-    }
+        tables.queued
+    };
     txn.commit()?;
+    pending.apply(queued);
     Ok(results)
 }
 
@@ -290,6 +298,8 @@ pub(super) struct Tables<'txn> {
     pub finished: Table<'txn, (u8, u64, u128), ()>,
     pub cursors: Table<'txn, &'static str, u128>,
     pub meta: Table<'txn, &'static str, u64>,
+    /// What this transaction did to `due`, for the pending counts.
+    queued: Changes,
 }
 
 impl<'txn> Tables<'txn> {
@@ -305,6 +315,7 @@ impl<'txn> Tables<'txn> {
             finished: txn.open_table(FINISHED)?,
             cursors: txn.open_table(CURSORS)?,
             meta: txn.open_table(META)?,
+            queued: Changes::default(),
         })
     }
 
@@ -331,7 +342,7 @@ impl<'txn> Tables<'txn> {
                 at_ms,
                 delivery,
             } => {
-                self.due.remove((webhook.as_str(), at_ms, delivery.0))?;
+                self.unqueue(&webhook, at_ms, delivery)?;
                 Ok(Done::Unit)
             }
             Op::Replay(ids) => {
@@ -367,7 +378,7 @@ impl<'txn> Tables<'txn> {
         let due_at = event.received_at_ms;
         for (webhook, id, record) in &event.deliveries {
             self.deliveries.insert(id.0, record.as_slice())?;
-            self.due.insert((&**webhook, due_at, id.0), ())?;
+            self.queue(webhook, due_at, *id)?;
             self.event_deliveries.insert((event.key.0, id.0), ())?;
         }
         self.events.insert(event.key.0, event.record.as_slice())?;
@@ -396,9 +407,7 @@ impl<'txn> Tables<'txn> {
             )?;
             // An outcome whose due entry is gone is stale (its delivery was requeued
             // meanwhile): it is logged, but must not move the delivery on.
-            let was_due = (self.due)
-                .remove((webhook, outcome.dispatched_due_ms, id.0))?
-                .is_some();
+            let was_due = self.unqueue(webhook, outcome.dispatched_due_ms, id)?;
             if was_due {
                 self.move_on(id, &mut delivery, outcome, &mut health)?;
             }
@@ -428,7 +437,7 @@ impl<'txn> Tables<'txn> {
             Next::Failed => (DeliveryStatus::Failed, None),
             Next::Filtered => (DeliveryStatus::Filtered, None),
             Next::Retry { at_ms } => {
-                self.due.insert((&*outcome.webhook, at_ms, id.0), ())?;
+                self.queue(&outcome.webhook, at_ms, id)?;
                 (DeliveryStatus::Pending, Some(at_ms))
             }
         };
@@ -464,11 +473,27 @@ impl<'txn> Tables<'txn> {
         delivery.replays = delivery.replays.saturating_add(1);
         delivery.next_attempt_at_ms = Some(now);
         delivery.updated_at_ms = now;
-        self.due
-            .insert((delivery.webhook.as_str(), now, id.0), ())?;
+        self.queue(&delivery.webhook, now, id)?;
         self.deliveries
             .insert(id.0, schema::encode(&delivery)?.as_slice())?;
         Ok(Replayed::Queued(delivery))
+    }
+
+    /// Adds a delivery's `DUE` entry.
+    fn queue(&mut self, webhook: &str, at_ms: u64, id: DeliveryId) -> Result<(), StoreError> {
+        if self.due.insert((webhook, at_ms, id.0), ())?.is_none() {
+            self.queued.add(webhook, 1);
+        }
+        Ok(())
+    }
+
+    /// Removes a delivery's `DUE` entry; whether there was one.
+    fn unqueue(&mut self, webhook: &str, at_ms: u64, id: DeliveryId) -> Result<bool, StoreError> {
+        let removed = self.due.remove((webhook, at_ms, id.0))?.is_some();
+        if removed {
+            self.queued.add(webhook, -1);
+        }
+        Ok(removed)
     }
 
     pub(super) fn put_health(&mut self, webhook: &str, health: &Health) -> Result<(), StoreError> {
@@ -527,5 +552,70 @@ mod tests {
         assert_eq!(ingest(event("o", fresh_at)).await.unwrap(), [Ingested::New]);
         let renewed = store.event_by_sender_id("s", "o").unwrap().unwrap();
         assert_eq!(renewed.received_at_ms, fresh_at);
+    }
+
+    fn settled(id: DeliveryId, delivery: &DeliveryRecord, next: Next) -> Arc<Outcome> {
+        Arc::new(Outcome {
+            delivery: id,
+            webhook: delivery.webhook.as_str().into(),
+            dispatched_due_ms: delivery.next_attempt_at_ms.unwrap(),
+            attempt: AttemptRecord {
+                delivery: id,
+                webhook: delivery.webhook.clone(),
+                event_id: delivery.event_id.clone(),
+                event_type: delivery.event_type.clone(),
+                number: 1,
+                replay: 0,
+                url: "http://receiver.test/".into(),
+                request_headers: Vec::new(),
+                status_code: Some(200),
+                response_headers: Vec::new(),
+                response_body: Vec::new(),
+                error: None,
+                duration_ms: 1,
+                at_ms: now_ms(),
+                plugins: Vec::new(),
+            },
+            next,
+            disable_after: None,
+        })
+    }
+
+    #[tokio::test]
+    async fn pending_counts_follow_each_commit_and_are_counted_again_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || Store::open(dir.path(), Arc::new(Metrics::new())).unwrap();
+        let store = open();
+        let counts = |store: &Store| ["w", "v", "x"].map(|w| store.pending_count(w));
+        let mut both = event("a", now_ms());
+        both.webhooks.push("v".into());
+        let events = vec![both, event("b", now_ms()), event("c", now_ms())];
+        store.ingest(events, MINUTE).await.unwrap();
+        assert_eq!(counts(&store), [3, 1, 0]);
+
+        let delivery = |id| store.deliveries_of("s", id).unwrap().remove(0);
+        let (b, b_record) = delivery("b");
+        store
+            .record(settled(b, &b_record, Next::Succeeded))
+            .await
+            .unwrap();
+        let (c, c_record) = delivery("c");
+        let retry = Next::Retry { at_ms: now_ms() };
+        store.record(settled(c, &c_record, retry)).await.unwrap();
+        assert_eq!(counts(&store), [2, 1, 0], "done leaves, a retry stays");
+        // A stale outcome (its due entry gone) moves nothing.
+        store
+            .record(settled(b, &b_record, Next::Failed))
+            .await
+            .unwrap();
+        assert_eq!(counts(&store), [2, 1, 0]);
+        assert!(matches!(
+            store.replay(b).await.unwrap(),
+            Replayed::Queued(_)
+        ));
+        assert_eq!(counts(&store), [3, 1, 0]);
+
+        store.close().await.unwrap();
+        assert_eq!(counts(&open()), [3, 1, 0]);
     }
 }
