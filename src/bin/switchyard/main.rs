@@ -11,8 +11,9 @@ macro_rules! say {
 }
 
 /// mimalloc, not the system allocator: a request's small, short-lived buffers
-/// (headers, bodies, payloads, redb pages) cost glibc malloc ~5% of the router's
-/// CPU under load, and its free lists grow with the threads (docs/performance.md).
+/// (headers, bodies, payloads, redb pages) kept glibc's malloc and free at ~10%
+/// of the router's CPU under load; with mimalloc batch ingest went from 181k to
+/// 217k events/s (docs/performance.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
