@@ -221,7 +221,7 @@ fn healthz() -> Result<Response<Body>, ApiError> {
     Ok(api::json(StatusCode::OK, &Status { status: "ok" }))
 }
 
-/// Whether the store is readable and the router is not shutting down. No auth.
+/// Whether the store takes writes and the router is not shutting down. No auth.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -238,7 +238,7 @@ fn ready(control: &Control) -> Result<Response<Body>, ApiError> {
     } else {
         Err(ApiError::unavailable(
             "not_ready",
-            "the router is shutting down, or cannot read its store",
+            "the router is shutting down, or its store cannot write (see the log and switchyard_store_writable)",
             5,
         ))
     }
@@ -265,9 +265,18 @@ fn store_error(error: StoreError) -> ApiError {
 fn metrics(control: &Control) -> Result<Response<Body>, ApiError> {
     let store = control.store();
     let now = crate::store::now_ms();
+    control.metrics().store_writable(store.is_writable());
     for webhook in &control.config().webhooks {
         let pending = store.pending_count(&webhook.id);
-        let oldest = store.oldest_pending_ms(&webhook.id).map_err(store_error)?;
+        // A store that cannot be read now leaves the ages as they were: the
+        // metrics that say why matter most at such a time.
+        let oldest = match store.oldest_pending_ms(&webhook.id) {
+            Ok(oldest) => oldest,
+            Err(error) => {
+                tracing::warn!(%error, "metrics: cannot read the oldest pending deliveries");
+                break;
+            }
+        };
         let age = Duration::from_millis(oldest.map_or(0, |at| now.saturating_sub(at)));
         control.metrics().queue(&webhook.id, pending, age);
     }

@@ -20,7 +20,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Instant;
 
-use crate::ssrf::{GuardedResolver, ResolveError};
+use crate::ssrf::{Blocked, GuardedConnector, GuardedResolver, ResolveError};
 use crate::store::ErrorKind;
 
 /// How much of a response body is kept: what classifiers get. The attempt log
@@ -31,7 +31,7 @@ pub const BODY_EXCERPT_BYTES: usize = 64 * 1024;
 /// reused; a longer body is cut off and its connection closed.
 const DRAIN_LIMIT: usize = 256 * 1024;
 
-type Connector = HttpsConnector<HttpConnector<GuardedResolver>>;
+type Connector = HttpsConnector<GuardedConnector<HttpConnector<GuardedResolver>>>;
 
 /// A shared HTTP client; clones share one connection pool.
 #[derive(Clone, Debug)]
@@ -74,7 +74,7 @@ impl HttpClient {
             .with_provider_and_webpki_roots(provider)?
             .https_or_http()
             .enable_all_versions()
-            .wrap_connector(http);
+            .wrap_connector(GuardedConnector::new(http, allow_private_networks));
         let inner = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
@@ -150,6 +150,9 @@ fn sort(error: &(dyn StdError + 'static)) -> TransportError {
 }
 
 fn kind_of(e: &(dyn StdError + 'static)) -> Option<ErrorKind> {
+    if e.is::<Blocked>() {
+        return Some(ErrorKind::Blocked);
+    }
     if let Some(resolve) = e.downcast_ref::<ResolveError>() {
         return Some(match resolve {
             ResolveError::Lookup { .. } => ErrorKind::Dns,
@@ -160,6 +163,9 @@ fn kind_of(e: &(dyn StdError + 'static)) -> Option<ErrorKind> {
         return Some(ErrorKind::Tls);
     }
     if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        if is_local_shortage(io) {
+            return Some(ErrorKind::Local);
+        }
         // tokio-rustls reports TLS failures as I/O errors wrapping the rustls error.
         if io
             .get_ref()
@@ -193,6 +199,23 @@ fn kind_of(e: &(dyn StdError + 'static)) -> Option<ErrorKind> {
     None
 }
 
+/// Whether the router itself, not the network or the receiver, is short of
+/// something a connection needs: file descriptors (EMFILE, ENFILE), memory
+/// (ENOMEM, ENOBUFS) or local ports (EADDRNOTAVAIL, from connect).
+fn is_local_shortage(io: &std::io::Error) -> bool {
+    io.kind() == std::io::ErrorKind::OutOfMemory
+        || io.raw_os_error().is_some_and(|code| {
+            [
+                libc::EMFILE,
+                libc::ENFILE,
+                libc::ENOMEM,
+                libc::ENOBUFS,
+                libc::EADDRNOTAVAIL,
+            ]
+            .contains(&code)
+        })
+}
+
 /// "outer: cause: root cause", skipping causes that repeat their parent's text.
 fn chain(error: &(dyn StdError + 'static)) -> String {
     let mut text = error.to_string();
@@ -206,4 +229,29 @@ fn chain(error: &(dyn StdError + 'static)) -> String {
         cause = e.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_out_of_descriptors_or_memory_is_the_routers_shortage_not_the_receivers() {
+        /// As hyper-util's connector reports it: an error of its own around the I/O error.
+        #[derive(Debug, thiserror::Error)]
+        #[error("tcp open error")]
+        struct ConnectError(#[source] std::io::Error);
+
+        for code in [
+            libc::EMFILE,
+            libc::ENFILE,
+            libc::ENOMEM,
+            libc::EADDRNOTAVAIL,
+        ] {
+            let wrapped = ConnectError(std::io::Error::from_raw_os_error(code));
+            assert_eq!(sort(&wrapped).kind, ErrorKind::Local, "errno {code}");
+        }
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(sort(&refused).kind, ErrorKind::Connect);
+    }
 }

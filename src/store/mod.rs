@@ -5,6 +5,7 @@
 //! snapshot and run beside it, never blocked by a commit in progress. The tables and
 //! the invariants between them are in [`schema`].
 
+mod handle;
 mod pending;
 mod query;
 mod records;
@@ -30,6 +31,7 @@ pub use records::{
 pub use retention::{Purge, Purged};
 pub use writer::{Ingested, NewEvent, Next, Outcome, Replayed};
 
+use handle::Handle;
 use pending::Pending;
 use schema::{
     ATTEMPTS, CURSORS, DEDUPE, DELIVERIES, DUE, EVENT_DELIVERIES, EVENTS, FINISHED, HEALTH, META,
@@ -39,13 +41,6 @@ use writer::{Command, Done, EventRows, Op};
 
 /// The data file's name inside `data_dir`.
 pub const FILE_NAME: &str = "switchyard.redb";
-
-/// redb's page cache. Its default, 1 GiB, is what the process would grow to under
-/// a sustained load or a large backlog; the hot part of the data (the newest
-/// events, the head of each webhook's due queue) is far smaller, and the kernel's
-/// page cache holds the rest. Measured with `switchyard bench`: peak RSS in
-/// `deliver` fell from 1.1 GiB to under 100 MiB, and delivery got no slower.
-const CACHE_BYTES: usize = 64 << 20;
 
 /// How many writes may queue for the writer before callers wait (backpressure).
 const QUEUE_DEPTH: usize = 16 * 1024;
@@ -67,6 +62,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("cannot start the store's writer thread: {0}")]
     Writer(String),
+    #[error(
+        "the data file is being reopened after an I/O error (is the disk full?); retry shortly"
+    )]
+    Unavailable,
     #[error("the store is shut down")]
     Closed,
 }
@@ -99,8 +98,7 @@ pub struct Due {
 /// or when the last handle is dropped, after committing whatever was queued.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
-    path: Arc<Path>,
+    db: Arc<Handle>,
     writes: mpsc::Sender<Command>,
     writer: Arc<Mutex<Option<JoinHandle<()>>>>,
     pending: Arc<Pending>,
@@ -115,23 +113,16 @@ impl Store {
             message: e.to_string(),
         })?;
         let path = dir.join(FILE_NAME);
-        let opened = redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
-            .create(&path);
-        let mut db = opened.map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse { path: path.clone() },
-            other => other.into(),
-        })?;
+        let mut db = handle::open_file(&path)?;
         init_schema(&db)?;
         compact_if_it_pays(&mut db, &path);
-        let db = Arc::new(db);
         let pending = Arc::new(Pending::count(&db)?);
+        let db = Arc::new(Handle::new(path, db));
         let (writes, rx) = mpsc::channel(QUEUE_DEPTH);
         let writer = writer::spawn(db.clone(), rx, pending.clone(), metrics)
             .map_err(|e| StoreError::Writer(e.to_string()))?;
         Ok(Self {
             db,
-            path: path.into(),
             writes,
             writer: Arc::new(Mutex::new(Some(writer))),
             pending,
@@ -243,7 +234,7 @@ impl Store {
 
     /// Up to `limit` of `webhook`'s deliveries due at or before `now_ms`, oldest first.
     pub fn due(&self, webhook: &str, now_ms: u64, limit: usize) -> Result<Vec<Due>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let due = txn.open_table(DUE)?;
         let range = due.range((webhook, 0, 0)..=(webhook, now_ms, u128::MAX))?;
         let mut page = Vec::with_capacity(limit.min(1024));
@@ -260,7 +251,7 @@ impl Store {
 
     /// The earliest due time of `webhook`'s deliveries that falls after `after_ms`.
     pub fn next_due_after(&self, webhook: &str, after_ms: u64) -> Result<Option<u64>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let due = txn.open_table(DUE)?;
         let start = after_ms.saturating_add(1);
         let mut range = due.range((webhook, start, 0)..=(webhook, u64::MAX, u128::MAX))?;
@@ -275,7 +266,7 @@ impl Store {
         &self,
         id: DeliveryId,
     ) -> Result<Option<(DeliveryRecord, EventRecord)>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let Some(delivery) = read(&txn.open_table(DELIVERIES)?, id.0)? else {
             return Ok(None);
         };
@@ -285,13 +276,13 @@ impl Store {
     }
 
     pub fn delivery(&self, id: DeliveryId) -> Result<Option<DeliveryRecord>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         read(&txn.open_table(DELIVERIES)?, id.0)
     }
 
     /// Every attempt of a delivery, in order.
     pub fn attempts(&self, id: DeliveryId) -> Result<Vec<AttemptRecord>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let table = txn.open_table(ATTEMPTS)?;
         let range = table.range((id.0, 0)..=(id.0, u32::MAX))?;
         range
@@ -300,7 +291,7 @@ impl Store {
     }
 
     pub fn health(&self, webhook: &str) -> Result<Option<Health>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let table = txn.open_table(HEALTH)?;
         let value = table.get(webhook)?;
         value.map(|v| schema::decode(v.value())).transpose()
@@ -312,7 +303,7 @@ impl Store {
         sender: &str,
         id: &str,
     ) -> Result<Option<EventRecord>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let Some(seen) = txn.open_table(DEDUPE)?.get((sender, id))? else {
             return Ok(None);
         };
@@ -326,7 +317,7 @@ impl Store {
         sender: &str,
         id: &str,
     ) -> Result<Vec<(DeliveryId, DeliveryRecord)>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let Some(seen) = txn.open_table(DEDUPE)?.get((sender, id))? else {
             return Ok(Vec::new());
         };
@@ -345,7 +336,13 @@ impl Store {
 
     /// The data file's size on disk, in bytes.
     pub fn file_bytes(&self) -> std::io::Result<u64> {
-        std::fs::metadata(&self.path).map(|m| m.len())
+        std::fs::metadata(self.db.path()).map(|m| m.len())
+    }
+
+    /// Whether the store takes writes: false from a commit that failed for an I/O
+    /// error until the data file, reopened, takes one again.
+    pub fn is_writable(&self) -> bool {
+        self.db.is_writable()
     }
 
     /// How many deliveries of `webhook` are pending, as of the last commit.

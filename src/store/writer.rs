@@ -16,14 +16,23 @@
 //! the batch still commits. A storage error, which can stop an operation half-way,
 //! aborts the whole transaction instead: every caller in the batch gets the error
 //! and nothing of the batch is written.
+//!
+//! An I/O error (a full disk) leaves redb unusable until it is reopened, so the
+//! writer then reopens the data file itself ([`recover`], [`super::handle`]), with
+//! backoff, answering the writes that arrive meanwhile with
+//! [`StoreError::Unavailable`] rather than letting them queue.
 
-use crate::metrics::Metrics;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableTable, Table, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::backoff::Backoff;
+use crate::metrics::Metrics;
+
+use super::handle::{self, Handle};
 use super::pending::{Changes, Pending};
 use super::retention::{Purge, Purged};
 use super::schema::{
@@ -142,6 +151,12 @@ pub enum Next {
     Failed,
     /// A plugin dropped it; never delivered.
     Filtered,
+    /// The router could not make the attempt (it ran short of file descriptors or
+    /// memory): due again at `at_ms`, and counted toward nothing: not the
+    /// delivery's retries, not its webhook's health, not auto-disable.
+    Deferred {
+        at_ms: u64,
+    },
 }
 
 impl Next {
@@ -152,7 +167,14 @@ impl Next {
             Next::Retry { .. } => "retry",
             Next::Failed => "failed",
             Next::Filtered => "filtered",
+            Next::Deferred { .. } => "deferred",
         }
+    }
+
+    /// Whether the attempt says anything of the receiver: a filtered event never
+    /// reached it, and a deferred attempt never left the router.
+    fn judges_receiver(self) -> bool {
+        !matches!(self, Next::Filtered | Next::Deferred { .. })
     }
 }
 
@@ -206,7 +228,7 @@ pub(super) struct Command {
 }
 
 pub(super) fn spawn(
-    db: Arc<Database>,
+    db: Arc<Handle>,
     rx: mpsc::Receiver<Command>,
     pending: Arc<Pending>,
     metrics: Arc<Metrics>,
@@ -217,7 +239,7 @@ pub(super) fn spawn(
 }
 
 /// Runs until told to close or every sender is dropped, then returns after the last commit.
-fn run(db: &Database, mut rx: mpsc::Receiver<Command>, pending: &Pending, metrics: &Metrics) {
+fn run(db: &Handle, mut rx: mpsc::Receiver<Command>, pending: &Pending, metrics: &Metrics) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -227,39 +249,117 @@ fn run(db: &Database, mut rx: mpsc::Receiver<Command>, pending: &Pending, metric
             batch.push(next);
         }
         let closing = batch.iter().any(|c| matches!(c.op, Op::Close));
-        let (size, started) = (batch.len(), std::time::Instant::now());
-        commit(db, &mut batch, pending);
+        let (size, started) = (batch.len(), Instant::now());
+        let failed = commit(db, &mut batch, pending);
         metrics.committed(size, started.elapsed());
         if closing {
+            return;
+        }
+        if let Some(error) = failed.filter(handle::needs_reopen)
+            && !recover(db, &mut rx, pending, metrics, &error)
+        {
             return;
         }
     }
 }
 
-fn commit(db: &Database, batch: &mut Vec<Command>, pending: &Pending) {
+/// Commits `batch`; the error that failed all of it, if one did.
+fn commit(db: &Handle, batch: &mut Vec<Command>, pending: &Pending) -> Option<StoreError> {
     let size = batch.len();
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let (ops, replies): (Vec<Op>, Vec<_>) = batch.drain(..).map(|c| (c.op, c.reply)).unzip();
-    match apply_all(db, ops, pending) {
+    let applied = db
+        .get()
+        .and_then(|current| apply_all(&current, ops, pending));
+    let failed = match applied {
         Ok(results) => {
             for (reply, result) in replies.into_iter().zip(results) {
                 // The caller may have gone away (a client hung up); the write stands.
                 let _ = reply.send(result);
             }
+            None
         }
         Err(e) => {
             tracing::error!(error = %e, batch = size, "store commit failed");
+            if handle::needs_reopen(&e) {
+                // Before anyone hears of the failure, so no one reads "writable" after it.
+                db.failed();
+            }
             for reply in replies {
                 let _ = reply.send(Err(e.clone()));
             }
+            Some(e)
         }
-    }
+    };
     tracing::trace!(
         batch = size,
         elapsed_us = started.elapsed().as_micros(),
         "committed"
     );
+    failed
 }
+
+/// How long the writer waits between attempts to reopen the data file.
+const REOPEN_FIRST: Duration = Duration::from_millis(100);
+const REOPEN_MAX: Duration = Duration::from_secs(5);
+/// How often writes that arrive while the file is being reopened are answered.
+const REFUSE_EVERY: Duration = Duration::from_millis(20);
+
+/// Reopens the data file after `error`, until a reopened file takes a commit;
+/// see the module docs. False if the store was closed meanwhile.
+fn recover(
+    db: &Handle,
+    rx: &mut mpsc::Receiver<Command>,
+    pending: &Pending,
+    metrics: &Metrics,
+    error: &StoreError,
+) -> bool {
+    tracing::error!(%error, path = %db.path().display(),
+        "the store cannot write; reopening the data file until it can (is the disk full?)");
+    db.take();
+    let mut backoff = Backoff::new(REOPEN_FIRST, REOPEN_MAX);
+    let started = Instant::now();
+    loop {
+        let until = Instant::now() + backoff.next_delay();
+        while Instant::now() < until {
+            while let Ok(command) = rx.try_recv() {
+                let closing = matches!(command.op, Op::Close);
+                let _ = command.reply.send(Err(StoreError::Unavailable));
+                if closing {
+                    return false;
+                }
+            }
+            std::thread::sleep(REFUSE_EVERY.min(until.saturating_duration_since(Instant::now())));
+        }
+        match reopen(db.path(), pending) {
+            Ok(reopened) => {
+                db.put(reopened);
+                metrics.store_reopened();
+                tracing::info!(
+                    after_ms = started.elapsed().as_millis(),
+                    "the store takes writes again: the data file was reopened"
+                );
+                return true;
+            }
+            Err(e) => tracing::warn!(error = %e, "the data file cannot be reopened yet"),
+        }
+    }
+}
+
+/// Opens the data file again and proves it takes a durable commit; counts the
+/// pending deliveries again, since a commit that failed may have reached the disk.
+fn reopen(path: &std::path::Path, pending: &Pending) -> Result<Database, StoreError> {
+    let db = handle::open_file(path)?;
+    let txn = db.begin_write()?;
+    txn.open_table(META)?.insert(REOPENED_AT, super::now_ms())?;
+    txn.commit()?;
+    pending.recount(&db)?;
+    Ok(db)
+}
+
+/// In `META`: when the data file was last reopened after an I/O error; written
+/// to prove that it takes commits again.
+const REOPENED_AT: &str = "reopened_at_ms";
 
 fn apply_all(
     db: &Database,
@@ -395,8 +495,7 @@ impl<'txn> Tables<'txn> {
         let delivery = self.deliveries.get(id.0)?;
         let delivery: Option<DeliveryRecord> =
             delivery.map(|d| schema::decode(d.value())).transpose()?;
-        // A filtered event never reached the receiver: it says nothing of its health.
-        if outcome.next != Next::Filtered {
+        if outcome.next.judges_receiver() {
             health.record(outcome.next == Next::Succeeded, attempt.at_ms);
         }
         if let Some(mut delivery) = delivery {
@@ -415,6 +514,7 @@ impl<'txn> Tables<'txn> {
                 .insert(id.0, schema::encode(&delivery)?.as_slice())?;
         } // else purged meanwhile: nothing left to log it against
         let disabled = (outcome.disable_after)
+            .filter(|_| outcome.next.judges_receiver())
             .and_then(|policy| health.trip(policy, attempt.at_ms))
             .cloned();
         self.put_health(webhook, &health)?;
@@ -430,13 +530,15 @@ impl<'txn> Tables<'txn> {
         health: &mut Health,
     ) -> Result<(), StoreError> {
         let at_ms = outcome.attempt.at_ms;
-        delivery.attempts = outcome.attempt.number;
+        if outcome.next.judges_receiver() {
+            delivery.attempts = outcome.attempt.number;
+        }
         delivery.updated_at_ms = at_ms;
         (delivery.status, delivery.next_attempt_at_ms) = match outcome.next {
             Next::Succeeded => (DeliveryStatus::Succeeded, None),
             Next::Failed => (DeliveryStatus::Failed, None),
             Next::Filtered => (DeliveryStatus::Filtered, None),
-            Next::Retry { at_ms } => {
+            Next::Retry { at_ms } | Next::Deferred { at_ms } => {
                 self.queue(&outcome.webhook, at_ms, id)?;
                 (DeliveryStatus::Pending, Some(at_ms))
             }
