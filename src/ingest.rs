@@ -702,6 +702,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_sender_holds_at_most_its_share_of_the_memory_budget() {
+        let global = Arc::new(Semaphore::new(100));
+        let share = Arc::new(Semaphore::new(10));
+        let reserve = || Reservation {
+            global: global.clone(),
+            share: share.clone(),
+            held: None,
+            kib: 0,
+        };
+        let mut first = reserve();
+        first.grow_to(2 * 1024).unwrap(); // 4 KiB: the body and its payload
+        first.grow_to(2 * 1024 + 1).unwrap();
+        assert_eq!(first.kib, 5, "grown by what arrived, not reserved anew");
+        let mut second = reserve();
+        let refused = second.grow_to(3 * 1024).unwrap_err();
+        assert_eq!(
+            (refused.status, refused.code),
+            (StatusCode::SERVICE_UNAVAILABLE, "overloaded")
+        );
+        assert_eq!(
+            global.available_permits(),
+            95,
+            "the refused request holds nothing"
+        );
+        drop(first);
+        assert_eq!(
+            (global.available_permits(), share.available_permits()),
+            (100, 10)
+        );
+        second.grow_to(3 * 1024).unwrap();
+        assert_eq!(sender_share_kib(1), MEMORY_BUDGET_KIB);
+        assert_eq!(sender_share_kib(2), MEMORY_BUDGET_KIB / 2);
+        assert_eq!(sender_share_kib(100), MEMORY_BUDGET_KIB / 4);
+    }
+
+    #[test]
     fn types_follow_the_documented_alphabet() {
         assert!(is_valid_type("email.sent"));
         assert!(is_valid_type("a:b-c_d.E9"));

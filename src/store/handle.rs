@@ -30,19 +30,24 @@ use super::StoreError;
 /// `deliver` fell from 1.1 GiB to under 100 MiB, and delivery got no slower.
 const CACHE_BYTES: usize = 64 << 20;
 
+/// How the database is opened, at start and again after an I/O error: the data
+/// file, or in the store's tests a backend that fails on demand.
+pub(super) type Opener = Box<dyn Fn() -> Result<Database, StoreError> + Send + Sync>;
+
 /// The current database, if it is open; see the module docs.
-#[derive(Debug)]
 pub(super) struct Handle {
     path: PathBuf,
+    open: Opener,
     current: RwLock<Option<Arc<Database>>>,
     /// False from a failed commit until a reopened database has committed.
     writable: AtomicBool,
 }
 
 impl Handle {
-    pub fn new(path: PathBuf, db: Database) -> Self {
+    pub fn new(path: PathBuf, open: Opener, db: Database) -> Self {
         Self {
             path,
+            open,
             current: RwLock::new(Some(Arc::new(db))),
             writable: AtomicBool::new(true),
         }
@@ -50,6 +55,11 @@ impl Handle {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Opens the database again, as it was opened at first.
+    pub fn reopen(&self) -> Result<Database, StoreError> {
+        (self.open)()
     }
 
     /// The database, unless the writer is reopening it.

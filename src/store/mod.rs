@@ -113,11 +113,25 @@ impl Store {
             message: e.to_string(),
         })?;
         let path = dir.join(FILE_NAME);
-        let mut db = handle::open_file(&path)?;
+        let opener = {
+            let path = path.clone();
+            move || handle::open_file(&path)
+        };
+        Self::open_with(path, Box::new(opener), metrics)
+    }
+
+    /// [`Store::open`], with the database opened (and after an I/O error, opened
+    /// again) by `open`: the seam through which the store's tests inject faults.
+    fn open_with(
+        path: PathBuf,
+        open: handle::Opener,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, StoreError> {
+        let mut db = open()?;
         init_schema(&db)?;
         compact_if_it_pays(&mut db, &path);
         let pending = Arc::new(Pending::count(&db)?);
-        let db = Arc::new(Handle::new(path, db));
+        let db = Arc::new(Handle::new(path, open, db));
         let (writes, rx) = mpsc::channel(QUEUE_DEPTH);
         let writer = writer::spawn(db.clone(), rx, pending.clone(), metrics)
             .map_err(|e| StoreError::Writer(e.to_string()))?;

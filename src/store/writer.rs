@@ -331,7 +331,7 @@ fn recover(
             }
             std::thread::sleep(REFUSE_EVERY.min(until.saturating_duration_since(Instant::now())));
         }
-        match reopen(db.path(), pending) {
+        match reopen(db, pending) {
             Ok(reopened) => {
                 db.put(reopened);
                 metrics.store_reopened();
@@ -348,8 +348,8 @@ fn recover(
 
 /// Opens the data file again and proves it takes a durable commit; counts the
 /// pending deliveries again, since a commit that failed may have reached the disk.
-fn reopen(path: &std::path::Path, pending: &Pending) -> Result<Database, StoreError> {
-    let db = handle::open_file(path)?;
+fn reopen(handle: &Handle, pending: &Pending) -> Result<Database, StoreError> {
+    let db = handle.reopen()?;
     let txn = db.begin_write()?;
     txn.open_table(META)?.insert(REOPENED_AT, super::now_ms())?;
     txn.commit()?;
@@ -681,6 +681,105 @@ mod tests {
             next,
             disable_after: None,
         })
+    }
+
+    /// Storage that fails every write and sync while `failing` is set, as a full
+    /// disk does; its bytes outlive the database, so a reopen finds them.
+    #[derive(Debug, Clone)]
+    struct Faulty {
+        bytes: Arc<redb::backends::InMemoryBackend>,
+        failing: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl Faulty {
+        fn check(&self) -> std::io::Result<()> {
+            if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            Ok(())
+        }
+    }
+
+    impl redb::StorageBackend for Faulty {
+        fn len(&self) -> std::io::Result<u64> {
+            self.bytes.len()
+        }
+        fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+            self.bytes.read(offset, out)
+        }
+        fn set_len(&self, len: u64) -> std::io::Result<()> {
+            self.check()?;
+            self.bytes.set_len(len)
+        }
+        fn sync_data(&self) -> std::io::Result<()> {
+            self.check()?;
+            self.bytes.sync_data()
+        }
+        fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+            self.check()?;
+            self.bytes.write(offset, data)
+        }
+    }
+
+    #[tokio::test]
+    async fn after_an_io_error_the_store_reopens_by_itself_and_keeps_what_it_acknowledged() {
+        let faulty = Faulty {
+            bytes: Arc::new(redb::backends::InMemoryBackend::new()),
+            failing: Arc::default(),
+        };
+        let opener = {
+            let faulty = faulty.clone();
+            move || Ok(redb::Builder::new().create_with_backend(faulty.clone())?)
+        };
+        let path = std::path::PathBuf::from("in-memory");
+        let store = Store::open_with(path, Box::new(opener), Arc::new(Metrics::new())).unwrap();
+        assert_eq!(
+            store
+                .ingest(vec![event("kept", now_ms())], MINUTE)
+                .await
+                .unwrap(),
+            [Ingested::New]
+        );
+
+        faulty
+            .failing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let failed = store.ingest(vec![event("lost", now_ms())], MINUTE).await;
+        assert!(failed.is_err(), "a full disk takes no commit");
+        assert!(!store.is_writable());
+        // While the disk stays full, writes are refused at once, not queued.
+        let refused = store.ingest(vec![event("refused", now_ms())], MINUTE).await;
+        assert!(
+            matches!(refused, Err(StoreError::Unavailable | StoreError::Db(_))),
+            "{refused:?}"
+        );
+
+        faulty
+            .failing
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let again = loop {
+            match store.ingest(vec![event("after", now_ms())], MINUTE).await {
+                Ok(ingested) => break ingested,
+                Err(StoreError::Unavailable) => {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "the store never reopened"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(other) => panic!("{other}"),
+            }
+        };
+        assert_eq!(again, [Ingested::New]);
+        assert!(store.is_writable());
+        assert!(store.event_by_sender_id("s", "kept").unwrap().is_some());
+        assert!(store.event_by_sender_id("s", "after").unwrap().is_some());
+        assert_eq!(
+            store.pending_count("w"),
+            2,
+            "counted again from what the file holds"
+        );
     }
 
     #[tokio::test]
