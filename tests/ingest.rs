@@ -58,6 +58,41 @@ async fn bad_requests_get_clear_json_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_event_is_an_object_not_an_array_whose_items_fit_the_fields() {
+    let (router, _receiver) = router_with_receiver().await;
+    let addr = router.addr();
+    // In field order (id, type, data, timestamp), serde would take these as events.
+    let arrays = [
+        r#"["arr-1","t.x",{"k":1},"2026-01-01T00:00:00Z"]"#,
+        " \n[\"arr-2\",\"t.x\",{\"k\":1}]",
+    ];
+    for body in arrays {
+        let answer = post(addr, "/v1/events", Some(TOKEN), body).await;
+        assert_error(&answer, 400, "invalid_event");
+    }
+
+    let batch = format!(
+        r#"[{}, {{"id":"obj-1","type":"t.x","data":1}}]"#,
+        r#"["arr-3","t.x",{"k":1}]"#
+    );
+    let answer = post(addr, "/v1/events/batch", Some(TOKEN), &batch).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{:?}", answer.json);
+    let results = &answer.json["results"];
+    assert_eq!(results[0]["status"], 400, "{results}");
+    assert_eq!(results[0]["error"]["code"], "invalid_event", "{results}");
+    assert_eq!(results[1]["status"], 202, "{results}");
+    let only_arrays = format!("[{}]", arrays[0]);
+    let answer = post(addr, "/v1/events/batch", Some(TOKEN), &only_arrays).await;
+    assert_error(&answer, 400, "invalid_batch");
+    assert_eq!(answer.json["results"][0]["error"]["code"], "invalid_event");
+
+    for id in ["arr-1", "arr-2", "arr-3"] {
+        let stored = router.store().event_by_sender_id("test", id).unwrap();
+        assert!(stored.is_none(), "{id} was stored");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn tokens_sizes_types_and_routes_are_checked() {
     let (router, _receiver) = router_with_receiver().await;
     let addr = router.addr();
