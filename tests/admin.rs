@@ -847,3 +847,30 @@ async fn a_reload_through_the_admin_api_adds_removes_and_changes_webhooks_under_
         "none lost"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn event_ids_with_reserved_characters_are_found_percent_encoded() {
+    let receiver = Receiver::ok().await;
+    let router = start(&webhook("w", &receiver.url("/"), "")).await;
+    // Ids as a sender may send them, and the same ids encoded as one path segment.
+    let ids = [
+        ("slash/id", "slash%2Fid"),
+        ("100%?x=1#y", "100%25%3Fx%3D1%23y"),
+    ];
+    for (id, _) in ids {
+        router.send(id, "order.paid").await;
+    }
+    eventually(WAIT, "every delivery done", || {
+        (router.store().pending_count("w") == 0).then_some(())
+    })
+    .await;
+    for (id, encoded) in ids {
+        let event = get(&router, &format!("/v1/events/{encoded}")).await;
+        assert_eq!(event.status, StatusCode::OK, "{id}: {:?}", event.json);
+        assert_eq!(event.json["id"], id);
+        let deliveries = event.json["deliveries"].as_array().unwrap();
+        assert_eq!(deliveries.len(), 1, "{id}: {deliveries:?}");
+        assert_eq!(deliveries[0]["event_id"], id);
+        assert_eq!(deliveries[0]["status"], "succeeded");
+    }
+}

@@ -17,11 +17,13 @@ mod page;
 mod replays;
 mod webhooks;
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use percent_encoding::percent_decode_str;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -134,7 +136,11 @@ impl Admin {
                 format!("no route for {path}"),
             )
         })?;
-        let (route, id) = (*found.value, found.params.get("id").map(str::to_owned));
+        // Matched on the raw path, so a `%2F` stays inside its segment; the handler
+        // gets the id as the client meant it. Ids are ASCII: a decoding that is not
+        // UTF-8 names nothing, and is answered as an unknown id.
+        let id = (found.params.get("id")).map(|raw| percent_decode_str(raw).decode_utf8_lossy());
+        let (route, id) = (*found.value, id.map(Cow::into_owned));
         check_method(route, request.method())?;
         if !matches!(route, Route::Healthz | Route::Readyz) {
             self.authenticate(request.headers())?;
