@@ -874,3 +874,33 @@ async fn event_ids_with_reserved_characters_are_found_percent_encoded() {
         assert_eq!(deliveries[0]["status"], "succeeded");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_events_payload_is_the_bytes_the_receiver_got() {
+    let receiver = Receiver::ok().await;
+    let router = start(&webhook("w", &receiver.url("/"), "")).await;
+    let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let data = format!(
+        r#"{{"z":12345678901234567890123,"a":1,"a":2,"big":1e400,"deep":{deep},"s":"\u00e9\/"}}"#
+    );
+    let body = format!(r#"{{"id":"exact","type":"order.paid","data":{data}}}"#);
+    let accepted = post_event(&router, &body).await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED, "{:?}", accepted.json);
+    let delivered = receiver.wait_for(1, WAIT).await[0].body.clone();
+    let delivered = String::from_utf8(delivered.to_vec()).unwrap();
+    assert!(delivered.contains(&data), "{delivered}");
+
+    let url = format!("http://{}/v1/events/exact", admin_addr(&router));
+    let request = Request::get(url)
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let text = raw_body(request).await;
+    #[derive(serde::Deserialize)]
+    struct Shown<'a> {
+        #[serde(borrow)]
+        payload: &'a serde_json::value::RawValue,
+    }
+    let shown: Shown = serde_json::from_str(&text).unwrap();
+    assert_eq!(shown.payload.get(), delivered);
+}
