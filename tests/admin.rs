@@ -904,3 +904,75 @@ async fn an_events_payload_is_the_bytes_the_receiver_got() {
     let shown: Shown = serde_json::from_str(&text).unwrap();
     assert_eq!(shown.payload.get(), delivered);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_replay_jobs_past_the_cap_are_refused_until_one_ends() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // Failing at first, then hanging: the webhook's queue holds 100 deliveries due
+    // now, so a job replaying its dead ones waits on that backlog, running, until
+    // it is cancelled.
+    let hang = Arc::new(AtomicBool::new(false));
+    let hanging = hang.clone();
+    let receiver = Receiver::start(move |_| {
+        if hanging.load(Ordering::SeqCst) {
+            Reply::ok().after(Duration::from_secs(600))
+        } else {
+            Reply::status(500)
+        }
+    })
+    .await;
+    let extra = "retry.delays = []\ntimeout = \"10m\"\nmax_in_flight = 1";
+    let router = start(&webhook("w", &receiver.url("/"), extra)).await;
+    router.send("dead", "order.paid").await;
+    eventually(WAIT, "the delivery dead", || {
+        let health = router.store().health("w").unwrap()?;
+        (health.failed_deliveries == 1).then_some(())
+    })
+    .await;
+    hang.store(true, Ordering::SeqCst);
+    for i in 0..101 {
+        router.send(&format!("queued-{i}"), "order.paid").await;
+    }
+
+    let request = serde_json::json!({
+        "webhook": "w",
+        "since": "2000-01-01T00:00:00Z",
+        "until": "2100-01-01T00:00:00Z",
+    });
+    let mut jobs = Vec::new();
+    for _ in 0..4 {
+        let started = post_json(&router, "/v1/replay", &request).await;
+        assert_eq!(started.status, StatusCode::ACCEPTED, "{:?}", started.json);
+        jobs.push(started.json["id"].as_str().unwrap().to_owned());
+    }
+    let refused = post_json(&router, "/v1/replay", &request).await;
+    assert_eq!(
+        (refused.status, &refused.json["error"]["code"]),
+        (StatusCode::TOO_MANY_REQUESTS, &Value::from("too_many_jobs")),
+        "{:?}",
+        refused.json
+    );
+    for id in &jobs {
+        let job = get(&router, &format!("/v1/replay/{id}")).await;
+        assert_eq!(job.json["state"], "running", "{:?}", job.json);
+    }
+
+    // One ends: there is room for one more, and only one.
+    let path = format!("/v1/replay/{}", jobs[0]);
+    let addr = admin_addr(&router);
+    call(addr, "DELETE", &path, Some(ADMIN_TOKEN)).await;
+    let mut state = Value::Null;
+    for _ in 0..1500 {
+        state = get(&router, &path).await.json["state"].clone();
+        if state != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(state, "cancelled");
+    let started = post_json(&router, "/v1/replay", &request).await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{:?}", started.json);
+    let refused = post_json(&router, "/v1/replay", &request).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+}
