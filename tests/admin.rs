@@ -976,3 +976,27 @@ async fn bulk_replay_jobs_past_the_cap_are_refused_until_one_ends() {
     let refused = post_json(&router, "/v1/replay", &request).await;
     assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn head_asks_the_health_routes_as_get_does_without_a_body() {
+    use http_body_util::BodyExt;
+    let router = start(&webhook("w", "http://127.0.0.1:9/", "")).await;
+    let addr = admin_addr(&router);
+    let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    for path in ["/healthz", "/readyz"] {
+        let get = call(addr, "GET", path, None).await;
+        let head = Request::head(format!("http://{addr}{path}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let response = client.request(head).await.unwrap();
+        assert_eq!(response.status(), get.status, "{path}");
+        let length = &get.headers["content-length"];
+        assert_ne!(length, "0", "{path}");
+        assert_eq!(&response.headers()["content-length"], length, "{path}");
+        assert_eq!(response.headers()["content-type"], "application/json");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(body.is_empty(), "{path}: {body:?}");
+    }
+}
