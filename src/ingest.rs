@@ -654,14 +654,24 @@ impl ItemResult {
 }
 
 fn parse_json(body: &[u8]) -> Result<Incoming<'_>, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
+    let event = serde_json::from_slice(body).map_err(|e| {
         let code = if e.is_data() {
             "invalid_event"
         } else {
             "malformed_json"
         };
         ApiError::bad_request(code, format!("the body is not a valid event: {e}"))
-    })
+    })?;
+    // serde fills a struct from a JSON array too, field by field in order; an event
+    // is an object, and a sender whose array happens to fit has a bug to hear about.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(ApiError::bad_request(
+            "invalid_event",
+            "the body is not a valid event: an event is a JSON object",
+        ));
+    }
+    Ok(event)
 }
 
 /// `[A-Za-z0-9._:-]{1,128}`

@@ -58,6 +58,41 @@ async fn bad_requests_get_clear_json_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_event_is_an_object_not_an_array_whose_items_fit_the_fields() {
+    let (router, _receiver) = router_with_receiver().await;
+    let addr = router.addr();
+    // In field order (id, type, data, timestamp), serde would take these as events.
+    let arrays = [
+        r#"["arr-1","t.x",{"k":1},"2026-01-01T00:00:00Z"]"#,
+        " \n[\"arr-2\",\"t.x\",{\"k\":1}]",
+    ];
+    for body in arrays {
+        let answer = post(addr, "/v1/events", Some(TOKEN), body).await;
+        assert_error(&answer, 400, "invalid_event");
+    }
+
+    let batch = format!(
+        r#"[{}, {{"id":"obj-1","type":"t.x","data":1}}]"#,
+        r#"["arr-3","t.x",{"k":1}]"#
+    );
+    let answer = post(addr, "/v1/events/batch", Some(TOKEN), &batch).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{:?}", answer.json);
+    let results = &answer.json["results"];
+    assert_eq!(results[0]["status"], 400, "{results}");
+    assert_eq!(results[0]["error"]["code"], "invalid_event", "{results}");
+    assert_eq!(results[1]["status"], 202, "{results}");
+    let only_arrays = format!("[{}]", arrays[0]);
+    let answer = post(addr, "/v1/events/batch", Some(TOKEN), &only_arrays).await;
+    assert_error(&answer, 400, "invalid_batch");
+    assert_eq!(answer.json["results"][0]["error"]["code"], "invalid_event");
+
+    for id in ["arr-1", "arr-2", "arr-3"] {
+        let stored = router.store().event_by_sender_id("test", id).unwrap();
+        assert!(stored.is_none(), "{id} was stored");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn tokens_sizes_types_and_routes_are_checked() {
     let (router, _receiver) = router_with_receiver().await;
     let addr = router.addr();
@@ -354,11 +389,11 @@ async fn trickling_upload(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_uploads_hold_only_the_memory_of_what_has_arrived() {
-    // Reserved up front, 140 uploads of up to 1 MiB each would hold 280 MiB of the
+    // Reserved up front, 40 uploads of up to 4 MiB each would hold 320 MiB of the
     // 256 MiB budget, and every other sender would be refused.
-    let router = Router::start("max_body_bytes = 1048576", "").await;
+    let router = Router::start("max_body_bytes = 4194304", "").await;
     let mut slow = Vec::new();
-    for _ in 0..140 {
+    for _ in 0..40 {
         slow.push(trickling_upload(router.addr()).await);
     }
     router.send("while-they-trickle", "t.x").await;

@@ -141,12 +141,26 @@ fn sort(error: &(dyn StdError + 'static)) -> TransportError {
     let mut cause: Option<&(dyn StdError + 'static)> = Some(error);
     while let Some(e) = cause {
         kind = kind_of(e).or(kind);
-        cause = e.source();
+        cause = cause_of(e);
     }
     TransportError {
         kind: kind.unwrap_or(ErrorKind::Other),
         message: chain(error),
     }
+}
+
+/// The error `e` wraps. `io::Error::source` does not answer the error an I/O error
+/// wraps but that error's own source, one layer further in. A TLS failure comes
+/// as tokio-rustls's I/O error holding the `rustls::Error`, which hyper-rustls
+/// wraps in an I/O error of its own: walked by `source`, the chain goes from that
+/// outer I/O error straight past both, and the failure was sorted as `connect`.
+fn cause_of<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError + 'static)> {
+    if let Some(io) = e.downcast_ref::<std::io::Error>()
+        && let Some(inner) = io.get_ref()
+    {
+        return Some(inner);
+    }
+    e.source()
 }
 
 fn kind_of(e: &(dyn StdError + 'static)) -> Option<ErrorKind> {
@@ -165,13 +179,6 @@ fn kind_of(e: &(dyn StdError + 'static)) -> Option<ErrorKind> {
     if let Some(io) = e.downcast_ref::<std::io::Error>() {
         if is_local_shortage(io) {
             return Some(ErrorKind::Local);
-        }
-        // tokio-rustls reports TLS failures as I/O errors wrapping the rustls error.
-        if io
-            .get_ref()
-            .is_some_and(|inner| inner.is::<rustls::Error>())
-        {
-            return Some(ErrorKind::Tls);
         }
         use std::io::ErrorKind as Io;
         return match io.kind() {
@@ -219,21 +226,47 @@ fn is_local_shortage(io: &std::io::Error) -> bool {
 /// "outer: cause: root cause", skipping causes that repeat their parent's text.
 fn chain(error: &(dyn StdError + 'static)) -> String {
     let mut text = error.to_string();
-    let mut cause = error.source();
+    let mut cause = cause_of(error);
     while let Some(e) = cause {
         let part = e.to_string();
         if !text.ends_with(&part) {
             text.push_str(": ");
             text.push_str(&part);
         }
-        cause = e.source();
+        cause = cause_of(e);
     }
     text
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io;
+
     use super::*;
+
+    #[test]
+    fn a_rustls_error_wrapped_twice_in_io_errors_is_tls() {
+        // What hyper-rustls 0.27 hands hyper-util when a handshake fails: its own
+        // I/O error around tokio-rustls's, around the rustls error.
+        let rustls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let tokio_rustls = io::Error::new(io::ErrorKind::InvalidData, rustls);
+        let hyper_rustls = io::Error::other(tokio_rustls);
+        let sorted = sort(&hyper_rustls);
+        assert_eq!(sorted.kind, ErrorKind::Tls, "{}", sorted.message);
+        assert!(
+            sorted.message.contains("UnknownIssuer"),
+            "{}",
+            sorted.message
+        );
+    }
+
+    #[test]
+    fn socket_failures_inside_io_errors_keep_their_kinds() {
+        let refused = io::Error::other(io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert_eq!(sort(&refused).kind, ErrorKind::Connect);
+        let eof = io::Error::other(io::Error::new(io::ErrorKind::UnexpectedEof, "eof"));
+        assert_eq!(sort(&eof).kind, ErrorKind::Reset);
+    }
 
     #[test]
     fn running_out_of_descriptors_or_memory_is_the_routers_shortage_not_the_receivers() {

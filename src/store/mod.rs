@@ -53,6 +53,11 @@ pub enum StoreError {
     #[error("the data file {path} is open in another process")]
     InUse { path: PathBuf },
     #[error(
+        "the data file {path} is empty (0 bytes): whatever it held is lost, so the router \
+         will not start on it. Restore it from a backup, or remove it to start with an empty store"
+    )]
+    EmptyFile { path: PathBuf },
+    #[error(
         "the data file was written by schema version {found}; this build reads version {SCHEMA_VERSION}"
     )]
     Schema { found: u64 },
@@ -113,6 +118,12 @@ impl Store {
             message: e.to_string(),
         })?;
         let path = dir.join(FILE_NAME);
+        // redb sets up a 0-byte file as a new database, as it does a missing one. But
+        // a file that exists and is empty was cut short (a restore or copy that failed,
+        // a full disk), and starting on it would hide that every event in it is gone.
+        if std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+            return Err(StoreError::EmptyFile { path });
+        }
         let opener = {
             let path = path.clone();
             move || handle::open_file(&path)
@@ -446,4 +457,32 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
     }
     txn.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_data_file_is_refused_and_left_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, b"").unwrap();
+        let opened = Store::open(dir.path(), Arc::new(Metrics::new()));
+        let Err(error) = opened else {
+            panic!("a 0-byte data file opened as an empty store");
+        };
+        assert!(matches!(&error, StoreError::EmptyFile { path: p } if *p == path));
+        assert!(error.to_string().contains("remove it"), "{error}");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            0,
+            "the file was touched"
+        );
+
+        // Removed, as the error says, the store starts empty.
+        std::fs::remove_file(&path).unwrap();
+        let store = Store::open(dir.path(), Arc::new(Metrics::new())).unwrap();
+        assert_eq!(store.pending_count("w"), 0);
+    }
 }
