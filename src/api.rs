@@ -1,5 +1,5 @@
 //! What the router's HTTP APIs share: the error shape, JSON responses, and
-//! bounded body reading. The accept loop they are served by is [`crate::listener`].
+//! bounded body reading. The accept loop they are served by is the `listener`'s.
 //!
 //! Every error is `{"error": {"code": "...", "message": "..."}}` with a stable,
 //! machine-readable `code`, so clients branch on the code and show the message.

@@ -1,6 +1,6 @@
 //! The one backoff every retry loop of the router's own uses: a store that cannot
 //! be written, a file that cannot be reopened. (Deliveries follow the webhook's
-//! retry schedule instead: [`crate::delivery`].)
+//! retry schedule instead.)
 //!
 //! Exponential, doubling from `first` up to `max`, so a short outage costs little
 //! latency and a long one costs little work.

@@ -55,7 +55,7 @@ pub struct Admin {
     pub listen: SocketAddr,
     pub token: Secret,
     /// Open connections the admin listener holds at most; by default, derived
-    /// from the open files limit ([`crate::listener::default_admin_connections`]).
+    /// from the open files limit when the listener starts.
     pub max_connections: Option<usize>,
 }
 
@@ -68,7 +68,7 @@ pub struct Server {
     pub dedupe_window: Duration,
     pub shutdown_grace: Duration,
     /// Open connections the ingest listener holds at most; by default, derived
-    /// from the open files limit ([`crate::listener::default_ingest_connections`]).
+    /// from the open files limit when the listener starts.
     pub max_connections: Option<usize>,
     /// How long a new connection has to send a whole request head, on both listeners.
     pub header_timeout: Duration,
@@ -347,7 +347,7 @@ impl Default for RawServer {
             shutdown_grace: Duration::from_secs(10),
             max_connections: None,
             header_timeout: Duration::from_secs(10),
-            body_timeout: crate::api::BODY_TIMEOUT,
+            body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
         }
     }
