@@ -218,7 +218,7 @@ async fn auto_disable_trips_after_dead_deliveries_in_a_row_and_resume_brings_it_
         shown.json["disabled_reason"],
         "2 deliveries in a row failed"
     );
-    let scraped = Scraped::from(&router).await;
+    let scraped = Scraped::from(admin_addr(&router)).await;
     let labels = [("webhook", "w")];
     assert_eq!(
         scraped.value("switchyard_webhook_disabled_total", &labels),
@@ -505,7 +505,7 @@ async fn metrics_parse_as_prometheus_text_and_count_what_happened() {
 
     let refused = call(admin_addr(&router), "GET", "/metrics", None).await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
-    let scraped = Scraped::from(&router).await;
+    let scraped = Scraped::from(admin_addr(&router)).await;
     let value = |name: &str, labels: &[(&str, &str)]| scraped.value(name, labels);
     let text = &scraped.text;
     let events = "switchyard_events_total";
@@ -544,52 +544,9 @@ async fn metrics_parse_as_prometheus_text_and_count_what_happened() {
     );
 }
 
-/// The router's metrics, parsed as Prometheus parses them.
-struct Scraped {
-    scrape: prometheus_parse::Scrape,
-    text: String,
-}
-
-impl Scraped {
-    async fn from(router: &Router) -> Self {
-        let url = format!("http://{}/metrics", admin_addr(router));
-        let request = Request::get(url)
-            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        let text = raw_body(request).await;
-        let lines = text.lines().map(|l| Ok(l.to_owned()));
-        let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text");
-        Self { scrape, text }
-    }
-
-    /// The value of the sample of `name` with (at least) `labels`.
-    fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        let found = (self.scrape.samples.iter())
-            .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)));
-        match found.map(|s| &s.value) {
-            Some(prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v)) => *v,
-            Some(prometheus_parse::Value::Untyped(v)) => *v,
-            other => panic!("{name} {labels:?}: {other:?}\n{}", self.text),
-        }
-    }
-}
-
 /// Posts an event to ingest with the test sender's token.
 async fn post_event(router: &Router, body: &str) -> Answer {
     common::post(router.addr(), "/v1/events", Some(TOKEN), body).await
-}
-
-/// The body of a response, as text.
-async fn raw_body(request: Request<Full<Bytes>>) -> String {
-    use http_body_util::BodyExt;
-    let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http();
-    let response = client.request(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8(body.to_vec()).unwrap()
 }
 
 /// `POST path` on the admin API with a JSON body.

@@ -73,22 +73,8 @@ async fn readyz(admin: std::net::SocketAddr) -> StatusCode {
     send(request).await.status
 }
 
-async fn metric(admin: std::net::SocketAddr, name: &str) -> Option<f64> {
-    let request = Request::get(format!("http://{admin}/metrics"))
-        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http();
-    let response = client.request(request).await.ok()?;
-    let body = http_body_util::BodyExt::collect(response.into_body())
-        .await
-        .ok()?
-        .to_bytes();
-    let text = String::from_utf8_lossy(&body).into_owned();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+async fn metric(admin: std::net::SocketAddr, name: &str) -> f64 {
+    Scraped::from(admin).await.value(name, &[])
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -131,7 +117,7 @@ async fn a_full_disk_makes_ingest_refuse_and_readyz_fail_until_space_is_freed_an
     assert!(refused.headers.contains_key("retry-after"));
     // The store is reopening now, or will once a write fails again.
     assert_eq!(readyz(admin).await, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(metric(admin, "switchyard_store_writable").await, Some(0.0));
+    assert_eq!(metric(admin, "switchyard_store_writable").await, 0.0);
 
     std::fs::remove_file(&filler).unwrap();
     // The router reopens its data file by itself: events are taken again.
@@ -156,11 +142,8 @@ async fn a_full_disk_makes_ingest_refuse_and_readyz_fail_until_space_is_freed_an
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(readyz(admin).await, StatusCode::OK);
-    assert_eq!(metric(admin, "switchyard_store_writable").await, Some(1.0));
-    assert_eq!(
-        metric(admin, "switchyard_store_reopens_total").await,
-        Some(1.0)
-    );
+    assert_eq!(metric(admin, "switchyard_store_writable").await, 1.0);
+    assert_eq!(metric(admin, "switchyard_store_reopens_total").await, 1.0);
 
     // Every event acknowledged, before the disk filled and after, is delivered.
     let delivered = receiver

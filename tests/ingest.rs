@@ -351,22 +351,8 @@ async fn a_flood_of_large_bodies_is_refused_not_buffered() {
 
 /// `switchyard_ingest_refused_total{reason}`, from the admin API's metrics.
 async fn refused_count(admin: std::net::SocketAddr, reason: &str) -> f64 {
-    let request = Request::get(format!("http://{admin}/metrics"))
-        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http();
-    let response = client.request(request).await.unwrap();
-    let body = http_body_util::BodyExt::collect(response.into_body())
-        .await
-        .unwrap();
-    let text = String::from_utf8(body.to_bytes().to_vec()).unwrap();
-    let prefix = format!("switchyard_ingest_refused_total{{reason=\"{reason}\"}} ");
-    (text.lines())
-        .find_map(|line| line.strip_prefix(&prefix)?.parse().ok())
-        .unwrap_or(0.0)
+    let scraped = Scraped::from(admin).await;
+    scraped.value("switchyard_ingest_refused_total", &[("reason", reason)])
 }
 
 /// Opens an upload of an event with a valid token that sends its head and two
