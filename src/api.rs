@@ -266,13 +266,18 @@ where
                 ));
             }
         };
-        let Ok(data) = frame.into_data() else {
+        let Ok(mut data) = frame.into_data() else {
             continue; // trailers
         };
-        if collected.len() + data.remaining() > limit {
+        let total = collected.len() + data.remaining();
+        if total > limit {
             return Err(too_large());
         }
+        arrived(total)?;
+        // A body that comes in one frame, as most do, is kept as it came, uncopied.
+        if collected.is_empty() && body.is_end_stream() {
+            return Ok(data.copy_to_bytes(data.remaining()));
+        }
         collected.put(data);
-        arrived(collected.len())?;
     }
 }
