@@ -534,3 +534,162 @@ fn an_instance_is_kept_warm_after_a_good_call_and_dropped_after_a_bad_one() {
         );
     }
 }
+
+/// A plain event for calling hooks directly.
+fn an_event() -> switchyard::plugin::Event {
+    switchyard::plugin::Event {
+        id: "e1".into(),
+        event_type: "t".into(),
+        webhook_id: "w".into(),
+        sender: "s".into(),
+        received_at_ms: 0,
+        headers: Vec::new(),
+        body: b"{}".to_vec(),
+    }
+}
+
+/// The test plugin `name`, loaded in `runtime` with `config` and default limits.
+fn load_plugin(
+    runtime: &switchyard::plugin::Runtime,
+    name: &str,
+    config: serde_json::Value,
+) -> Result<switchyard::plugin::Plugin, switchyard::plugin::LoadError> {
+    let spec = switchyard::plugin::PluginSpec {
+        path: plugin(name),
+        config,
+        limits: switchyard::plugin::Limits::default(),
+    };
+    switchyard::plugin::Plugin::load(runtime, &spec)
+}
+
+/// The body a transform replaced the event's with.
+fn transformed_body(plugin: &switchyard::plugin::Plugin) -> serde_json::Value {
+    match plugin.transform(&an_event()).unwrap().unwrap().value {
+        switchyard::plugin::Transformed::Replaced(r) => serde_json::from_slice(&r.body).unwrap(),
+        other => panic!("expected a replacement, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_plugin_sees_a_fixed_clock_a_virtual_sleep_and_seeded_random_bytes() {
+    let runtime = switchyard::plugin::Runtime::new(None, false).unwrap();
+    // Sleeps of 2 s, in init and in each call, against a 10 ms CPU budget.
+    let config = serde_json::json!({ "sleep_ms": 2000, "init_sleep_ms": 2000 });
+    let probe = load_plugin(&runtime, "probe", config.clone()).expect("init's sleep is virtual");
+    let first = transformed_body(&probe);
+    assert_eq!(
+        first["wall_clock_ns"], 0,
+        "the wall clock is stopped: {first}"
+    );
+    assert_eq!(
+        first["slept_ns"], 2_000_000_000u64,
+        "the monotonic clock moved by exactly the sleep, without waiting: {first}"
+    );
+    assert_eq!(first["random"].as_array().unwrap().len(), 16);
+    let warm = transformed_body(&probe);
+    assert_eq!(warm, first, "the same answer from the warm instance");
+    let again = load_plugin(&runtime, "probe", config).unwrap();
+    assert_eq!(
+        transformed_body(&again),
+        first,
+        "and from a new one: the same random bytes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hook_of_the_wrong_type_fails_the_load_naming_the_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = chain(&[("event-filter", "{}"), ("wrong-type", "{}")]);
+    let text = config_text(dir.path(), "", &webhook("w", "http://127.0.0.1:9/", &hooks));
+    let config = switchyard::Config::parse(&text, std::path::Path::new("t.toml")).unwrap();
+    let Err(error) = switchyard::Server::start(config).await else {
+        panic!("a filter returning result<u32, string> must not load");
+    };
+    let message = error.to_string();
+    assert!(
+        message.contains("webhooks[0].plugins[1]")
+            && message.contains("exports `filter` with the wrong type"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_transform_must_return_json_or_declare_its_type_and_only_headers_it_may_send() {
+    use switchyard::plugin::CallError;
+    let runtime = switchyard::plugin::Runtime::new(None, false).unwrap();
+    let emit = |config: serde_json::Value| {
+        let plugin = load_plugin(&runtime, "emit", config).unwrap();
+        plugin.transform(&an_event()).unwrap()
+    };
+    let refused = [
+        (serde_json::json!({ "body": "not json" }), "not JSON"),
+        (serde_json::json!({ "body": "" }), "not JSON"),
+        (
+            serde_json::json!({ "body": "x", "headers": [["content-type", "not a type"]] }),
+            "not a media type",
+        ),
+        (
+            serde_json::json!({ "body": "{}", "big_header": 1024 * 1024 }),
+            "over 8192",
+        ),
+    ];
+    for (config, expected) in refused {
+        let error = emit(config.clone()).unwrap_err();
+        assert!(
+            matches!(&error, CallError::Invalid(m) if m.contains(expected)),
+            "{config}: {error}"
+        );
+    }
+    for header in [
+        "content-encoding",
+        "Expect",
+        "content-length",
+        "host",
+        "connection",
+        "keep-alive",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ] {
+        let config = serde_json::json!({ "body": "{}", "headers": [[header, "x"]] });
+        let error = emit(config).unwrap_err();
+        assert!(
+            matches!(&error, CallError::Invalid(m) if m.contains("cannot be sent")),
+            "{header}: {error}"
+        );
+    }
+    let many = (0..8)
+        .map(|i| (format!("x-h{i}"), "v".repeat(6000)))
+        .collect::<Vec<_>>();
+    let error = emit(serde_json::json!({ "body": "{}", "headers": many })).unwrap_err();
+    assert!(
+        matches!(&error, CallError::Invalid(m) if m.contains("over 32768")),
+        "{error}"
+    );
+    for fine in [
+        serde_json::json!({ "body": "{\"a\":1}", "headers": [["x-tenant", "t1"]] }),
+        serde_json::json!({ "body": "a=1", "headers": [["Content-Type", "application/x-www-form-urlencoded"]] }),
+    ] {
+        assert!(emit(fine.clone()).is_ok(), "{fine}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transforms_declared_content_type_is_the_one_delivered() {
+    let receiver = Receiver::ok().await;
+    let hooks = chain(&[
+        ("mark", r#"{ mark = "a" }"#),
+        (
+            "emit",
+            r#"{ body = "a=1", headers = [["content-type", "text/plain; charset=utf-8"]] }"#,
+        ),
+    ]);
+    let router = Router::start("", &webhook("w", &receiver.url("/"), &hooks)).await;
+    router.send("e1", "t").await;
+    let request = receiver.wait_for(1, WAIT).await.remove(0);
+    assert_eq!(&request.body[..], b"a=1");
+    assert_eq!(request.header("content-type"), "text/plain; charset=utf-8");
+    assert_eq!(request.headers.get_all("content-type").iter().count(), 1);
+}

@@ -282,13 +282,16 @@ fn request(
         .map_err(|e| e.to_string())?;
     let headers = request.headers_mut();
     headers.extend(lane.webhook.headers.clone());
-    // Plugins' headers were checked when they returned them: none is reserved.
+    // Plugins' headers were checked when they returned them: none is reserved, and
+    // a content type among them is a transform's declared type for its body.
     for (name, value) in &event.headers {
         let name = HeaderName::try_from(name.as_str()).map_err(|e| e.to_string())?;
         let value = HeaderValue::try_from(value.as_str()).map_err(|e| e.to_string())?;
         headers.append(name, value);
     }
-    headers.insert(CONTENT_TYPE, JSON.clone());
+    if !headers.contains_key(CONTENT_TYPE) {
+        headers.insert(CONTENT_TYPE, JSON.clone());
+    }
     headers.insert(USER_AGENT, AGENT.clone());
     headers.extend(signed);
     Ok(request)

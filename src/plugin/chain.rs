@@ -119,6 +119,8 @@ impl Chain {
                     Ok(Transformed::Replaced(replacement)) => {
                         notes.push(note(plugin, "transform", "replaced"));
                         event.body = replacement.body;
+                        // A new body has its own type: JSON, unless this replacement says otherwise.
+                        (event.headers).retain(|(name, _)| !super::output::is_content_type(name));
                         if let Some(event_type) = replacement.event_type {
                             event.event_type = event_type;
                         }

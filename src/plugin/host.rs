@@ -1,7 +1,8 @@
 //! What a plugin instance can reach: its store's state, and nothing else.
 //!
 //! Each instance gets a fresh [`HostState`]: a WASI context that grants nothing (no
-//! preopened directories, no environment, no network, stdin empty), stdout and
+//! preopened directories, no environment, no network, stdin empty; clocks and
+//! randomness fixed, virtual and seeded, see [`super::determinism`]), stdout and
 //! stderr captured into memory and forwarded to the router's log afterwards, a
 //! memory limiter that remembers when it said no (so a memory bomb is reported as
 //! one, not as a mysterious trap), and the `log` import, rate-limited per plugin.
@@ -16,6 +17,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::{log, types};
+use super::determinism::Determinism;
 
 /// How much of a plugin's stdout and stderr is kept per call.
 const OUTPUT_CAPTURE_BYTES: usize = 16 * 1024;
@@ -26,6 +28,7 @@ const MAX_LOG_LINE: usize = 2048;
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
+    determinism: Determinism,
     pub(super) limits: Limits,
     plugin: Arc<str>,
     logs: Arc<LogBudget>,
@@ -42,13 +45,14 @@ impl HostState {
     pub(super) fn new(plugin: Arc<str>, memory_bytes: usize, logs: Arc<LogBudget>) -> Self {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES);
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .build();
+        let determinism = Determinism::new();
+        let mut builder = WasiCtxBuilder::new();
+        builder.stdout(stdout.clone()).stderr(stderr.clone());
+        determinism.configure(&mut builder);
         Self {
-            wasi,
+            wasi: builder.build(),
             table: ResourceTable::new(),
+            determinism,
             limits: Limits {
                 memory_bytes,
                 denied: false,
@@ -60,6 +64,14 @@ impl HostState {
             forwarded: [0; 2],
             printed: false,
         }
+    }
+
+    pub(super) fn determinism(&self) -> &Determinism {
+        &self.determinism
+    }
+
+    pub(super) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
     }
 
     /// Sends what the plugin printed since the last time to the router's log,

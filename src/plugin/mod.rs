@@ -19,14 +19,15 @@
 
 pub mod bindings;
 mod chain;
+mod determinism;
 mod host;
+mod output;
 mod runtime;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http::HeaderName;
 use wasmtime::component::Instance;
 use wasmtime::{Store, Trap};
 
@@ -83,6 +84,10 @@ pub enum LoadError {
         "exports none of the switchyard:plugin@0.1.0 hooks: a plugin exports `init` and at least one of `filter`, `transform` and `classify` (was it built for another world, or another version of the contract?)"
     )]
     NotAPlugin,
+    /// An export of the contract's name whose type is not the contract's: every
+    /// call would fail, so the load does.
+    #[error("{0}")]
+    WrongType(String),
     #[error("init failed: {0}")]
     Init(CallError),
 }
@@ -151,8 +156,6 @@ pub struct Called<T> {
 
 /// The longest reason or message kept from a plugin.
 const MAX_TEXT: usize = 1024;
-/// The most headers a transform may add.
-const MAX_HEADERS: usize = 64;
 
 /// One configured use of a component.
 pub struct Plugin {
@@ -220,12 +223,48 @@ impl Plugin {
             warm: Mutex::default(),
             warmth: runtime.warmth(),
         };
+        plugin.typecheck()?;
         plugin.call(|_, _| Ok(Ok(()))).map_err(LoadError::Init)?;
         Ok(plugin)
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Checks the type of `init` and of every hook the component exports, in an
+    /// instance of its own that never runs: exports are found by name when the
+    /// component is compiled, and typed only when an instance has them.
+    fn typecheck(&self) -> Result<(), LoadError> {
+        let _slot = self.slots.take();
+        let mut store = self.store().map_err(LoadError::Init)?;
+        let instance = (self.compiled.pre)
+            .instantiate(&mut store)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let wrong = |hook: &'static str| {
+            move |e: wasmtime::Error| {
+                LoadError::WrongType(format!(
+                    "exports `{hook}` with the wrong type for switchyard:plugin@0.1.0: {e:#}"
+                ))
+            }
+        };
+        let compiled = &self.compiled;
+        compiled
+            .init
+            .load(&mut store, &instance)
+            .map_err(wrong("init"))?;
+        if let Some(hook) = &compiled.filter {
+            hook.load(&mut store, &instance).map_err(wrong("filter"))?;
+        }
+        if let Some(hook) = &compiled.transform {
+            hook.load(&mut store, &instance)
+                .map_err(wrong("transform"))?;
+        }
+        if let Some(hook) = &compiled.classify {
+            hook.load(&mut store, &instance)
+                .map_err(wrong("classify"))?;
+        }
+        Ok(())
     }
 
     /// Idle instances kept warm for the next calls.
@@ -261,7 +300,7 @@ impl Plugin {
             let result = guest.call_transform(&mut *store, event)?;
             Ok(result
                 .map_err(|e| CallError::Failed(cut(e)))
-                .and_then(|t| checked_transform(t, output_bytes)))
+                .and_then(|t| output::checked_transform(t, output_bytes)))
         }))
     }
 
@@ -311,6 +350,7 @@ impl Plugin {
             None => self.start()?,
         };
         let store = &mut warm.store;
+        store.data().determinism().rewind();
         store.set_epoch_deadline(self.ticks());
         if self.fuel {
             store
@@ -329,6 +369,19 @@ impl Plugin {
 
     /// A new instance, after its `init`.
     fn start(&self) -> Result<Warm, CallError> {
+        let mut store = self.store()?;
+        let result = self.init(&mut store);
+        let instance = self.settle(&mut store, result)?;
+        Ok(Warm {
+            store,
+            instance,
+            calls: 0,
+            kept: None,
+        })
+    }
+
+    /// A store for a new instance, within this plugin's limits.
+    fn store(&self) -> Result<Store<HostState>, CallError> {
         let state = HostState::new(
             self.name.clone(),
             self.limits.memory_bytes,
@@ -343,14 +396,7 @@ impl Plugin {
                 .set_fuel(u64::MAX)
                 .map_err(|e| CallError::Trap(e.to_string()))?;
         }
-        let result = self.init(&mut store);
-        let instance = self.settle(&mut store, result)?;
-        Ok(Warm {
-            store,
-            instance,
-            calls: 0,
-            kept: None,
-        })
+        Ok(store)
     }
 
     fn init(&self, store: &mut Store<HostState>) -> wasmtime::Result<Result<Instance, CallError>> {
@@ -419,47 +465,6 @@ impl Plugin {
             _ => CallError::Trap(cut(format!("{error:#}"))),
         }
     }
-}
-
-/// A transform's answer, if it keeps within the output limit and sends only headers
-/// the router may send.
-fn checked_transform(
-    transformed: Transformed,
-    output_bytes: usize,
-) -> Result<Transformed, CallError> {
-    let replacement = match transformed {
-        Transformed::Replaced(replacement) => replacement,
-        Transformed::Dropped(reason) => return Ok(Transformed::Dropped(cut(reason))),
-        Transformed::Unchanged => return Ok(Transformed::Unchanged),
-    };
-    if replacement.body.len() > output_bytes {
-        return Err(CallError::Output(replacement.body.len(), output_bytes));
-    }
-    if let Some(event_type) = &replacement.event_type
-        && !crate::ingest::is_valid_type(event_type)
-    {
-        return Err(CallError::Invalid(format!(
-            "the event type {:?} is not valid",
-            cut(event_type.clone())
-        )));
-    }
-    if replacement.headers.len() > MAX_HEADERS {
-        return Err(CallError::Invalid(format!(
-            "more than {MAX_HEADERS} headers"
-        )));
-    }
-    for (name, value) in &replacement.headers {
-        let valid = HeaderName::try_from(name.as_str())
-            .is_ok_and(|n| !crate::config::is_reserved_header(&n))
-            && http::HeaderValue::try_from(value.as_str()).is_ok();
-        if !valid {
-            return Err(CallError::Invalid(format!(
-                "the header {:?} cannot be sent",
-                cut(name.clone())
-            )));
-        }
-    }
-    Ok(Transformed::Replaced(replacement))
 }
 
 fn cut(mut text: String) -> String {

@@ -85,6 +85,7 @@ impl Runtime {
         let engine = Engine::new(&engine_config(fuel)?).map_err(LoadError::engine)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(LoadError::engine)?;
+        super::determinism::add_to_linker(&mut linker).map_err(LoadError::engine)?;
         PluginWorld::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(LoadError::engine)?;
         Ok(Self {
