@@ -191,7 +191,8 @@ pub struct Plugin {
     limits: Limits,
     logs: Arc<LogBudget>,
     observer: Option<Arc<dyn CallObserver>>,
-    /// Keeps the epoch advancing: without it, no CPU budget would ever run out.
+    /// Keeps the epoch advancing: without it, the wall-clock backstop (and, in a
+    /// runtime without fuel, the budget) would never run out.
     _ticker: Arc<Ticker>,
     slots: Arc<Slots>,
     /// Idle instances that have run `init`, for the next calls.
