@@ -869,3 +869,31 @@ async fn plugin_metrics_are_labelled_by_webhook_and_pool_waits_are_measured() {
         assert!(text.contains(&waits), "{waits} in\n{text}");
     }
 }
+
+#[test]
+fn a_budget_failure_is_logged_with_its_webhook_and_plugin() {
+    use switchyard::plugin::{BeforeSend, Chain, OnPluginError, PluginSpec, Runtime};
+    let runtime = Runtime::new(None).unwrap();
+    let spec = PluginSpec {
+        path: plugin("spin"),
+        config: serde_json::json!({}),
+        limits: switchyard::plugin::Limits::default(),
+    };
+    let chain = Chain::load(
+        &runtime,
+        "orders",
+        std::slice::from_ref(&spec),
+        OnPluginError::Retry,
+    )
+    .unwrap();
+    let logs = logs_of(|| {
+        let prepared = chain.before_send(an_event(), &mut Vec::new());
+        assert!(matches!(prepared, BeforeSend::Failed(_)), "{prepared:?}");
+    });
+    let line = (logs.lines())
+        .find(|l| l.contains("WARN") && l.contains("plugin call failed"))
+        .unwrap_or_else(|| panic!("no warning in {logs}"));
+    for field in ["webhook=\"orders\"", "plugin=\"spin\"", "kind=\"cpu\""] {
+        assert!(line.contains(field), "{field} in {line}");
+    }
+}
