@@ -1,5 +1,5 @@
-//! What the router's HTTP APIs share: the server loop, the error shape, JSON
-//! responses, and bounded body reading.
+//! What the router's HTTP APIs share: the error shape, JSON responses, and
+//! bounded body reading. The accept loop they are served by is the `listener`'s.
 //!
 //! Every error is `{"error": {"code": "...", "message": "..."}}` with a stable,
 //! machine-readable `code`, so clients branch on the code and show the message.
@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
 use serde::Serialize;
 
 pub type Body = Full<Bytes>;
 
-/// How long a client may take to send a request body.
-const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to send a request body, unless the route says.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An error answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,6 +215,25 @@ where
     B: hyper::body::Body,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
+    read_body_metered(headers, body, limit, BODY_TIMEOUT, |_| Ok(())).await
+}
+
+/// [`read_body`] within `timeout`, telling `arrived` how many bytes have arrived
+/// so far each time more do: a caller that accounts for memory reserves it as
+/// the bytes come, not up front for a body that may trickle in for the whole
+/// `timeout`. An error from `arrived` ends the read with it.
+pub async fn read_body_metered<B>(
+    headers: &HeaderMap,
+    body: B,
+    limit: usize,
+    timeout: Duration,
+    mut arrived: impl FnMut(usize) -> Result<(), ApiError>,
+) -> Result<Bytes, ApiError>
+where
+    B: hyper::body::Body,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    use bytes::{Buf, BufMut};
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -226,67 +245,39 @@ where
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(too_large());
     }
-    let collect = Limited::new(body, limit).collect();
-    match tokio::time::timeout(BODY_TIMEOUT, collect).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Ok(Err(e)) => Err(ApiError::bad_request(
-            "bad_body",
-            format!("cannot read the body: {e}"),
-        )),
-        Err(_) => Err(ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "body_timeout",
-            "the body did not arrive in time",
-        )),
-    }
-}
-
-/// Serves `handler` on `listener` until `stop` fires, then lets open requests
-/// finish (for up to 5 s).
-pub async fn serve<H, F>(
-    listener: tokio::net::TcpListener,
-    handler: H,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) where
-    H: Fn(Request<hyper::body::Incoming>) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
-{
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto;
-    use hyper_util::server::graceful::GracefulShutdown;
-
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(std::time::Duration::from_secs(10));
-    let graceful = GracefulShutdown::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut collected = bytes::BytesMut::new();
+    let mut body = std::pin::pin!(body);
     loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => {
-                    // Out of file descriptors, usually: back off instead of spinning.
-                    tracing::warn!(error = %e, "cannot accept a connection");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = stop.changed() => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let service = hyper::service::service_fn(handler.clone());
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => frame,
+            Ok(None) => return Ok(collected.freeze()),
+            Ok(Some(Err(e))) => {
+                return Err(ApiError::bad_request(
+                    "bad_body",
+                    format!("cannot read the body: {e}"),
+                ));
             }
-        });
+            Err(_) => {
+                return Err(ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    "the body did not arrive in time",
+                ));
+            }
+        };
+        let Ok(mut data) = frame.into_data() else {
+            continue; // trailers
+        };
+        let total = collected.len() + data.remaining();
+        if total > limit {
+            return Err(too_large());
+        }
+        arrived(total)?;
+        // A body that comes in one frame, as most do, is kept as it came, uncopied.
+        if collected.is_empty() && body.is_end_stream() {
+            return Ok(data.copy_to_bytes(data.remaining()));
+        }
+        collected.put(data);
     }
-    drop(listener);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), graceful.shutdown()).await;
 }

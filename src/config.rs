@@ -54,6 +54,9 @@ pub struct Retention {
 pub struct Admin {
     pub listen: SocketAddr,
     pub token: Secret,
+    /// Open connections the admin listener holds at most; by default, derived
+    /// from the open files limit when the listener starts.
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +67,15 @@ pub struct Server {
     pub allow_private_networks: bool,
     pub dedupe_window: Duration,
     pub shutdown_grace: Duration,
+    /// Open connections the ingest listener holds at most; by default, derived
+    /// from the open files limit when the listener starts.
+    pub max_connections: Option<usize>,
+    /// How long a new connection has to send a whole request head, on both listeners.
+    pub header_timeout: Duration,
+    /// How long a sender has to send an event's body, once its head has arrived.
+    pub body_timeout: Duration,
+    /// How long a connection with no request in flight is kept, on both listeners.
+    pub idle_timeout: Duration,
 }
 
 /// A party allowed to POST events, known by its bearer token.
@@ -204,6 +216,33 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Refuses every webhook URL whose host is, or resolves to, an internal
+    /// address: what validation does when `server.allow_private_networks` is off.
+    /// A reload calls it when the file turns the flag on, since the flag takes
+    /// effect only at a restart: until then, the guard in force is the running one.
+    pub fn refuse_private_networks(&self) -> Result<(), ConfigError> {
+        let mut problems = Problems::default();
+        for (i, webhook) in self.webhooks.iter().enumerate() {
+            if let Err(e) = ssrf::check_at_load(&webhook.url) {
+                problems.add(
+                    format!("webhooks[{i}].url"),
+                    format!(
+                        "{e}, and the running router does not allow those (server.allow_private_networks takes effect only at a restart)"
+                    ),
+                );
+            }
+        }
+        if problems.0.is_empty() {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid {
+            path: self.path.clone(),
+            problems: problems.0,
+        })
+    }
+}
+
 /// Where a TOML error is and what it is, with the offending line, unless that line
 /// holds a token or secret: toml's own message would quote the value.
 fn describe_parse_error(text: &str, error: &toml::de::Error) -> String {
@@ -288,6 +327,13 @@ struct RawServer {
     dedupe_window: Duration,
     #[serde(with = "duration")]
     shutdown_grace: Duration,
+    max_connections: Option<usize>,
+    #[serde(with = "duration")]
+    header_timeout: Duration,
+    #[serde(with = "duration")]
+    body_timeout: Duration,
+    #[serde(with = "duration")]
+    idle_timeout: Duration,
 }
 
 impl Default for RawServer {
@@ -299,6 +345,10 @@ impl Default for RawServer {
             allow_private_networks: false,
             dedupe_window: Duration::from_secs(48 * 3600),
             shutdown_grace: Duration::from_secs(10),
+            max_connections: None,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -310,6 +360,7 @@ struct RawAdmin {
     listen: String,
     token: Option<String>,
     token_env: Option<String>,
+    max_connections: Option<usize>,
 }
 
 fn default_admin_listen() -> String {
@@ -431,6 +482,7 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30 * 24 * 3600);
 const MAX_PLUGIN_CPU: Duration = Duration::from_secs(10);
 const MAX_BODY_LIMIT: usize = 64 * 1024 * 1024;
+const MAX_CONNECTIONS: usize = 1_000_000;
 
 // ---- Validation ----------------------------------------------------------------
 
@@ -496,6 +548,16 @@ impl RawServer {
         if self.dedupe_window.is_zero() {
             problems.add("server.dedupe_window", "must be longer than zero");
         }
+        for (key, value) in [
+            ("server.header_timeout", self.header_timeout),
+            ("server.body_timeout", self.body_timeout),
+            ("server.idle_timeout", self.idle_timeout),
+        ] {
+            if value.is_zero() {
+                problems.add(key, "must be longer than zero");
+            }
+        }
+        check_connections("server.max_connections", self.max_connections, problems);
         Server {
             listen,
             data_dir: self.data_dir,
@@ -503,7 +565,18 @@ impl RawServer {
             allow_private_networks: self.allow_private_networks,
             dedupe_window: self.dedupe_window,
             shutdown_grace: self.shutdown_grace,
+            max_connections: self.max_connections,
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
+            idle_timeout: self.idle_timeout,
         }
+    }
+}
+
+/// A listener's connection cap: at least one, and not past what a semaphore counts.
+fn check_connections(key: &str, value: Option<usize>, problems: &mut Problems) {
+    if value.is_some_and(|n| n == 0 || n > MAX_CONNECTIONS) {
+        problems.add(key, format!("must be between 1 and {MAX_CONNECTIONS}"));
     }
 }
 
@@ -568,9 +641,11 @@ impl RawAdmin {
             );
             return None;
         }
+        check_connections("admin.max_connections", self.max_connections, problems);
         Some(Admin {
             listen: listen.ok()?,
             token: Secret(token?),
+            max_connections: self.max_connections,
         })
     }
 }

@@ -21,7 +21,7 @@ use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -35,6 +35,7 @@ use utoipa::ToSchema;
 use crate::api::{self, ApiError, Body, ErrorBody};
 use crate::config::{Config, Sender, Webhook};
 use crate::delivery::Scheduler;
+use crate::log_limit::LogLimit;
 use crate::metrics::Metrics;
 use crate::store::{Ingested, NewEvent, Store, StoreError, now_ms};
 
@@ -56,8 +57,18 @@ pub fn routes() -> impl Iterator<Item = (&'static str, &'static [Method])> {
 
 /// Memory, in KiB, that request bodies and the payloads built from them may hold
 /// at once. Past it, requests are refused with 503 rather than queued: under a
-/// flood, memory stays bounded and senders back off.
-const MEMORY_BUDGET_KIB: usize = 256 * 1024;
+/// flood, memory stays bounded and senders back off. It is reserved as bytes
+/// arrive, twice over (the body, and the payloads built from it), so a body that
+/// trickles in holds only what has come; and one sender may hold at most its
+/// share of it ([`sender_share_kib`]), so no sender can starve the others.
+const MEMORY_BUDGET_KIB: u32 = 256 * 1024;
+
+/// The part of [`MEMORY_BUDGET_KIB`] one sender may hold: an equal share among the
+/// senders, and never less than a quarter of the whole.
+fn sender_share_kib(senders: usize) -> u32 {
+    let senders = u32::try_from(senders.max(1)).unwrap_or(u32::MAX);
+    (MEMORY_BUDGET_KIB / senders).max(MEMORY_BUDGET_KIB / 4)
+}
 
 /// The ingest service's state, shared by every connection.
 pub struct Ingest {
@@ -66,7 +77,9 @@ pub struct Ingest {
     scheduler: Arc<Scheduler>,
     metrics: Arc<Metrics>,
     draining: AtomicBool,
-    memory: Semaphore,
+    memory: Arc<Semaphore>,
+    /// Refusals (503, 408) to log, at most once a second.
+    refusals: LogLimit,
 }
 
 /// The part of the config ingest works from; see the module docs.
@@ -74,9 +87,12 @@ struct Routes {
     /// Senders by the SHA-256 of their token: a lookup that takes the same time
     /// whichever byte of a guessed token is wrong.
     senders: HashMap<[u8; 32], Arc<str>>,
+    /// Each sender's share of the memory budget, by name.
+    shares: HashMap<Arc<str>, Arc<Semaphore>>,
     /// The enabled webhooks.
     webhooks: Vec<Arc<Webhook>>,
     max_body_bytes: usize,
+    body_timeout: std::time::Duration,
     dedupe_window_ms: u64,
 }
 
@@ -93,7 +109,8 @@ impl Ingest {
             scheduler,
             metrics,
             draining: AtomicBool::new(false),
-            memory: Semaphore::new(MEMORY_BUDGET_KIB),
+            memory: Arc::new(Semaphore::new(MEMORY_BUDGET_KIB as usize)),
+            refusals: LogLimit::default(),
         }
     }
 
@@ -148,6 +165,9 @@ impl Ingest {
             events = tracing::field::Empty
         );
         let result = self.accept(request, batch).instrument(span).await;
+        if let Err(refusal) = &result {
+            self.count_refusal(refusal);
+        }
         api::respond(result)
     }
 
@@ -167,9 +187,18 @@ impl Ingest {
         let sender = routes.authenticate(request.headers())?;
         tracing::Span::current().record("sender", &*sender);
         api::require_json(request.headers())?;
-        let _memory = self.reserve_memory(request.headers(), routes.max_body_bytes)?;
+        let mut memory = Reservation {
+            global: self.memory.clone(),
+            share: routes.share(&sender),
+            held: None,
+            kib: 0,
+        };
         let (parts, body) = request.into_parts();
-        let body = api::read_body(&parts.headers, body, routes.max_body_bytes).await?;
+        let (limit, timeout) = (routes.max_body_bytes, routes.body_timeout);
+        let body = api::read_body_metered(&parts.headers, body, limit, timeout, |bytes| {
+            memory.grow_to(bytes)
+        })
+        .await?;
         if batch {
             accept_batch(self, &routes, &sender, &body).await
         } else {
@@ -177,23 +206,22 @@ impl Ingest {
         }
     }
 
-    /// Reserves room for the body (as declared, or the largest allowed) and the
-    /// payloads built from it.
-    fn reserve_memory(
-        &self,
-        headers: &HeaderMap,
-        max_body_bytes: usize,
-    ) -> Result<SemaphorePermit<'_>, ApiError> {
-        let declared = api::content_length(headers).map_or(max_body_bytes, |len| {
-            usize::try_from(len)
-                .unwrap_or(usize::MAX)
-                .min(max_body_bytes)
-        });
-        let kib = (declared.saturating_mul(2).div_ceil(1024)).clamp(1, MEMORY_BUDGET_KIB);
-        let kib = u32::try_from(kib).unwrap_or(u32::MAX);
-        self.memory.try_acquire_many(kib).map_err(|_| {
-            ApiError::unavailable("overloaded", "too much is in flight; retry shortly", 1)
-        })
+    /// Counts a request refused for the router's sake (503) or for its slowness
+    /// (408), and logs it, throttled: these are what an overload or an attack
+    /// looks like from here.
+    fn count_refusal(&self, refusal: &ApiError) {
+        let reason = refusal.code;
+        if !matches!(
+            refusal.status,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT
+        ) {
+            return;
+        }
+        self.metrics.ingest_refused(reason);
+        if let Some(refused) = self.refusals.hit() {
+            tracing::warn!(reason, refused, status = refusal.status.as_u16(),
+                message = %refusal.message, "ingest refusing requests");
+        }
     }
 
     /// Commits `events` and wakes their lanes, in a task of its own. If the sender
@@ -357,18 +385,67 @@ async fn accept_batch(
     Ok(api::json(StatusCode::ACCEPTED, &summary))
 }
 
+/// Memory held for one request, grown as its body arrives; given back when dropped.
+struct Reservation {
+    global: Arc<Semaphore>,
+    share: Arc<Semaphore>,
+    held: Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)>,
+    kib: u32,
+}
+
+impl Reservation {
+    /// Holds enough for a body of `bytes` and the payloads built from it.
+    fn grow_to(&mut self, bytes: usize) -> Result<(), ApiError> {
+        let kib = u32::try_from(bytes.saturating_mul(2).div_ceil(1024)).unwrap_or(u32::MAX);
+        let Some(more) = kib.checked_sub(self.kib).filter(|more| *more > 0) else {
+            return Ok(());
+        };
+        let share = (self.share.clone().try_acquire_many_owned(more)).map_err(|_| {
+            ApiError::unavailable(
+                "overloaded",
+                "this sender has too much in flight; retry shortly",
+                1,
+            )
+        })?;
+        let global = (self.global.clone().try_acquire_many_owned(more)).map_err(|_| {
+            ApiError::unavailable("overloaded", "too much is in flight; retry shortly", 1)
+        })?;
+        match &mut self.held {
+            Some((held_share, held_global)) => {
+                held_share.merge(share);
+                held_global.merge(global);
+            }
+            None => self.held = Some((share, global)),
+        }
+        self.kib = kib;
+        Ok(())
+    }
+}
+
 impl Routes {
     fn new(config: &Config) -> Self {
+        let share = sender_share_kib(config.senders.len()) as usize;
         Self {
+            shares: (config.senders.iter())
+                .map(|s| (s.name.clone(), Arc::new(Semaphore::new(share))))
+                .collect(),
             senders: config.senders.iter().map(sender_entry).collect(),
             webhooks: (config.webhooks.iter())
                 .filter(|w| w.enabled)
                 .cloned()
                 .collect(),
             max_body_bytes: config.server.max_body_bytes,
+            body_timeout: config.server.body_timeout,
             dedupe_window_ms: u64::try_from(config.server.dedupe_window.as_millis())
                 .unwrap_or(u64::MAX),
         }
+    }
+
+    /// `sender`'s share of the memory budget.
+    fn share(&self, sender: &Arc<str>) -> Arc<Semaphore> {
+        let share = self.shares.get(sender).cloned();
+        // Every authenticated sender has one; a fresh one is only a safe default.
+        share.unwrap_or_else(|| Arc::new(Semaphore::new(sender_share_kib(1) as usize)))
     }
 
     fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<str>, ApiError> {
@@ -577,14 +654,24 @@ impl ItemResult {
 }
 
 fn parse_json(body: &[u8]) -> Result<Incoming<'_>, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
+    let event = serde_json::from_slice(body).map_err(|e| {
         let code = if e.is_data() {
             "invalid_event"
         } else {
             "malformed_json"
         };
         ApiError::bad_request(code, format!("the body is not a valid event: {e}"))
-    })
+    })?;
+    // serde fills a struct from a JSON array too, field by field in order; an event
+    // is an object, and a sender whose array happens to fit has a bug to hear about.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(ApiError::bad_request(
+            "invalid_event",
+            "the body is not a valid event: an event is a JSON object",
+        ));
+    }
+    Ok(event)
 }
 
 /// `[A-Za-z0-9._:-]{1,128}`
@@ -623,6 +710,42 @@ fn normalize_timestamp(given: Option<&str>, received_at_ms: u64) -> Result<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sender_holds_at_most_its_share_of_the_memory_budget() {
+        let global = Arc::new(Semaphore::new(100));
+        let share = Arc::new(Semaphore::new(10));
+        let reserve = || Reservation {
+            global: global.clone(),
+            share: share.clone(),
+            held: None,
+            kib: 0,
+        };
+        let mut first = reserve();
+        first.grow_to(2 * 1024).unwrap(); // 4 KiB: the body and its payload
+        first.grow_to(2 * 1024 + 1).unwrap();
+        assert_eq!(first.kib, 5, "grown by what arrived, not reserved anew");
+        let mut second = reserve();
+        let refused = second.grow_to(3 * 1024).unwrap_err();
+        assert_eq!(
+            (refused.status, refused.code),
+            (StatusCode::SERVICE_UNAVAILABLE, "overloaded")
+        );
+        assert_eq!(
+            global.available_permits(),
+            95,
+            "the refused request holds nothing"
+        );
+        drop(first);
+        assert_eq!(
+            (global.available_permits(), share.available_permits()),
+            (100, 10)
+        );
+        second.grow_to(3 * 1024).unwrap();
+        assert_eq!(sender_share_kib(1), MEMORY_BUDGET_KIB);
+        assert_eq!(sender_share_kib(2), MEMORY_BUDGET_KIB / 2);
+        assert_eq!(sender_share_kib(100), MEMORY_BUDGET_KIB / 4);
+    }
 
     #[test]
     fn types_follow_the_documented_alphabet() {

@@ -10,9 +10,12 @@
 
 pub mod admin;
 pub mod api;
+pub mod backoff;
 pub mod config;
 pub mod delivery;
 pub mod ingest;
+pub mod listener;
+pub mod log_limit;
 pub mod metrics;
 pub mod plugin;
 pub mod replay;

@@ -41,6 +41,22 @@ struct Kind {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Listener {
+    listener: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerReason {
+    listener: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PluginHook {
     webhook: String,
     plugin: String,
@@ -94,6 +110,12 @@ pub struct Metrics {
     plugin_errors: Family<PluginError, Counter>,
     plugin_seconds: Histograms<PluginHook>,
     plugin_wait_seconds: Histograms<WebhookLabel>,
+    ingest_refused: Family<Reason, Counter>,
+    store_writable: Gauge,
+    store_reopens: Counter,
+    connections: Family<Listener, Gauge>,
+    connections_refused: Family<Listener, Counter>,
+    connections_timed_out: Family<ListenerReason, Counter>,
 }
 
 impl Default for Metrics {
@@ -120,6 +142,12 @@ impl Metrics {
             plugin_errors: Family::default(),
             plugin_seconds: Family::new_with_constructor(plugin_latency),
             plugin_wait_seconds: Family::new_with_constructor(pool_wait),
+            ingest_refused: Family::default(),
+            store_writable: Gauge::default(),
+            store_reopens: Counter::default(),
+            connections: Family::default(),
+            connections_refused: Family::default(),
+            connections_timed_out: Family::default(),
         };
         let r = &mut metrics.registry;
         r.register(
@@ -192,7 +220,76 @@ impl Metrics {
             "Time a webhook's plugin calls waited for a plugin thread, by webhook",
             metrics.plugin_wait_seconds.clone(),
         );
+        r.register(
+            "ingest_refused",
+            "Ingest requests refused for the router's sake (503: overloaded, store_unavailable, shutting_down) or their slowness (408: body_timeout), by reason",
+            metrics.ingest_refused.clone(),
+        );
+        r.register(
+            "store_writable",
+            "1 while the store takes writes; 0 from an I/O error (a full disk) until the data file is reopened (read at scrape time)",
+            metrics.store_writable.clone(),
+        );
+        r.register(
+            "store_reopens",
+            "Times the data file was reopened after an I/O error",
+            metrics.store_reopens.clone(),
+        );
+        r.register(
+            "open_connections",
+            "Open connections, by listener (ingest, admin)",
+            metrics.connections.clone(),
+        );
+        r.register(
+            "connections_refused",
+            "Connections closed at once because the listener held max_connections, by listener",
+            metrics.connections_refused.clone(),
+        );
+        r.register(
+            "connections_timed_out",
+            "Connections closed for sending no request head in time (header) or for idling (idle), by listener",
+            metrics.connections_timed_out.clone(),
+        );
         metrics
+    }
+
+    /// An ingest request refused with 503 or 408, by its error code.
+    pub fn ingest_refused(&self, reason: &'static str) {
+        self.ingest_refused.get_or_create(&Reason { reason }).inc();
+    }
+
+    /// Whether the store takes writes.
+    pub fn store_writable(&self, writable: bool) {
+        self.store_writable.set(i64::from(writable));
+    }
+
+    /// The data file was reopened after an I/O error.
+    pub fn store_reopened(&self) {
+        self.store_reopens.inc();
+    }
+
+    /// A connection a listener took.
+    pub fn connection_opened(&self, listener: &'static str) {
+        self.connections.get_or_create(&Listener { listener }).inc();
+    }
+
+    /// A connection a listener took has ended.
+    pub fn connection_closed(&self, listener: &'static str) {
+        self.connections.get_or_create(&Listener { listener }).dec();
+    }
+
+    /// A connection refused: the listener held as many as it may.
+    pub fn connection_refused(&self, listener: &'static str) {
+        (self
+            .connections_refused
+            .get_or_create(&Listener { listener }))
+        .inc();
+    }
+
+    /// A connection closed for sending nothing in time: `header` or `idle`.
+    pub fn connection_timed_out(&self, listener: &'static str, reason: &'static str) {
+        let labels = ListenerReason { listener, reason };
+        self.connections_timed_out.get_or_create(&labels).inc();
     }
 
     /// An event a sender posted: `accepted`, `duplicate` or `rejected`.

@@ -41,6 +41,11 @@ const BACKLOG: usize = 100;
 const BACKLOG_RECHECK: Duration = Duration::from_millis(50);
 /// Finished jobs kept for inspection; the oldest go first.
 const KEPT_JOBS: usize = 100;
+/// Jobs that may run at once; another is refused until one finishes. Each job's
+/// throttle bounds that job only: jobs over the same failing deliveries would
+/// each queue them again as soon as the last round died, and forty of them once
+/// sent 20,000 deliveries about 390,000 times.
+pub const MAX_RUNNING: usize = 4;
 
 /// Which deliveries a job replays.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,8 +115,9 @@ impl Replays {
         }
     }
 
-    /// Starts a job in the background, and answers it as it starts.
-    pub fn start(&self, filter: Filter) -> Job {
+    /// Starts a job in the background, and answers it as it starts; refused while
+    /// [`MAX_RUNNING`] jobs run.
+    pub fn start(&self, filter: Filter) -> Result<Job, TooMany> {
         let job = Job {
             id: format!("rpl_{:032x}", uuid::Uuid::now_v7().as_u128()),
             filter,
@@ -127,7 +133,18 @@ impl Replays {
             job: Mutex::new(job.clone()),
             cancel: AtomicBool::new(false),
         });
-        self.keep(entry.clone());
+        {
+            // Counted and kept under one lock, so two requests at once cannot both
+            // take the last place.
+            let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            let running = (jobs.iter())
+                .filter(|e| e.job().state == State::Running)
+                .count();
+            if running >= MAX_RUNNING {
+                return Err(TooMany { running });
+            }
+            keep(&mut jobs, entry.clone());
+        }
         tracing::info!(job = job.id, filter = ?job.filter, "bulk replay started");
         let runner = Runner {
             store: self.store.clone(),
@@ -135,7 +152,7 @@ impl Replays {
             entry,
         };
         tokio::spawn(runner.run());
-        job
+        Ok(job)
     }
 
     pub fn get(&self, id: &str) -> Option<Job> {
@@ -154,18 +171,26 @@ impl Replays {
         let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         jobs.iter().find(|e| e.job().id == id).cloned()
     }
+}
 
-    /// Keeps `entry`, letting the oldest finished jobs go past [`KEPT_JOBS`].
-    fn keep(&self, entry: Arc<Entry>) {
-        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-        jobs.push_back(entry);
-        while jobs.len() > KEPT_JOBS {
-            let Some(finished) = jobs.iter().position(|e| e.job().state != State::Running) else {
-                break;
-            };
-            jobs.remove(finished);
-        }
+/// Keeps `entry`, letting the oldest finished jobs go past [`KEPT_JOBS`].
+fn keep(jobs: &mut VecDeque<Arc<Entry>>, entry: Arc<Entry>) {
+    jobs.push_back(entry);
+    while jobs.len() > KEPT_JOBS {
+        let Some(finished) = jobs.iter().position(|e| e.job().state != State::Running) else {
+            break;
+        };
+        jobs.remove(finished);
     }
+}
+
+/// A job was refused: [`MAX_RUNNING`] already run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{running} bulk replay jobs are running, the most at once; wait for one to finish, or cancel one"
+)]
+pub struct TooMany {
+    pub running: usize,
 }
 
 /// A job's task.

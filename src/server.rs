@@ -19,17 +19,18 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
 use crate::admin::Admin;
-use crate::api;
 use crate::config::Config;
 use crate::delivery::client::ClientError;
 use crate::delivery::{Applied, HttpClient, Scheduler, WebhookChain};
 use crate::ingest::Ingest;
+use crate::listener::{self, Limits};
 use crate::metrics::Metrics;
 use crate::plugin::{Chain, Runtime};
 use crate::replay::Replays;
@@ -122,6 +123,10 @@ struct Fixed {
     admin_listen: Option<SocketAddr>,
     data_dir: PathBuf,
     allow_private_networks: bool,
+    max_connections: Option<usize>,
+    admin_max_connections: Option<usize>,
+    header_timeout: Duration,
+    idle_timeout: Duration,
 }
 
 impl Fixed {
@@ -131,6 +136,10 @@ impl Fixed {
             admin_listen: config.admin.as_ref().map(|a| a.listen),
             data_dir: config.server.data_dir.clone(),
             allow_private_networks: config.server.allow_private_networks,
+            max_connections: config.server.max_connections,
+            admin_max_connections: config.admin.as_ref().and_then(|a| a.max_connections),
+            header_timeout: config.server.header_timeout,
+            idle_timeout: config.server.idle_timeout,
         }
     }
 
@@ -143,6 +152,22 @@ impl Fixed {
             (
                 "server.allow_private_networks",
                 self.allow_private_networks != other.allow_private_networks,
+            ),
+            (
+                "server.max_connections",
+                self.max_connections != other.max_connections,
+            ),
+            (
+                "admin.max_connections",
+                self.admin_max_connections != other.admin_max_connections,
+            ),
+            (
+                "server.header_timeout",
+                self.header_timeout != other.header_timeout,
+            ),
+            (
+                "server.idle_timeout",
+                self.idle_timeout != other.idle_timeout,
             ),
         ]
         .into_iter()
@@ -189,15 +214,20 @@ impl Control {
         &self.replays
     }
 
-    /// Whether the router takes events: not shutting down, and its store readable.
+    /// Whether the router takes events: not shutting down, and its store takes writes.
     pub fn is_ready(&self) -> bool {
-        !self.ingest.is_draining() && self.store.health("").is_ok()
+        !self.ingest.is_draining() && self.store.is_writable()
     }
 
     /// Runs on `config` from now on, or refuses it, naming every plugin that cannot
     /// be loaded, and carries on as before. See the module docs.
     pub async fn reload(&self, config: Config) -> Result<Reloaded, ReloadError> {
         let _turn = self.reloading.lock().await;
+        if !self.fixed.allow_private_networks {
+            config
+                .refuse_private_networks()
+                .map_err(ReloadError::Config)?;
+        }
         let config = Arc::new(config);
         // Compiled components that no chain in force uses any more can go.
         self.runtime.forget_unused();
@@ -274,15 +304,29 @@ impl Server {
             let ingest = ingest.clone();
             move |request| ingest.clone().handle(request)
         };
-        let mut tasks = vec![tokio::spawn(api::serve(
+        let fd_limit = listener::fd_limit();
+        let limits = |max_connections| Limits {
+            max_connections,
+            header_timeout: config.server.header_timeout,
+            idle_timeout: config.server.idle_timeout,
+        };
+        let ingest_limits = limits(
+            (config.server.max_connections)
+                .unwrap_or_else(|| listener::default_ingest_connections(fd_limit)),
+        );
+        let mut tasks = vec![tokio::spawn(listener::serve(
+            "ingest",
             ingest_listener,
             handler,
+            ingest_limits,
+            metrics.clone(),
             stopped.clone(),
         ))];
         tracing::info!(
             addr = %ingest_addr,
             data_dir = %config.server.data_dir.display(),
             webhooks = config.webhooks.len(),
+            max_connections = ingest_limits.max_connections,
             "ingest listening"
         );
         let (config_in_force, _) = watch::channel(config.clone());
@@ -304,11 +348,22 @@ impl Server {
             metrics,
         });
         let admin_addr = match (admin, &config.admin) {
-            (Some((listener, addr)), Some(settings)) => {
+            (Some((socket, addr)), Some(settings)) => {
                 let api = Arc::new(Admin::new(control.clone(), &settings.token));
                 let handler = move |request| api.clone().handle(request);
-                tasks.push(tokio::spawn(api::serve(listener, handler, stopped)));
-                tracing::info!(%addr, "admin API listening");
+                let limits = limits(
+                    (settings.max_connections)
+                        .unwrap_or_else(|| listener::default_admin_connections(fd_limit)),
+                );
+                tracing::info!(%addr, max_connections = limits.max_connections, "admin API listening");
+                tasks.push(tokio::spawn(listener::serve(
+                    "admin",
+                    socket,
+                    handler,
+                    limits,
+                    control.metrics.clone(),
+                    stopped,
+                )));
                 Some(addr)
             }
             _ => {

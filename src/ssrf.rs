@@ -6,8 +6,10 @@
 //! on every address it is about to dial. A name that resolves to a public address at
 //! load and to `127.0.0.1` a minute later (DNS rebinding) is refused at the second.
 //!
-//! IP-literal URLs never reach a resolver, so the load-time check is the one that
-//! covers them; their address cannot change until the config does.
+//! IP-literal URLs never reach a resolver, so the client's connector checks them
+//! ([`GuardedConnector`]), at connect time too: whatever a config said at load
+//! (or a reload let through), the guard in force is the one the client was built
+//! with, and no URL reaches an address it forbids.
 
 use std::future::Future;
 use std::io;
@@ -17,6 +19,7 @@ use std::task::{Context, Poll};
 
 use http::Uri;
 use hyper_util::client::legacy::connect::dns::Name;
+use tower_service::Service;
 
 /// Whether deliveries may not reach `ip`: loopback, private, link-local, multicast,
 /// unspecified, broadcast and carrier-grade NAT space, for IPv4, IPv6 and IPv4-mapped IPv6.
@@ -163,6 +166,53 @@ impl tower_service::Service<Name> for GuardedResolver {
     }
 }
 
+/// The HTTP client's connector, checking IP-literal URLs, which never reach the
+/// resolver, before it dials them; named hosts go on to [`GuardedResolver`].
+#[derive(Debug, Clone)]
+pub struct GuardedConnector<C> {
+    inner: C,
+    allow_private: bool,
+}
+
+impl<C> GuardedConnector<C> {
+    pub fn new(inner: C, allow_private: bool) -> Self {
+        Self {
+            inner,
+            allow_private,
+        }
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<C> Service<Uri> for GuardedConnector<C>
+where
+    C: Service<Uri>,
+    C::Response: Send + 'static,
+    C::Future: Send + 'static,
+    C::Error: Into<BoxError>,
+{
+    type Response = C::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<C::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        if !self.allow_private
+            && let Some(host) = uri.host()
+            && let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse()
+            && let Err(blocked) = refuse_if_forbidden(host, ip)
+        {
+            return Box::pin(std::future::ready(Err(blocked.into())));
+        }
+        let connecting = self.inner.call(uri);
+        Box::pin(async move { connecting.await.map_err(Into::into) })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,8 +276,74 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_connector_refuses_an_ip_literal_inward_before_dialling_it() {
+        // The inner connector would dial anything; it must not be reached.
+        let dialled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let inner = {
+            let dialled = dialled.clone();
+            tower_service_fn(move |_: Uri| {
+                dialled.store(true, std::sync::atomic::Ordering::SeqCst);
+                std::future::ready(Ok::<_, io::Error>(()))
+            })
+        };
+        for url in [
+            "http://127.0.0.1:9/x",
+            "http://[::1]:9/x",
+            "http://[::ffff:10.0.0.1]/x",
+        ] {
+            let uri: Uri = url.parse().unwrap();
+            let error = GuardedConnector::new(inner.clone(), false)
+                .call(uri.clone())
+                .await
+                .unwrap_err();
+            assert!(error.is::<Blocked>(), "{url}: {error}");
+            assert!(
+                GuardedConnector::new(inner.clone(), true)
+                    .call(uri)
+                    .await
+                    .is_ok()
+            );
+        }
+        let public: Uri = "http://93.184.216.34/x".parse().unwrap();
+        dialled.store(false, std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            GuardedConnector::new(inner, false)
+                .call(public)
+                .await
+                .is_ok()
+        );
+        assert!(dialled.load(std::sync::atomic::Ordering::SeqCst));
+    }
+
+    /// A `Service` from a closure, as the inner connector of a test.
+    fn tower_service_fn<F, R>(f: F) -> ServiceFn<F>
+    where
+        F: FnMut(Uri) -> R,
+    {
+        ServiceFn(f)
+    }
+
+    #[derive(Clone)]
+    struct ServiceFn<F>(F);
+
+    impl<F, R, T, E> Service<Uri> for ServiceFn<F>
+    where
+        F: FnMut(Uri) -> R,
+        R: Future<Output = Result<T, E>>,
+    {
+        type Response = T;
+        type Error = E;
+        type Future = R;
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), E>> {
+            Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, uri: Uri) -> R {
+            (self.0)(uri)
+        }
+    }
+
+    #[tokio::test]
     async fn the_resolver_refuses_a_name_that_resolves_inward() {
-        use tower_service::Service;
         let name: Name = "localhost".parse().unwrap();
         let err = GuardedResolver::new(false)
             .call(name.clone())

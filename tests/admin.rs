@@ -218,7 +218,7 @@ async fn auto_disable_trips_after_dead_deliveries_in_a_row_and_resume_brings_it_
         shown.json["disabled_reason"],
         "2 deliveries in a row failed"
     );
-    let scraped = Scraped::from(&router).await;
+    let scraped = Scraped::from(admin_addr(&router)).await;
     let labels = [("webhook", "w")];
     assert_eq!(
         scraped.value("switchyard_webhook_disabled_total", &labels),
@@ -505,7 +505,7 @@ async fn metrics_parse_as_prometheus_text_and_count_what_happened() {
 
     let refused = call(admin_addr(&router), "GET", "/metrics", None).await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
-    let scraped = Scraped::from(&router).await;
+    let scraped = Scraped::from(admin_addr(&router)).await;
     let value = |name: &str, labels: &[(&str, &str)]| scraped.value(name, labels);
     let text = &scraped.text;
     let events = "switchyard_events_total";
@@ -544,52 +544,9 @@ async fn metrics_parse_as_prometheus_text_and_count_what_happened() {
     );
 }
 
-/// The router's metrics, parsed as Prometheus parses them.
-struct Scraped {
-    scrape: prometheus_parse::Scrape,
-    text: String,
-}
-
-impl Scraped {
-    async fn from(router: &Router) -> Self {
-        let url = format!("http://{}/metrics", admin_addr(router));
-        let request = Request::get(url)
-            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        let text = raw_body(request).await;
-        let lines = text.lines().map(|l| Ok(l.to_owned()));
-        let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text");
-        Self { scrape, text }
-    }
-
-    /// The value of the sample of `name` with (at least) `labels`.
-    fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        let found = (self.scrape.samples.iter())
-            .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)));
-        match found.map(|s| &s.value) {
-            Some(prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v)) => *v,
-            Some(prometheus_parse::Value::Untyped(v)) => *v,
-            other => panic!("{name} {labels:?}: {other:?}\n{}", self.text),
-        }
-    }
-}
-
 /// Posts an event to ingest with the test sender's token.
 async fn post_event(router: &Router, body: &str) -> Answer {
     common::post(router.addr(), "/v1/events", Some(TOKEN), body).await
-}
-
-/// The body of a response, as text.
-async fn raw_body(request: Request<Full<Bytes>>) -> String {
-    use http_body_util::BodyExt;
-    let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http();
-    let response = client.request(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8(body.to_vec()).unwrap()
 }
 
 /// `POST path` on the admin API with a JSON body.
@@ -846,4 +803,157 @@ async fn a_reload_through_the_admin_api_adds_removes_and_changes_webhooks_under_
         routed_to_removed as u64,
         "none lost"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn event_ids_with_reserved_characters_are_found_percent_encoded() {
+    let receiver = Receiver::ok().await;
+    let router = start(&webhook("w", &receiver.url("/"), "")).await;
+    // Ids as a sender may send them, and the same ids encoded as one path segment.
+    let ids = [
+        ("slash/id", "slash%2Fid"),
+        ("100%?x=1#y", "100%25%3Fx%3D1%23y"),
+    ];
+    for (id, _) in ids {
+        router.send(id, "order.paid").await;
+    }
+    eventually(WAIT, "every delivery done", || {
+        (router.store().pending_count("w") == 0).then_some(())
+    })
+    .await;
+    for (id, encoded) in ids {
+        let event = get(&router, &format!("/v1/events/{encoded}")).await;
+        assert_eq!(event.status, StatusCode::OK, "{id}: {:?}", event.json);
+        assert_eq!(event.json["id"], id);
+        let deliveries = event.json["deliveries"].as_array().unwrap();
+        assert_eq!(deliveries.len(), 1, "{id}: {deliveries:?}");
+        assert_eq!(deliveries[0]["event_id"], id);
+        assert_eq!(deliveries[0]["status"], "succeeded");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_events_payload_is_the_bytes_the_receiver_got() {
+    let receiver = Receiver::ok().await;
+    let router = start(&webhook("w", &receiver.url("/"), "")).await;
+    let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let data = format!(
+        r#"{{"z":12345678901234567890123,"a":1,"a":2,"big":1e400,"deep":{deep},"s":"\u00e9\/"}}"#
+    );
+    let body = format!(r#"{{"id":"exact","type":"order.paid","data":{data}}}"#);
+    let accepted = post_event(&router, &body).await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED, "{:?}", accepted.json);
+    let delivered = receiver.wait_for(1, WAIT).await[0].body.clone();
+    let delivered = String::from_utf8(delivered.to_vec()).unwrap();
+    assert!(delivered.contains(&data), "{delivered}");
+
+    let url = format!("http://{}/v1/events/exact", admin_addr(&router));
+    let request = Request::get(url)
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let text = raw_body(request).await;
+    #[derive(serde::Deserialize)]
+    struct Shown<'a> {
+        #[serde(borrow)]
+        payload: &'a serde_json::value::RawValue,
+    }
+    let shown: Shown = serde_json::from_str(&text).unwrap();
+    assert_eq!(shown.payload.get(), delivered);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_replay_jobs_past_the_cap_are_refused_until_one_ends() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // Failing at first, then hanging: the webhook's queue holds 100 deliveries due
+    // now, so a job replaying its dead ones waits on that backlog, running, until
+    // it is cancelled.
+    let hang = Arc::new(AtomicBool::new(false));
+    let hanging = hang.clone();
+    let receiver = Receiver::start(move |_| {
+        if hanging.load(Ordering::SeqCst) {
+            Reply::ok().after(Duration::from_secs(600))
+        } else {
+            Reply::status(500)
+        }
+    })
+    .await;
+    let extra = "retry.delays = []\ntimeout = \"10m\"\nmax_in_flight = 1";
+    let router = start(&webhook("w", &receiver.url("/"), extra)).await;
+    router.send("dead", "order.paid").await;
+    eventually(WAIT, "the delivery dead", || {
+        let health = router.store().health("w").unwrap()?;
+        (health.failed_deliveries == 1).then_some(())
+    })
+    .await;
+    hang.store(true, Ordering::SeqCst);
+    for i in 0..101 {
+        router.send(&format!("queued-{i}"), "order.paid").await;
+    }
+
+    let request = serde_json::json!({
+        "webhook": "w",
+        "since": "2000-01-01T00:00:00Z",
+        "until": "2100-01-01T00:00:00Z",
+    });
+    let mut jobs = Vec::new();
+    for _ in 0..4 {
+        let started = post_json(&router, "/v1/replay", &request).await;
+        assert_eq!(started.status, StatusCode::ACCEPTED, "{:?}", started.json);
+        jobs.push(started.json["id"].as_str().unwrap().to_owned());
+    }
+    let refused = post_json(&router, "/v1/replay", &request).await;
+    assert_eq!(
+        (refused.status, &refused.json["error"]["code"]),
+        (StatusCode::TOO_MANY_REQUESTS, &Value::from("too_many_jobs")),
+        "{:?}",
+        refused.json
+    );
+    for id in &jobs {
+        let job = get(&router, &format!("/v1/replay/{id}")).await;
+        assert_eq!(job.json["state"], "running", "{:?}", job.json);
+    }
+
+    // One ends: there is room for one more, and only one.
+    let path = format!("/v1/replay/{}", jobs[0]);
+    let addr = admin_addr(&router);
+    call(addr, "DELETE", &path, Some(ADMIN_TOKEN)).await;
+    let mut state = Value::Null;
+    for _ in 0..1500 {
+        state = get(&router, &path).await.json["state"].clone();
+        if state != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(state, "cancelled");
+    let started = post_json(&router, "/v1/replay", &request).await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{:?}", started.json);
+    let refused = post_json(&router, "/v1/replay", &request).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn head_asks_the_health_routes_as_get_does_without_a_body() {
+    use http_body_util::BodyExt;
+    let router = start(&webhook("w", "http://127.0.0.1:9/", "")).await;
+    let addr = admin_addr(&router);
+    let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    for path in ["/healthz", "/readyz"] {
+        let get = call(addr, "GET", path, None).await;
+        let head = Request::head(format!("http://{addr}{path}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let response = client.request(head).await.unwrap();
+        assert_eq!(response.status(), get.status, "{path}");
+        let length = &get.headers["content-length"];
+        assert_ne!(length, "0", "{path}");
+        assert_eq!(&response.headers()["content-length"], length, "{path}");
+        assert_eq!(response.headers()["content-type"], "application/json");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(body.is_empty(), "{path}: {body:?}");
+    }
 }

@@ -326,6 +326,62 @@ async fn refused_connections_are_retried_and_recorded() {
     assert!(attempts.last_failed_at_ms.is_some());
 }
 
+/// A TLS server on loopback whose certificate no client trusts: self-signed, for
+/// 127.0.0.1. It answers every handshake up to the point the client gives up.
+fn self_signed_tls_server() -> std::net::SocketAddr {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let pem = include_bytes!("fixtures/self-signed.pem");
+    let cert = CertificateDer::from_pem_slice(pem).unwrap();
+    let key = PrivateKeyDer::from_pem_slice(pem).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    let config = std::sync::Arc::new(config);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let (Ok(mut tcp), Ok(mut tls)) =
+                (stream, rustls::ServerConnection::new(config.clone()))
+            else {
+                continue;
+            };
+            while tls.is_handshaking() && tls.complete_io(&mut tcp).is_ok() {}
+        }
+    });
+    addr
+}
+
+/// The error of the one attempt at `url` of a webhook that does not retry.
+async fn the_error_delivering_to(url: &str) -> switchyard::store::AttemptError {
+    let router = Router::start("", &webhook("w", url, "retry.delays = []")).await;
+    router.send("evt-1", "t").await;
+    let (delivery, _) = router.store().deliveries_of("test", "evt-1").unwrap()[0].clone();
+    router.settled(delivery, DeliveryStatus::Failed).await;
+    let attempt = router.store().attempts(delivery).unwrap().remove(0);
+    attempt.error.expect("a failed attempt has an error")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_to_a_plain_http_receiver_is_a_tls_error() {
+    let receiver = Receiver::ok().await;
+    let error = the_error_delivering_to(&format!("https://{}/", receiver.addr)).await;
+    assert_eq!(error.kind, ErrorKind::Tls, "{}", error.message);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_untrusted_certificate_is_a_tls_error() {
+    let addr = self_signed_tls_server();
+    let error = the_error_delivering_to(&format!("https://{addr}/")).await;
+    assert_eq!(error.kind, ErrorKind::Tls, "{}", error.message);
+    assert!(error.message.contains("certificate"), "{}", error.message);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hanging_webhook_does_not_delay_another() {
     let hanging = Receiver::start(|_| Reply::ok().after(Duration::from_secs(60))).await;

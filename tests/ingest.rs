@@ -58,6 +58,41 @@ async fn bad_requests_get_clear_json_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_event_is_an_object_not_an_array_whose_items_fit_the_fields() {
+    let (router, _receiver) = router_with_receiver().await;
+    let addr = router.addr();
+    // In field order (id, type, data, timestamp), serde would take these as events.
+    let arrays = [
+        r#"["arr-1","t.x",{"k":1},"2026-01-01T00:00:00Z"]"#,
+        " \n[\"arr-2\",\"t.x\",{\"k\":1}]",
+    ];
+    for body in arrays {
+        let answer = post(addr, "/v1/events", Some(TOKEN), body).await;
+        assert_error(&answer, 400, "invalid_event");
+    }
+
+    let batch = format!(
+        r#"[{}, {{"id":"obj-1","type":"t.x","data":1}}]"#,
+        r#"["arr-3","t.x",{"k":1}]"#
+    );
+    let answer = post(addr, "/v1/events/batch", Some(TOKEN), &batch).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{:?}", answer.json);
+    let results = &answer.json["results"];
+    assert_eq!(results[0]["status"], 400, "{results}");
+    assert_eq!(results[0]["error"]["code"], "invalid_event", "{results}");
+    assert_eq!(results[1]["status"], 202, "{results}");
+    let only_arrays = format!("[{}]", arrays[0]);
+    let answer = post(addr, "/v1/events/batch", Some(TOKEN), &only_arrays).await;
+    assert_error(&answer, 400, "invalid_batch");
+    assert_eq!(answer.json["results"][0]["error"]["code"], "invalid_event");
+
+    for id in ["arr-1", "arr-2", "arr-3"] {
+        let stored = router.store().event_by_sender_id("test", id).unwrap();
+        assert!(stored.is_none(), "{id} was stored");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn tokens_sizes_types_and_routes_are_checked() {
     let (router, _receiver) = router_with_receiver().await;
     let addr = router.addr();
@@ -287,22 +322,80 @@ async fn post_until(addr: std::net::SocketAddr, status: u16) -> Answer {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flood_of_large_bodies_is_refused_not_buffered() {
     use tokio::io::AsyncWriteExt;
-    // Each request reserves twice its declared body from a 256 MiB budget: two
-    // bodies of 64 MiB, still arriving, fill it.
-    let router = Router::start("max_body_bytes = 67108864", "").await;
+    // Each request holds twice the body that has arrived, from a 256 MiB budget:
+    // two bodies of 64 MiB, all but their last byte sent, fill it.
+    let router = Router::start("max_body_bytes = 67108864", &admin_section()).await;
     let mut slow = Vec::new();
+    let padding = vec![b' '; 64 * 1024];
     for _ in 0..2 {
         let mut socket = tokio::net::TcpStream::connect(router.addr()).await.unwrap();
         let head = format!(
-            "POST /v1/events HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKEN}\r\ncontent-type: application/json\r\ncontent-length: 67108864\r\n\r\n{{"
+            "POST /v1/events HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKEN}\r\ncontent-type: application/json\r\ncontent-length: 67108864\r\n\r\n"
         );
         socket.write_all(head.as_bytes()).await.unwrap();
+        for _ in 0..1023 {
+            socket.write_all(&padding).await.unwrap();
+        }
+        socket.write_all(&padding[1..]).await.unwrap();
         slow.push(socket);
     }
     let refused = post_until(router.addr(), 503).await;
     assert_error(&refused, 503, "overloaded");
     assert!(refused.headers.contains_key("retry-after"));
+    let admin = router.server.admin_addr().unwrap();
+    assert!(refused_count(admin, "overloaded").await >= 1.0);
     // With the slow senders gone, their reservations are given back.
     drop(slow);
     post_until(router.addr(), 202).await;
+}
+
+/// `switchyard_ingest_refused_total{reason}`, from the admin API's metrics.
+async fn refused_count(admin: std::net::SocketAddr, reason: &str) -> f64 {
+    let scraped = Scraped::from(admin).await;
+    scraped.value("switchyard_ingest_refused_total", &[("reason", reason)])
+}
+
+/// Opens an upload of an event with a valid token that sends its head and two
+/// bytes of its body, then nothing more; returns once the router reads the body
+/// (it answers `100 Continue` to the `Expect` header as it starts).
+async fn trickling_upload(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /v1/events HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKEN}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nexpect: 100-continue\r\n\r\n"
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = [0u8; 25];
+    socket.read_exact(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 100 Continue"), "{answer}");
+    socket.write_all(b"2\r\n{\"\r\n").await.unwrap();
+    socket
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_uploads_hold_only_the_memory_of_what_has_arrived() {
+    // Reserved up front, 40 uploads of up to 4 MiB each would hold 320 MiB of the
+    // 256 MiB budget, and every other sender would be refused.
+    let router = Router::start("max_body_bytes = 4194304", "").await;
+    let mut slow = Vec::new();
+    for _ in 0..40 {
+        slow.push(trickling_upload(router.addr()).await);
+    }
+    router.send("while-they-trickle", "t.x").await;
+    drop(slow);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_that_does_not_arrive_in_time_is_answered_408_and_counted() {
+    use tokio::io::AsyncReadExt;
+    let router = Router::start("body_timeout = \"300ms\"", &admin_section()).await;
+    let mut socket = trickling_upload(router.addr()).await;
+    let mut answer = String::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), socket.read_to_string(&mut answer));
+    let _ = read.await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body_timeout"), "{answer}");
+    let admin = router.server.admin_addr().unwrap();
+    assert_eq!(refused_count(admin, "body_timeout").await, 1.0);
 }

@@ -25,7 +25,21 @@ struct Process {
 
 impl Process {
     fn spawn(config: &Path) -> Self {
-        let mut child = Command::new(BIN)
+        Self::spawn_command(Command::new(BIN), config)
+    }
+
+    /// With at most `fds` open files, hard limit included, so `serve` cannot raise it.
+    fn spawn_with_fd_limit(config: &Path, fds: u32) -> Self {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {fds} && exec \"$0\" \"$@\""))
+            .arg(BIN);
+        Self::spawn_command(command, config)
+    }
+
+    fn spawn_command(mut command: Command, config: &Path) -> Self {
+        let mut child = command
             .args(["--log-format", "json", "serve", "--config"])
             .arg(config)
             .stdout(Stdio::null())
@@ -322,4 +336,64 @@ fn check_names_each_broken_key() {
     );
     let missing = check("");
     assert!(missing.contains("senders"), "{missing}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn running_out_of_file_descriptors_is_never_charged_to_the_receiver() {
+    // The first attempt fails, and its connection closes: the retry must open a
+    // new one. One retry only: were an attempt that never left counted, the
+    // delivery would be dead the first time the router cannot open a socket.
+    let receiver = Receiver::start(|r| {
+        if r.attempt == 1 {
+            Reply::status(500).header("connection", "close")
+        } else {
+            Reply::ok()
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let hook = webhook("w", &receiver.url("/"), "retry.delays = [\"1s\"]");
+    // A cap past the descriptors the process has: silent connections take them all
+    // until the header timeout reaps them.
+    let server = "max_connections = 5000\nheader_timeout = \"3s\"";
+    let config = write_config(dir.path(), server, &hook);
+    let mut router = Process::spawn_with_fd_limit(&config, 128);
+    let accepted = try_post(router.addr, r#"{"id":"fds","type":"t","data":1}"#)
+        .await
+        .unwrap();
+    assert_eq!(accepted.status, 202);
+    receiver.wait_for(1, Duration::from_secs(15)).await;
+    let mut silent = Vec::new();
+    for _ in 0..300 {
+        silent.push(tokio::net::TcpStream::connect(router.addr).await.unwrap());
+    }
+    router.logged("cannot accept a connection", 1).await;
+    let deferred = "the router could not make the attempt (short of a resource of its own); will retry, not counted against the receiver";
+    router.logged(deferred, 1).await;
+    drop(silent);
+    receiver.wait_for(2, Duration::from_secs(60)).await;
+
+    router.signal("TERM");
+    router.wait_exit(Duration::from_secs(30));
+    let store = switchyard::store::Store::open(
+        &dir.path().join("data"),
+        Arc::new(switchyard::metrics::Metrics::new()),
+    )
+    .unwrap();
+    let (id, delivery) = store.deliveries_of("test", "fds").unwrap().remove(0);
+    assert_eq!(
+        delivery.status,
+        switchyard::store::DeliveryStatus::Succeeded
+    );
+    assert_eq!(
+        delivery.attempts, 2,
+        "only the attempts that reached the receiver count"
+    );
+    let attempts = store.attempts(id).unwrap();
+    let local = (attempts.iter())
+        .filter(|a| a.error.as_ref().map(|e| e.kind) == Some(switchyard::store::ErrorKind::Local))
+        .count();
+    assert!(local >= 1, "{attempts:?}");
+    let health = store.health("w").unwrap().unwrap();
+    assert_eq!(health.failure_count, 0);
 }

@@ -7,6 +7,7 @@
 
 use http::{Response, StatusCode};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
@@ -242,8 +243,10 @@ struct EventView {
     event_type: String,
     #[schema(format = DateTime)]
     received_at: String,
-    /// The payload as delivered (before any plugin), as JSON if it parses.
-    payload: serde_json::Value,
+    /// The payload as delivered (before any plugin): the very JSON text, byte for
+    /// byte, or a string should the stored bytes somehow not be JSON.
+    #[schema(value_type = Value)]
+    payload: Box<RawValue>,
     deliveries: Vec<DeliveryView>,
 }
 
@@ -290,9 +293,7 @@ pub async fn event(
 }
 
 fn event_view(event: EventRecord, deliveries: Vec<(DeliveryId, DeliveryRecord)>) -> EventView {
-    let payload = serde_json::from_slice(&event.payload).unwrap_or_else(|_| {
-        serde_json::Value::String(String::from_utf8_lossy(&event.payload).into_owned())
-    });
+    let payload = stored_json(&event.payload);
     EventView {
         id: event.id,
         sender: event.sender,
@@ -303,6 +304,17 @@ fn event_view(event: EventRecord, deliveries: Vec<(DeliveryId, DeliveryRecord)>)
             .map(|(id, d)| delivery_view(id, d))
             .collect(),
     }
+}
+
+/// The stored payload as it is. Parsing it into a tree would lose what a tree
+/// cannot hold: integers past 64 bits, duplicate keys, key order, numbers past
+/// f64, nesting past serde_json's depth limit. Ingest built it as JSON, so the
+/// string is only for a record that is somehow not.
+fn stored_json(payload: &[u8]) -> Box<RawValue> {
+    serde_json::from_slice(payload).unwrap_or_else(|_| {
+        let text = String::from_utf8_lossy(payload);
+        serde_json::value::to_raw_value(&text).unwrap_or_default()
+    })
 }
 
 fn delivery_view(id: DeliveryId, delivery: DeliveryRecord) -> DeliveryView {

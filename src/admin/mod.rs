@@ -17,11 +17,14 @@ mod page;
 mod replays;
 mod webhooks;
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Body as _;
+use percent_encoding::percent_decode_str;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -64,8 +67,8 @@ enum Route {
 
 /// Every route: its path pattern, and the methods it answers.
 const ROUTES: &[(&str, Route, &[Method])] = &[
-    ("/healthz", Route::Healthz, &[Method::GET]),
-    ("/readyz", Route::Readyz, &[Method::GET]),
+    ("/healthz", Route::Healthz, &[Method::GET, Method::HEAD]),
+    ("/readyz", Route::Readyz, &[Method::GET, Method::HEAD]),
     ("/metrics", Route::Metrics, &[Method::GET]),
     ("/v1/reload", Route::Reload, &[Method::POST]),
     ("/v1/webhooks", Route::Webhooks, &[Method::GET]),
@@ -112,13 +115,18 @@ impl Admin {
     {
         let span =
             tracing::info_span!("admin", method = %request.method(), path = request.uri().path());
+        let head = request.method() == Method::HEAD;
         let result = self.route(request).instrument(span).await;
         if let Err(e) = &result
             && e.status.is_server_error()
         {
             tracing::error!(code = e.code, message = %e.message, "admin request failed");
         }
-        api::respond(result)
+        let response = api::respond(result);
+        if head {
+            return response.map(without_body);
+        }
+        response
     }
 
     async fn route<B>(&self, request: Request<B>) -> Result<Response<Body>, ApiError>
@@ -134,7 +142,11 @@ impl Admin {
                 format!("no route for {path}"),
             )
         })?;
-        let (route, id) = (*found.value, found.params.get("id").map(str::to_owned));
+        // Matched on the raw path, so a `%2F` stays inside its segment; the handler
+        // gets the id as the client meant it. Ids are ASCII: a decoding that is not
+        // UTF-8 names nothing, and is answered as an unknown id.
+        let id = (found.params.get("id")).map(|raw| percent_decode_str(raw).decode_utf8_lossy());
+        let (route, id) = (*found.value, id.map(Cow::into_owned));
         check_method(route, request.method())?;
         if !matches!(route, Route::Healthz | Route::Readyz) {
             self.authenticate(request.headers())?;
@@ -144,7 +156,9 @@ impl Admin {
         let (parts, body) = request.into_parts();
         let query = parts.uri.query();
         match route {
+            Route::Healthz if parts.method == Method::HEAD => healthz_head(),
             Route::Healthz => healthz(),
+            Route::Readyz if parts.method == Method::HEAD => ready_head(control),
             Route::Readyz => ready(control),
             Route::Metrics => metrics(control),
             Route::Reload => reload(control).await,
@@ -221,7 +235,7 @@ fn healthz() -> Result<Response<Body>, ApiError> {
     Ok(api::json(StatusCode::OK, &Status { status: "ok" }))
 }
 
-/// Whether the store is readable and the router is not shutting down. No auth.
+/// Whether the store takes writes and the router is not shutting down. No auth.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -238,10 +252,49 @@ fn ready(control: &Control) -> Result<Response<Body>, ApiError> {
     } else {
         Err(ApiError::unavailable(
             "not_ready",
-            "the router is shutting down, or cannot read its store",
+            "the router is shutting down, or its store cannot write (see the log and switchyard_store_writable)",
             5,
         ))
     }
+}
+
+/// `GET /healthz` without the body, for probes and load balancers that ask with HEAD.
+#[utoipa::path(
+    head,
+    path = "/healthz",
+    operation_id = "healthz_head",
+    tag = "operations",
+    responses((status = 200, description = "Alive; the headers of `GET /healthz`, no body"))
+)]
+fn healthz_head() -> Result<Response<Body>, ApiError> {
+    healthz()
+}
+
+/// `GET /readyz` without the body, for probes and load balancers that ask with HEAD.
+#[utoipa::path(
+    head,
+    path = "/readyz",
+    operation_id = "readyz_head",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready; the headers of `GET /readyz`, no body"),
+        (status = 503, description = "Not ready, with `Retry-After`; no body"),
+    )
+)]
+fn ready_head(control: &Control) -> Result<Response<Body>, ApiError> {
+    ready(control)
+}
+
+/// The answer to a HEAD: the GET's status and headers, its length included, and no
+/// body. hyper's HTTP/1.1 server would drop the body itself; dropping it here
+/// keeps that true whatever protocol the connection speaks.
+fn without_body(response: Response<Body>) -> Response<Body> {
+    let (mut parts, body) = response.into_parts();
+    let length = body.size_hint().exact().unwrap_or(0);
+    parts
+        .headers
+        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
+    Response::from_parts(parts, Body::default())
 }
 
 fn store_error(error: StoreError) -> ApiError {
@@ -265,9 +318,18 @@ fn store_error(error: StoreError) -> ApiError {
 fn metrics(control: &Control) -> Result<Response<Body>, ApiError> {
     let store = control.store();
     let now = crate::store::now_ms();
+    control.metrics().store_writable(store.is_writable());
     for webhook in &control.config().webhooks {
         let pending = store.pending_count(&webhook.id);
-        let oldest = store.oldest_pending_ms(&webhook.id).map_err(store_error)?;
+        // A store that cannot be read now leaves the ages as they were: the
+        // metrics that say why matter most at such a time.
+        let oldest = match store.oldest_pending_ms(&webhook.id) {
+            Ok(oldest) => oldest,
+            Err(error) => {
+                tracing::warn!(%error, "metrics: cannot read the oldest pending deliveries");
+                break;
+            }
+        };
         let age = Duration::from_millis(oldest.map_or(0, |at| now.saturating_sub(at)));
         control.metrics().queue(&webhook.id, pending, age);
     }

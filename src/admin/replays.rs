@@ -90,6 +90,12 @@ struct FilterView {
     until: String,
 }
 
+/// Why a job is refused while the most that may run at once are running.
+const TOO_MANY_JOBS: &str = "`too_many_jobs`: 4 jobs, the most that may run at once, are \
+    running already; start this one once one of them is done or cancelled";
+// The text above names the cap: keep the two together.
+const _: () = assert!(crate::replay::MAX_RUNNING == 4);
+
 /// Starts a bulk replay job in the background.
 ///
 /// It replays each delivery as `POST /v1/deliveries/{id}/replay` does, oldest
@@ -106,6 +112,7 @@ struct FilterView {
             headers(("Location" = String, description = "`/v1/replay/{id}`, where the job can be followed"))),
         (status = 400, description = "`invalid_request` (not JSON, a missing `since` or `until`, an unknown key), `invalid_status` (`pending`) or `invalid_time`", body = ErrorBody),
         (status = 404, description = "`webhook_not_found`", body = ErrorBody),
+        (status = 429, description = TOO_MANY_JOBS, body = ErrorBody),
         api::BodyErrors,
     )
 )]
@@ -127,7 +134,13 @@ where
         )
     })?;
     let filter = filter(control, request)?;
-    let job = control.replays().start(filter);
+    let job = control.replays().start(filter).map_err(|e| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_jobs",
+            e.to_string(),
+        )
+    })?;
     let mut response = api::json(StatusCode::ACCEPTED, &view(job.clone()));
     if let Ok(location) = HeaderValue::from_str(&format!("/v1/replay/{}", job.id)) {
         response

@@ -139,7 +139,9 @@ impl Attempt<'_> {
         result: &Result<Response, TransportError>,
     ) -> Result<Verdict, PluginFailure> {
         let chain = self.lane.chain.clone();
-        if !chain.has_classifiers() {
+        let local = matches!(result, Err(e) if e.kind == ErrorKind::Local);
+        // A request that never left says nothing a classifier could judge.
+        if !chain.has_classifiers() || local {
             return Ok(retry::classify(result));
         }
         let attempt = plugin::Attempt {
@@ -307,9 +309,11 @@ fn plugin_outcome(result: &Result<Response, TransportError>) -> plugin::Outcome 
                 ErrorKind::Tls => plugin::TransportErrorKind::Tls,
                 ErrorKind::Timeout => plugin::TransportErrorKind::Timeout,
                 ErrorKind::Reset => plugin::TransportErrorKind::Reset,
-                ErrorKind::Blocked | ErrorKind::Status | ErrorKind::Plugin | ErrorKind::Other => {
-                    plugin::TransportErrorKind::Other
-                }
+                ErrorKind::Blocked
+                | ErrorKind::Status
+                | ErrorKind::Plugin
+                | ErrorKind::Other
+                | ErrorKind::Local => plugin::TransportErrorKind::Other,
             },
             message: error.message.clone(),
         }),
@@ -362,10 +366,12 @@ fn attempt_error(
             kind: ErrorKind::Status,
             message: format!("HTTP {}: {reason}", response.status.as_u16()),
         }),
-        (Ok(response), Verdict::Retry { .. } | Verdict::RetryIn(_)) => Some(AttemptError {
-            kind: ErrorKind::Status,
-            message: format!("HTTP {}", response.status),
-        }),
+        (Ok(response), Verdict::Retry { .. } | Verdict::RetryIn(_) | Verdict::Local) => {
+            Some(AttemptError {
+                kind: ErrorKind::Status,
+                message: format!("HTTP {}", response.status),
+            })
+        }
     }
 }
 
@@ -390,6 +396,14 @@ fn log(attempt: &AttemptRecord, next: Next) {
                 status,
                 error,
                 "delivery failed for good; kept as a dead letter"
+            );
+        }
+        Next::Deferred { at_ms } => {
+            let in_ms = at_ms.saturating_sub(attempt.at_ms);
+            tracing::error!(
+                error,
+                retry_in_ms = in_ms,
+                "the router could not make the attempt (short of a resource of its own); will retry, not counted against the receiver"
             );
         }
         Next::Filtered => {}

@@ -20,7 +20,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Instant;
 
-use crate::ssrf::{GuardedResolver, ResolveError};
+use crate::ssrf::{Blocked, GuardedConnector, GuardedResolver, ResolveError};
 use crate::store::ErrorKind;
 
 /// How much of a response body is kept: what classifiers get. The attempt log
@@ -31,7 +31,7 @@ pub const BODY_EXCERPT_BYTES: usize = 64 * 1024;
 /// reused; a longer body is cut off and its connection closed.
 const DRAIN_LIMIT: usize = 256 * 1024;
 
-type Connector = HttpsConnector<HttpConnector<GuardedResolver>>;
+type Connector = HttpsConnector<GuardedConnector<HttpConnector<GuardedResolver>>>;
 
 /// A shared HTTP client; clones share one connection pool.
 #[derive(Clone, Debug)]
@@ -74,7 +74,7 @@ impl HttpClient {
             .with_provider_and_webpki_roots(provider)?
             .https_or_http()
             .enable_all_versions()
-            .wrap_connector(http);
+            .wrap_connector(GuardedConnector::new(http, allow_private_networks));
         let inner = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
@@ -141,7 +141,7 @@ fn sort(error: &(dyn StdError + 'static)) -> TransportError {
     let mut cause: Option<&(dyn StdError + 'static)> = Some(error);
     while let Some(e) = cause {
         kind = kind_of(e).or(kind);
-        cause = e.source();
+        cause = cause_of(e);
     }
     TransportError {
         kind: kind.unwrap_or(ErrorKind::Other),
@@ -149,7 +149,24 @@ fn sort(error: &(dyn StdError + 'static)) -> TransportError {
     }
 }
 
+/// The error `e` wraps. `io::Error::source` does not answer the error an I/O error
+/// wraps but that error's own source, one layer further in. A TLS failure comes
+/// as tokio-rustls's I/O error holding the `rustls::Error`, which hyper-rustls
+/// wraps in an I/O error of its own: walked by `source`, the chain goes from that
+/// outer I/O error straight past both, and the failure was sorted as `connect`.
+fn cause_of<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError + 'static)> {
+    if let Some(io) = e.downcast_ref::<std::io::Error>()
+        && let Some(inner) = io.get_ref()
+    {
+        return Some(inner);
+    }
+    e.source()
+}
+
 fn kind_of(e: &(dyn StdError + 'static)) -> Option<ErrorKind> {
+    if e.is::<Blocked>() {
+        return Some(ErrorKind::Blocked);
+    }
     if let Some(resolve) = e.downcast_ref::<ResolveError>() {
         return Some(match resolve {
             ResolveError::Lookup { .. } => ErrorKind::Dns,
@@ -160,12 +177,8 @@ fn kind_of(e: &(dyn StdError + 'static)) -> Option<ErrorKind> {
         return Some(ErrorKind::Tls);
     }
     if let Some(io) = e.downcast_ref::<std::io::Error>() {
-        // tokio-rustls reports TLS failures as I/O errors wrapping the rustls error.
-        if io
-            .get_ref()
-            .is_some_and(|inner| inner.is::<rustls::Error>())
-        {
-            return Some(ErrorKind::Tls);
+        if is_local_shortage(io) {
+            return Some(ErrorKind::Local);
         }
         use std::io::ErrorKind as Io;
         return match io.kind() {
@@ -193,17 +206,85 @@ fn kind_of(e: &(dyn StdError + 'static)) -> Option<ErrorKind> {
     None
 }
 
+/// Whether the router itself, not the network or the receiver, is short of
+/// something a connection needs: file descriptors (EMFILE, ENFILE), memory
+/// (ENOMEM, ENOBUFS) or local ports (EADDRNOTAVAIL, from connect).
+fn is_local_shortage(io: &std::io::Error) -> bool {
+    io.kind() == std::io::ErrorKind::OutOfMemory
+        || io.raw_os_error().is_some_and(|code| {
+            [
+                libc::EMFILE,
+                libc::ENFILE,
+                libc::ENOMEM,
+                libc::ENOBUFS,
+                libc::EADDRNOTAVAIL,
+            ]
+            .contains(&code)
+        })
+}
+
 /// "outer: cause: root cause", skipping causes that repeat their parent's text.
 fn chain(error: &(dyn StdError + 'static)) -> String {
     let mut text = error.to_string();
-    let mut cause = error.source();
+    let mut cause = cause_of(error);
     while let Some(e) = cause {
         let part = e.to_string();
         if !text.ends_with(&part) {
             text.push_str(": ");
             text.push_str(&part);
         }
-        cause = e.source();
+        cause = cause_of(e);
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::*;
+
+    #[test]
+    fn a_rustls_error_wrapped_twice_in_io_errors_is_tls() {
+        // What hyper-rustls 0.27 hands hyper-util when a handshake fails: its own
+        // I/O error around tokio-rustls's, around the rustls error.
+        let rustls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let tokio_rustls = io::Error::new(io::ErrorKind::InvalidData, rustls);
+        let hyper_rustls = io::Error::other(tokio_rustls);
+        let sorted = sort(&hyper_rustls);
+        assert_eq!(sorted.kind, ErrorKind::Tls, "{}", sorted.message);
+        assert!(
+            sorted.message.contains("UnknownIssuer"),
+            "{}",
+            sorted.message
+        );
+    }
+
+    #[test]
+    fn socket_failures_inside_io_errors_keep_their_kinds() {
+        let refused = io::Error::other(io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert_eq!(sort(&refused).kind, ErrorKind::Connect);
+        let eof = io::Error::other(io::Error::new(io::ErrorKind::UnexpectedEof, "eof"));
+        assert_eq!(sort(&eof).kind, ErrorKind::Reset);
+    }
+
+    #[test]
+    fn running_out_of_descriptors_or_memory_is_the_routers_shortage_not_the_receivers() {
+        /// As hyper-util's connector reports it: an error of its own around the I/O error.
+        #[derive(Debug, thiserror::Error)]
+        #[error("tcp open error")]
+        struct ConnectError(#[source] std::io::Error);
+
+        for code in [
+            libc::EMFILE,
+            libc::ENFILE,
+            libc::ENOMEM,
+            libc::EADDRNOTAVAIL,
+        ] {
+            let wrapped = ConnectError(std::io::Error::from_raw_os_error(code));
+            assert_eq!(sort(&wrapped).kind, ErrorKind::Local, "errno {code}");
+        }
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(sort(&refused).kind, ErrorKind::Connect);
+    }
 }

@@ -32,11 +32,14 @@ use tokio::time::{Instant, sleep_until};
 
 use super::Lane;
 use super::attempt::{self, Attempted};
+use crate::backoff::Backoff;
 use crate::store::{DeliveryId, Due, StoreError, now_ms};
 
-/// How long to back off when the store cannot be read or written, at first and at most.
+/// How long to back off when the store cannot be read or written, at first and
+/// at most. The store reopens itself within seconds of an I/O error, so the cap
+/// is short: a lane should not sleep long past the store's recovery.
 const STORE_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_STORE_BACKOFF: Duration = Duration::from_secs(30);
+const MAX_STORE_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The longest an idle lane sleeps without looking at its queue. Wake-ups make this
 /// unnecessary for latency; it is a backstop, should one ever be missed.
@@ -188,7 +191,7 @@ async fn work(lane: Arc<Lane>, due: Due) -> Finished {
     }
     // The request has been sent: keep trying to record its outcome, holding the
     // slot, rather than let the delivery be dispatched (and sent) again.
-    let mut backoff = STORE_BACKOFF;
+    let mut backoff = Backoff::new(STORE_BACKOFF, MAX_STORE_BACKOFF);
     loop {
         let written = match &attempted {
             Attempted::Made(outcome) => lane.store.record(outcome.clone()).await,
@@ -210,10 +213,10 @@ async fn work(lane: Arc<Lane>, due: Due) -> Finished {
             // Shutting down: the due entry stays, and the attempt is made again at the next start.
             Err(StoreError::Closed) => return Finished::Done,
             Err(e) => {
+                let delay = backoff.next_delay();
                 tracing::error!(webhook = %lane.webhook.id, delivery = %due.delivery, error = %e,
-                    retry_in_ms = backoff.as_millis(), "cannot record an attempt");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_STORE_BACKOFF);
+                    retry_in_ms = delay.as_millis(), "cannot record an attempt");
+                tokio::time::sleep(delay).await;
             }
         }
     }

@@ -6,18 +6,25 @@
 //! receiver is not hit by a synchronized wave. On 429 and 503 a `Retry-After` longer
 //! than the scheduled delay is honoured, capped at an hour. Out of retries, the
 //! delivery is dead.
+//!
+//! An attempt that never left the router, because it ran short of file
+//! descriptors or memory ([`ErrorKind::Local`]), is not the receiver's failure:
+//! it is made again after [`LOCAL_RETRY`], and counts toward nothing.
 
 use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, StatusCode, header::RETRY_AFTER};
 
 use super::client::{Response, TransportError};
-use crate::store::Next;
+use crate::store::{ErrorKind, Next};
 
 /// The longest `Retry-After` honoured.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 /// The longest delay a classifier may ask for, as the config allows for schedules.
 pub const MAX_RETRY_IN: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How long an attempt the router could not make waits before it is made again:
+/// long enough for descriptors to be given back, short enough not to matter.
+pub const LOCAL_RETRY: Duration = Duration::from_secs(1);
 
 /// What one attempt's result means.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,12 +40,16 @@ pub enum Verdict {
     Permanent {
         reason: String,
     },
+    /// The router could not make the attempt; see the module docs.
+    Local,
 }
 
 /// The built-in classification of a response or transport error.
 pub fn classify(result: &Result<Response, TransportError>) -> Verdict {
-    let Ok(response) = result else {
-        return Verdict::Retry { after: None };
+    let response = match result {
+        Ok(response) => response,
+        Err(error) if error.kind == ErrorKind::Local => return Verdict::Local,
+        Err(_) => return Verdict::Retry { after: None },
     };
     match response.status {
         s if s.is_success() => Verdict::Success,
@@ -67,6 +78,9 @@ pub fn next(verdict: &Verdict, number: u32, delays: &[Duration], now_ms: u64) ->
     match verdict {
         Verdict::Success => Next::Succeeded,
         Verdict::Permanent { .. } => Next::Failed,
+        Verdict::Local => Next::Deferred {
+            at_ms: now_ms.saturating_add(millis(jitter(LOCAL_RETRY))),
+        },
         _ if number as usize > delays.len() => Next::Failed,
         Verdict::RetryIn(delay) => Next::Retry {
             at_ms: now_ms.saturating_add(millis(*delay.min(&MAX_RETRY_IN))),
@@ -133,6 +147,25 @@ mod tests {
             classify(&response(400, None)),
             Verdict::Retry { after: None }
         );
+    }
+
+    #[test]
+    fn an_attempt_the_router_could_not_make_is_deferred_even_past_the_schedule() {
+        let local = Err(TransportError {
+            kind: ErrorKind::Local,
+            message: "Too many open files".into(),
+        });
+        assert_eq!(classify(&local), Verdict::Local);
+        let connect = Err(TransportError {
+            kind: ErrorKind::Connect,
+            message: "connection refused".into(),
+        });
+        assert_eq!(classify(&connect), Verdict::Retry { after: None });
+        // Even the attempt that would be the last is not the last.
+        let Next::Deferred { at_ms } = next(&Verdict::Local, 4, &DELAYS, 1_000) else {
+            panic!("deferred");
+        };
+        assert!((1_900..=2_100).contains(&at_ms), "{at_ms}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! snapshot and run beside it, never blocked by a commit in progress. The tables and
 //! the invariants between them are in [`schema`].
 
+mod handle;
 mod pending;
 mod query;
 mod records;
@@ -30,6 +31,7 @@ pub use records::{
 pub use retention::{Purge, Purged};
 pub use writer::{Ingested, NewEvent, Next, Outcome, Replayed};
 
+use handle::Handle;
 use pending::Pending;
 use schema::{
     ATTEMPTS, CURSORS, DEDUPE, DELIVERIES, DUE, EVENT_DELIVERIES, EVENTS, FINISHED, HEALTH, META,
@@ -39,13 +41,6 @@ use writer::{Command, Done, EventRows, Op};
 
 /// The data file's name inside `data_dir`.
 pub const FILE_NAME: &str = "switchyard.redb";
-
-/// redb's page cache. Its default, 1 GiB, is what the process would grow to under
-/// a sustained load or a large backlog; the hot part of the data (the newest
-/// events, the head of each webhook's due queue) is far smaller, and the kernel's
-/// page cache holds the rest. Measured with `switchyard bench`: peak RSS in
-/// `deliver` fell from 1.1 GiB to under 100 MiB, and delivery got no slower.
-const CACHE_BYTES: usize = 64 << 20;
 
 /// How many writes may queue for the writer before callers wait (backpressure).
 const QUEUE_DEPTH: usize = 16 * 1024;
@@ -58,6 +53,11 @@ pub enum StoreError {
     #[error("the data file {path} is open in another process")]
     InUse { path: PathBuf },
     #[error(
+        "the data file {path} is empty (0 bytes): whatever it held is lost, so the router \
+         will not start on it. Restore it from a backup, or remove it to start with an empty store"
+    )]
+    EmptyFile { path: PathBuf },
+    #[error(
         "the data file was written by schema version {found}; this build reads version {SCHEMA_VERSION}"
     )]
     Schema { found: u64 },
@@ -67,6 +67,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("cannot start the store's writer thread: {0}")]
     Writer(String),
+    #[error(
+        "the data file is being reopened after an I/O error (is the disk full?); retry shortly"
+    )]
+    Unavailable,
     #[error("the store is shut down")]
     Closed,
 }
@@ -99,8 +103,7 @@ pub struct Due {
 /// or when the last handle is dropped, after committing whatever was queued.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
-    path: Arc<Path>,
+    db: Arc<Handle>,
     writes: mpsc::Sender<Command>,
     writer: Arc<Mutex<Option<JoinHandle<()>>>>,
     pending: Arc<Pending>,
@@ -115,23 +118,36 @@ impl Store {
             message: e.to_string(),
         })?;
         let path = dir.join(FILE_NAME);
-        let opened = redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
-            .create(&path);
-        let mut db = opened.map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse { path: path.clone() },
-            other => other.into(),
-        })?;
+        // redb sets up a 0-byte file as a new database, as it does a missing one. But
+        // a file that exists and is empty was cut short (a restore or copy that failed,
+        // a full disk), and starting on it would hide that every event in it is gone.
+        if std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+            return Err(StoreError::EmptyFile { path });
+        }
+        let opener = {
+            let path = path.clone();
+            move || handle::open_file(&path)
+        };
+        Self::open_with(path, Box::new(opener), metrics)
+    }
+
+    /// [`Store::open`], with the database opened (and after an I/O error, opened
+    /// again) by `open`: the seam through which the store's tests inject faults.
+    fn open_with(
+        path: PathBuf,
+        open: handle::Opener,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, StoreError> {
+        let mut db = open()?;
         init_schema(&db)?;
         compact_if_it_pays(&mut db, &path);
-        let db = Arc::new(db);
         let pending = Arc::new(Pending::count(&db)?);
+        let db = Arc::new(Handle::new(path, open, db));
         let (writes, rx) = mpsc::channel(QUEUE_DEPTH);
         let writer = writer::spawn(db.clone(), rx, pending.clone(), metrics)
             .map_err(|e| StoreError::Writer(e.to_string()))?;
         Ok(Self {
             db,
-            path: path.into(),
             writes,
             writer: Arc::new(Mutex::new(Some(writer))),
             pending,
@@ -243,7 +259,7 @@ impl Store {
 
     /// Up to `limit` of `webhook`'s deliveries due at or before `now_ms`, oldest first.
     pub fn due(&self, webhook: &str, now_ms: u64, limit: usize) -> Result<Vec<Due>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let due = txn.open_table(DUE)?;
         let range = due.range((webhook, 0, 0)..=(webhook, now_ms, u128::MAX))?;
         let mut page = Vec::with_capacity(limit.min(1024));
@@ -260,7 +276,7 @@ impl Store {
 
     /// The earliest due time of `webhook`'s deliveries that falls after `after_ms`.
     pub fn next_due_after(&self, webhook: &str, after_ms: u64) -> Result<Option<u64>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let due = txn.open_table(DUE)?;
         let start = after_ms.saturating_add(1);
         let mut range = due.range((webhook, start, 0)..=(webhook, u64::MAX, u128::MAX))?;
@@ -275,7 +291,7 @@ impl Store {
         &self,
         id: DeliveryId,
     ) -> Result<Option<(DeliveryRecord, EventRecord)>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let Some(delivery) = read(&txn.open_table(DELIVERIES)?, id.0)? else {
             return Ok(None);
         };
@@ -285,13 +301,13 @@ impl Store {
     }
 
     pub fn delivery(&self, id: DeliveryId) -> Result<Option<DeliveryRecord>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         read(&txn.open_table(DELIVERIES)?, id.0)
     }
 
     /// Every attempt of a delivery, in order.
     pub fn attempts(&self, id: DeliveryId) -> Result<Vec<AttemptRecord>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let table = txn.open_table(ATTEMPTS)?;
         let range = table.range((id.0, 0)..=(id.0, u32::MAX))?;
         range
@@ -300,7 +316,7 @@ impl Store {
     }
 
     pub fn health(&self, webhook: &str) -> Result<Option<Health>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let table = txn.open_table(HEALTH)?;
         let value = table.get(webhook)?;
         value.map(|v| schema::decode(v.value())).transpose()
@@ -312,7 +328,7 @@ impl Store {
         sender: &str,
         id: &str,
     ) -> Result<Option<EventRecord>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let Some(seen) = txn.open_table(DEDUPE)?.get((sender, id))? else {
             return Ok(None);
         };
@@ -326,7 +342,7 @@ impl Store {
         sender: &str,
         id: &str,
     ) -> Result<Vec<(DeliveryId, DeliveryRecord)>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let Some(seen) = txn.open_table(DEDUPE)?.get((sender, id))? else {
             return Ok(Vec::new());
         };
@@ -345,7 +361,13 @@ impl Store {
 
     /// The data file's size on disk, in bytes.
     pub fn file_bytes(&self) -> std::io::Result<u64> {
-        std::fs::metadata(&self.path).map(|m| m.len())
+        std::fs::metadata(self.db.path()).map(|m| m.len())
+    }
+
+    /// Whether the store takes writes: false from a commit that failed for an I/O
+    /// error until the data file, reopened, takes one again.
+    pub fn is_writable(&self) -> bool {
+        self.db.is_writable()
     }
 
     /// How many deliveries of `webhook` are pending, as of the last commit.
@@ -435,4 +457,32 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
     }
     txn.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_data_file_is_refused_and_left_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, b"").unwrap();
+        let opened = Store::open(dir.path(), Arc::new(Metrics::new()));
+        let Err(error) = opened else {
+            panic!("a 0-byte data file opened as an empty store");
+        };
+        assert!(matches!(&error, StoreError::EmptyFile { path: p } if *p == path));
+        assert!(error.to_string().contains("remove it"), "{error}");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            0,
+            "the file was touched"
+        );
+
+        // Removed, as the error says, the store starts empty.
+        std::fs::remove_file(&path).unwrap();
+        let store = Store::open(dir.path(), Arc::new(Metrics::new())).unwrap();
+        assert_eq!(store.pending_count("w"), 0);
+    }
 }

@@ -38,6 +38,16 @@ impl Pending {
         Ok(Self(RwLock::new(counts)))
     }
 
+    /// Counts again, in place: after the database was reopened.
+    pub fn recount(&self, db: &Database) -> Result<(), StoreError> {
+        let fresh = Self::count(db)?
+            .0
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(())
+    }
+
     pub fn of(&self, webhook: &str) -> u64 {
         let counts = self.0.read().unwrap_or_else(|e| e.into_inner());
         counts.get(webhook).copied().unwrap_or(0)

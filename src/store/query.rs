@@ -56,7 +56,7 @@ impl Store {
     /// [`OLDEST_SAMPLE`] due soonest. Exact unless a delivery older than all of
     /// those is waiting on a later retry: bounded work, for a metric read often.
     pub fn oldest_pending_ms(&self, webhook: &str) -> Result<Option<u64>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let due = txn.open_table(DUE)?;
         let deliveries = txn.open_table(DELIVERIES)?;
         let mut oldest = None;
@@ -98,7 +98,7 @@ impl Store {
         if lower > upper {
             return Ok(listed);
         }
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let deliveries = txn.open_table(DELIVERIES)?;
         let attempts = txn.open_table(ATTEMPTS)?;
         let range = deliveries.range(lower..=upper)?;

@@ -134,6 +134,10 @@ pub enum ErrorKind {
     /// A plugin failed (trap, overrun, error or invalid output); no request was judged by it.
     Plugin,
     Other,
+    /// The router ran short of a resource of its own (file descriptors, memory)
+    /// before the request left: nothing the receiver did. Such an attempt is made
+    /// again and counts toward nothing ([`super::Next::Deferred`]).
+    Local,
 }
 
 /// Why an attempt failed.

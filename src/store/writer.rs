@@ -16,14 +16,23 @@
 //! the batch still commits. A storage error, which can stop an operation half-way,
 //! aborts the whole transaction instead: every caller in the batch gets the error
 //! and nothing of the batch is written.
+//!
+//! An I/O error (a full disk) leaves redb unusable until it is reopened, so the
+//! writer then reopens the data file itself ([`recover`], [`super::handle`]), with
+//! backoff, answering the writes that arrive meanwhile with
+//! [`StoreError::Unavailable`] rather than letting them queue.
 
-use crate::metrics::Metrics;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableTable, Table, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::backoff::Backoff;
+use crate::metrics::Metrics;
+
+use super::handle::{self, Handle};
 use super::pending::{Changes, Pending};
 use super::retention::{Purge, Purged};
 use super::schema::{
@@ -142,6 +151,12 @@ pub enum Next {
     Failed,
     /// A plugin dropped it; never delivered.
     Filtered,
+    /// The router could not make the attempt (it ran short of file descriptors or
+    /// memory): due again at `at_ms`, and counted toward nothing: not the
+    /// delivery's retries, not its webhook's health, not auto-disable.
+    Deferred {
+        at_ms: u64,
+    },
 }
 
 impl Next {
@@ -152,7 +167,14 @@ impl Next {
             Next::Retry { .. } => "retry",
             Next::Failed => "failed",
             Next::Filtered => "filtered",
+            Next::Deferred { .. } => "deferred",
         }
+    }
+
+    /// Whether the attempt says anything of the receiver: a filtered event never
+    /// reached it, and a deferred attempt never left the router.
+    fn judges_receiver(self) -> bool {
+        !matches!(self, Next::Filtered | Next::Deferred { .. })
     }
 }
 
@@ -206,7 +228,7 @@ pub(super) struct Command {
 }
 
 pub(super) fn spawn(
-    db: Arc<Database>,
+    db: Arc<Handle>,
     rx: mpsc::Receiver<Command>,
     pending: Arc<Pending>,
     metrics: Arc<Metrics>,
@@ -217,7 +239,7 @@ pub(super) fn spawn(
 }
 
 /// Runs until told to close or every sender is dropped, then returns after the last commit.
-fn run(db: &Database, mut rx: mpsc::Receiver<Command>, pending: &Pending, metrics: &Metrics) {
+fn run(db: &Handle, mut rx: mpsc::Receiver<Command>, pending: &Pending, metrics: &Metrics) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -227,39 +249,117 @@ fn run(db: &Database, mut rx: mpsc::Receiver<Command>, pending: &Pending, metric
             batch.push(next);
         }
         let closing = batch.iter().any(|c| matches!(c.op, Op::Close));
-        let (size, started) = (batch.len(), std::time::Instant::now());
-        commit(db, &mut batch, pending);
+        let (size, started) = (batch.len(), Instant::now());
+        let failed = commit(db, &mut batch, pending);
         metrics.committed(size, started.elapsed());
         if closing {
+            return;
+        }
+        if let Some(error) = failed.filter(handle::needs_reopen)
+            && !recover(db, &mut rx, pending, metrics, &error)
+        {
             return;
         }
     }
 }
 
-fn commit(db: &Database, batch: &mut Vec<Command>, pending: &Pending) {
+/// Commits `batch`; the error that failed all of it, if one did.
+fn commit(db: &Handle, batch: &mut Vec<Command>, pending: &Pending) -> Option<StoreError> {
     let size = batch.len();
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let (ops, replies): (Vec<Op>, Vec<_>) = batch.drain(..).map(|c| (c.op, c.reply)).unzip();
-    match apply_all(db, ops, pending) {
+    let applied = db
+        .get()
+        .and_then(|current| apply_all(&current, ops, pending));
+    let failed = match applied {
         Ok(results) => {
             for (reply, result) in replies.into_iter().zip(results) {
                 // The caller may have gone away (a client hung up); the write stands.
                 let _ = reply.send(result);
             }
+            None
         }
         Err(e) => {
             tracing::error!(error = %e, batch = size, "store commit failed");
+            if handle::needs_reopen(&e) {
+                // Before anyone hears of the failure, so no one reads "writable" after it.
+                db.failed();
+            }
             for reply in replies {
                 let _ = reply.send(Err(e.clone()));
             }
+            Some(e)
         }
-    }
+    };
     tracing::trace!(
         batch = size,
         elapsed_us = started.elapsed().as_micros(),
         "committed"
     );
+    failed
 }
+
+/// How long the writer waits between attempts to reopen the data file.
+const REOPEN_FIRST: Duration = Duration::from_millis(100);
+const REOPEN_MAX: Duration = Duration::from_secs(5);
+/// How often writes that arrive while the file is being reopened are answered.
+const REFUSE_EVERY: Duration = Duration::from_millis(20);
+
+/// Reopens the data file after `error`, until a reopened file takes a commit;
+/// see the module docs. False if the store was closed meanwhile.
+fn recover(
+    db: &Handle,
+    rx: &mut mpsc::Receiver<Command>,
+    pending: &Pending,
+    metrics: &Metrics,
+    error: &StoreError,
+) -> bool {
+    tracing::error!(%error, path = %db.path().display(),
+        "the store cannot write; reopening the data file until it can (is the disk full?)");
+    db.take();
+    let mut backoff = Backoff::new(REOPEN_FIRST, REOPEN_MAX);
+    let started = Instant::now();
+    loop {
+        let until = Instant::now() + backoff.next_delay();
+        while Instant::now() < until {
+            while let Ok(command) = rx.try_recv() {
+                let closing = matches!(command.op, Op::Close);
+                let _ = command.reply.send(Err(StoreError::Unavailable));
+                if closing {
+                    return false;
+                }
+            }
+            std::thread::sleep(REFUSE_EVERY.min(until.saturating_duration_since(Instant::now())));
+        }
+        match reopen(db, pending) {
+            Ok(reopened) => {
+                db.put(reopened);
+                metrics.store_reopened();
+                tracing::info!(
+                    after_ms = started.elapsed().as_millis(),
+                    "the store takes writes again: the data file was reopened"
+                );
+                return true;
+            }
+            Err(e) => tracing::warn!(error = %e, "the data file cannot be reopened yet"),
+        }
+    }
+}
+
+/// Opens the data file again and proves it takes a durable commit; counts the
+/// pending deliveries again, since a commit that failed may have reached the disk.
+fn reopen(handle: &Handle, pending: &Pending) -> Result<Database, StoreError> {
+    let db = handle.reopen()?;
+    let txn = db.begin_write()?;
+    txn.open_table(META)?.insert(REOPENED_AT, super::now_ms())?;
+    txn.commit()?;
+    pending.recount(&db)?;
+    Ok(db)
+}
+
+/// In `META`: when the data file was last reopened after an I/O error; written
+/// to prove that it takes commits again.
+const REOPENED_AT: &str = "reopened_at_ms";
 
 fn apply_all(
     db: &Database,
@@ -395,8 +495,7 @@ impl<'txn> Tables<'txn> {
         let delivery = self.deliveries.get(id.0)?;
         let delivery: Option<DeliveryRecord> =
             delivery.map(|d| schema::decode(d.value())).transpose()?;
-        // A filtered event never reached the receiver: it says nothing of its health.
-        if outcome.next != Next::Filtered {
+        if outcome.next.judges_receiver() {
             health.record(outcome.next == Next::Succeeded, attempt.at_ms);
         }
         if let Some(mut delivery) = delivery {
@@ -415,6 +514,7 @@ impl<'txn> Tables<'txn> {
                 .insert(id.0, schema::encode(&delivery)?.as_slice())?;
         } // else purged meanwhile: nothing left to log it against
         let disabled = (outcome.disable_after)
+            .filter(|_| outcome.next.judges_receiver())
             .and_then(|policy| health.trip(policy, attempt.at_ms))
             .cloned();
         self.put_health(webhook, &health)?;
@@ -430,13 +530,15 @@ impl<'txn> Tables<'txn> {
         health: &mut Health,
     ) -> Result<(), StoreError> {
         let at_ms = outcome.attempt.at_ms;
-        delivery.attempts = outcome.attempt.number;
+        if outcome.next.judges_receiver() {
+            delivery.attempts = outcome.attempt.number;
+        }
         delivery.updated_at_ms = at_ms;
         (delivery.status, delivery.next_attempt_at_ms) = match outcome.next {
             Next::Succeeded => (DeliveryStatus::Succeeded, None),
             Next::Failed => (DeliveryStatus::Failed, None),
             Next::Filtered => (DeliveryStatus::Filtered, None),
-            Next::Retry { at_ms } => {
+            Next::Retry { at_ms } | Next::Deferred { at_ms } => {
                 self.queue(&outcome.webhook, at_ms, id)?;
                 (DeliveryStatus::Pending, Some(at_ms))
             }
@@ -579,6 +681,105 @@ mod tests {
             next,
             disable_after: None,
         })
+    }
+
+    /// Storage that fails every write and sync while `failing` is set, as a full
+    /// disk does; its bytes outlive the database, so a reopen finds them.
+    #[derive(Debug, Clone)]
+    struct Faulty {
+        bytes: Arc<redb::backends::InMemoryBackend>,
+        failing: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl Faulty {
+        fn check(&self) -> std::io::Result<()> {
+            if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            Ok(())
+        }
+    }
+
+    impl redb::StorageBackend for Faulty {
+        fn len(&self) -> std::io::Result<u64> {
+            self.bytes.len()
+        }
+        fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+            self.bytes.read(offset, out)
+        }
+        fn set_len(&self, len: u64) -> std::io::Result<()> {
+            self.check()?;
+            self.bytes.set_len(len)
+        }
+        fn sync_data(&self) -> std::io::Result<()> {
+            self.check()?;
+            self.bytes.sync_data()
+        }
+        fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+            self.check()?;
+            self.bytes.write(offset, data)
+        }
+    }
+
+    #[tokio::test]
+    async fn after_an_io_error_the_store_reopens_by_itself_and_keeps_what_it_acknowledged() {
+        let faulty = Faulty {
+            bytes: Arc::new(redb::backends::InMemoryBackend::new()),
+            failing: Arc::default(),
+        };
+        let opener = {
+            let faulty = faulty.clone();
+            move || Ok(redb::Builder::new().create_with_backend(faulty.clone())?)
+        };
+        let path = std::path::PathBuf::from("in-memory");
+        let store = Store::open_with(path, Box::new(opener), Arc::new(Metrics::new())).unwrap();
+        assert_eq!(
+            store
+                .ingest(vec![event("kept", now_ms())], MINUTE)
+                .await
+                .unwrap(),
+            [Ingested::New]
+        );
+
+        faulty
+            .failing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let failed = store.ingest(vec![event("lost", now_ms())], MINUTE).await;
+        assert!(failed.is_err(), "a full disk takes no commit");
+        assert!(!store.is_writable());
+        // While the disk stays full, writes are refused at once, not queued.
+        let refused = store.ingest(vec![event("refused", now_ms())], MINUTE).await;
+        assert!(
+            matches!(refused, Err(StoreError::Unavailable | StoreError::Db(_))),
+            "{refused:?}"
+        );
+
+        faulty
+            .failing
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let again = loop {
+            match store.ingest(vec![event("after", now_ms())], MINUTE).await {
+                Ok(ingested) => break ingested,
+                Err(StoreError::Unavailable) => {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "the store never reopened"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(other) => panic!("{other}"),
+            }
+        };
+        assert_eq!(again, [Ingested::New]);
+        assert!(store.is_writable());
+        assert!(store.event_by_sender_id("s", "kept").unwrap().is_some());
+        assert!(store.event_by_sender_id("s", "after").unwrap().is_some());
+        assert_eq!(
+            store.pending_count("w"),
+            2,
+            "counted again from what the file holds"
+        );
     }
 
     #[tokio::test]

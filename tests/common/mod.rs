@@ -474,3 +474,47 @@ pub fn polyglot_plugin(name: &str) -> std::path::PathBuf {
     assert!(path.is_file(), "no plugin at {}", path.display());
     path
 }
+
+/// The router's metrics, parsed as Prometheus parses them.
+pub struct Scraped {
+    pub scrape: prometheus_parse::Scrape,
+    pub text: String,
+}
+
+impl Scraped {
+    /// Scrapes the admin API at `admin`.
+    pub async fn from(admin: SocketAddr) -> Self {
+        let url = format!("http://{admin}/metrics");
+        let request = Request::get(url)
+            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let text = raw_body(request).await;
+        let lines = text.lines().map(|l| Ok(l.to_owned()));
+        let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text");
+        Self { scrape, text }
+    }
+
+    /// The value of the sample of `name` with (at least) `labels`.
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let found = (self.scrape.samples.iter())
+            .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)));
+        match found.map(|s| &s.value) {
+            Some(prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v)) => *v,
+            Some(prometheus_parse::Value::Untyped(v)) => *v,
+            other => panic!("{name} {labels:?}: {other:?}\n{}", self.text),
+        }
+    }
+}
+
+/// The body of a response, as text.
+pub async fn raw_body(request: Request<Full<Bytes>>) -> String {
+    use http_body_util::BodyExt;
+    let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let response = client.request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}

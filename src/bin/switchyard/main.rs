@@ -132,6 +132,7 @@ fn serve(path: &std::path::Path) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
 
     let config = Config::load(path)?;
+    switchyard::listener::raise_fd_limit();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         // SIGHUP is caught from the start, as it would otherwise end the process; a

@@ -16,6 +16,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -205,22 +206,19 @@ impl Api {
     }
 }
 
+/// Every byte of an id but the unreserved ones (RFC 3986) is percent-encoded: a
+/// `/`, `?`, `#` or `%` in an id must not end its path segment; the API decodes it.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// The path of the item `id` of `collection` (`/v1/{collection}/{id}`), then
 /// `rest`.
 pub fn path(collection: &str, id: &str, rest: &str) -> String {
-    format!("/v1/{collection}/{}{rest}", segment(id))
-}
-
-/// `id` made safe as one segment of a path: every byte but the unreserved ones
-/// (RFC 3986) percent-encoded.
-fn segment(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for byte in id.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    format!(
+        "/v1/{collection}/{}{rest}",
+        utf8_percent_encode(id, SEGMENT)
+    )
 }
