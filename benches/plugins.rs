@@ -11,6 +11,11 @@
 //!   pointer and removing another, `classify-http` judging a 422 whose JSON
 //!   body says `"retryable": false`.
 //!
+//! Each case runs twice in the same run: `fuel` is the router's runtime, whose
+//! CPU budgets are fuel, `no-fuel` one whose budgets are wall-clock epochs only
+//! (`Runtime::without_fuel`), as they were before: the difference is what fuel
+//! metering costs.
+//!
 //! Criterion's figures are per call, averaged over the calls of each sample.
 //! Run by `cargo bench`, this also times calls one by one and prints their
 //! p50 and p99, the figure the plugin overhead target is stated in.
@@ -31,7 +36,7 @@ use switchyard::plugin::{
 
 /// The three hooks of one flavour of plugin.
 struct Flavour {
-    name: &'static str,
+    name: String,
     filter: Plugin,
     transform: Plugin,
     classify: Plugin,
@@ -95,9 +100,9 @@ fn load(runtime: &Runtime, dir: &Path, name: &str, config: Value) -> Plugin {
     let spec = PluginSpec {
         path: dir.join(format!("{name}.wasm")),
         config,
-        // The CPU budget is counted in wall-clock epoch ticks: on a loaded
+        // Without fuel, the CPU budget is wall-clock epoch ticks: on a loaded
         // machine a call preempted for longer than the default 10 ms would fail.
-        // A budget is a deadline, not work, so a larger one costs nothing more.
+        // A larger budget costs nothing more, with fuel or without.
         limits: Limits {
             cpu: Duration::from_secs(1),
             ..Limits::default()
@@ -106,17 +111,31 @@ fn load(runtime: &Runtime, dir: &Path, name: &str, config: Value) -> Plugin {
     Plugin::load(runtime, &spec).unwrap_or_else(|e| panic!("{name} loads: {e}"))
 }
 
-fn flavours(runtime: &Runtime) -> [Flavour; 2] {
+/// The runtimes compared: with fuel (the router's) and without.
+fn runtimes() -> [(&'static str, Runtime); 2] {
+    [
+        (
+            "fuel",
+            Runtime::new(None).expect("the plugin runtime starts"),
+        ),
+        (
+            "no-fuel",
+            Runtime::without_fuel(None).expect("the plugin runtime starts"),
+        ),
+    ]
+}
+
+fn flavours(metering: &str, runtime: &Runtime) -> [Flavour; 2] {
     let dir = components();
     let load = |name, config| load(runtime, &dir, name, config);
     let trivial = Flavour {
-        name: "trivial",
+        name: format!("trivial/{metering}"),
         filter: load("noop", json!({})),
         transform: load("noop", json!({})),
         classify: load("noop", json!({})),
     };
     let realistic = Flavour {
-        name: "realistic",
+        name: format!("realistic/{metering}"),
         filter: load(
             "event_filter",
             json!({"allow": ["invoice.paid", "order.*"], "deny": ["*.test"]}),
@@ -177,15 +196,17 @@ fn check(realistic: &Flavour, input: &Input) {
 }
 
 fn plugin_calls(c: &mut Criterion) {
-    let runtime = Runtime::new(None, false).expect("the plugin runtime starts");
-    let flavours = flavours(&runtime);
+    let runtimes = runtimes();
+    let flavours: Vec<Flavour> = (runtimes.iter())
+        .flat_map(|(metering, runtime)| flavours(metering, runtime))
+        .collect();
     let input = input();
     check(&flavours[1], &input);
     let mut group = c.benchmark_group("plugin_call");
     group.throughput(Throughput::Elements(1));
     for (hook, hook_name) in HOOKS {
         for flavour in &flavours {
-            let id = BenchmarkId::new(hook_name, flavour.name);
+            let id = BenchmarkId::new(hook_name, &flavour.name);
             group.bench_function(id, |b| b.iter(|| flavour.call(hook, black_box(&input))));
         }
     }
@@ -196,8 +217,10 @@ fn plugin_calls(c: &mut Criterion) {
 fn per_call_percentiles() {
     const WARM_UP: usize = 1_000;
     const CALLS: usize = 20_000;
-    let runtime = Runtime::new(None, false).expect("the plugin runtime starts");
-    let flavours = flavours(&runtime);
+    let runtimes = runtimes();
+    let flavours: Vec<Flavour> = (runtimes.iter())
+        .flat_map(|(metering, runtime)| flavours(metering, runtime))
+        .collect();
     let input = input();
     println!("\nplugin calls timed one by one ({CALLS} each):");
     for (hook, hook_name) in HOOKS {

@@ -58,12 +58,14 @@ struct ListenerReason {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PluginHook {
+    webhook: String,
     plugin: String,
     hook: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PluginError {
+    webhook: String,
     plugin: String,
     hook: &'static str,
     kind: &'static str,
@@ -79,6 +81,11 @@ fn latency() -> Histogram {
 /// Microseconds-scale plugin calls: from 10 µs to about 160 ms.
 fn plugin_latency() -> Histogram {
     Histogram::new(exponential_buckets(0.000_01, 2.0, 15))
+}
+
+/// Waits for a plugin thread: from 10 µs to about 40 s.
+fn pool_wait() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_01, 4.0, 12))
 }
 
 /// Writes per commit: 1 to 4096.
@@ -102,6 +109,7 @@ pub struct Metrics {
     plugin_calls: Family<PluginHook, Counter>,
     plugin_errors: Family<PluginError, Counter>,
     plugin_seconds: Histograms<PluginHook>,
+    plugin_wait_seconds: Histograms<WebhookLabel>,
     ingest_refused: Family<Reason, Counter>,
     store_writable: Gauge,
     store_reopens: Counter,
@@ -133,6 +141,7 @@ impl Metrics {
             plugin_calls: Family::default(),
             plugin_errors: Family::default(),
             plugin_seconds: Family::new_with_constructor(plugin_latency),
+            plugin_wait_seconds: Family::new_with_constructor(pool_wait),
             ingest_refused: Family::default(),
             store_writable: Gauge::default(),
             store_reopens: Counter::default(),
@@ -193,18 +202,23 @@ impl Metrics {
         );
         r.register(
             "plugin_calls",
-            "Plugin hook calls, by plugin and hook",
+            "Plugin hook calls, by webhook, plugin and hook",
             metrics.plugin_calls.clone(),
         );
         r.register(
             "plugin_errors",
-            "Failed plugin hook calls, by plugin, hook and kind (cpu, memory, trap, ...)",
+            "Failed plugin hook calls, by webhook, plugin, hook and kind (cpu, memory, trap, ...)",
             metrics.plugin_errors.clone(),
         );
         r.register(
             "plugin_call_duration_seconds",
             "Plugin hook call duration, with making a new instance and its init when the call needed one",
             metrics.plugin_seconds.clone(),
+        );
+        r.register(
+            "plugin_pool_wait_seconds",
+            "Time a webhook's plugin calls waited for a plugin thread, by webhook",
+            metrics.plugin_wait_seconds.clone(),
         );
         r.register(
             "ingest_refused",
@@ -351,12 +365,14 @@ impl Metrics {
 impl CallObserver for Metrics {
     fn called(
         &self,
+        webhook: &str,
         plugin: &str,
         hook: &'static str,
         took: Duration,
         error: Option<&'static str>,
     ) {
         let labels = PluginHook {
+            webhook: webhook.to_owned(),
             plugin: plugin.to_owned(),
             hook,
         };
@@ -364,11 +380,19 @@ impl CallObserver for Metrics {
         (self.plugin_seconds.get_or_create(&labels)).observe(took.as_secs_f64());
         if let Some(kind) = error {
             let labels = PluginError {
+                webhook: webhook.to_owned(),
                 plugin: plugin.to_owned(),
                 hook,
                 kind,
             };
             self.plugin_errors.get_or_create(&labels).inc();
         }
+    }
+
+    fn waited(&self, webhook: &str, took: Duration) {
+        let labels = WebhookLabel {
+            webhook: webhook.to_owned(),
+        };
+        (self.plugin_wait_seconds.get_or_create(&labels)).observe(took.as_secs_f64());
     }
 }

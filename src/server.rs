@@ -84,7 +84,12 @@ pub fn load_chains(runtime: &Runtime, config: &Config) -> Result<Vec<WebhookChai
     let mut chains = Vec::new();
     let mut errors = Vec::new();
     for (i, webhook) in config.webhooks.iter().enumerate() {
-        match Chain::load(runtime, &webhook.plugins, webhook.on_plugin_error) {
+        match Chain::load(
+            runtime,
+            &webhook.id,
+            &webhook.plugins,
+            webhook.on_plugin_error,
+        ) {
             Ok(chain) => chains.push((webhook.clone(), Arc::new(chain))),
             Err((p, e)) => errors.push(format!(
                 "webhooks[{i}].plugins[{p}] ({}): {e}",
@@ -274,7 +279,7 @@ impl Server {
         let cache = config.server.data_dir.join("plugin-cache");
         let metrics = Arc::new(Metrics::new());
         let runtime = Arc::new(
-            Runtime::new(Some(cache), false)
+            Runtime::new(Some(cache))
                 .map_err(|e| PluginErrors(vec![format!("plugin engine: {e}")]))?
                 .observe(metrics.clone()),
         );

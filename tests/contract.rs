@@ -50,7 +50,7 @@ fn keeps(plugin: &Plugin, event_type: &str) -> bool {
 
 #[test]
 fn event_filter_behaves_alike_in_rust_and_python() {
-    let runtime = Runtime::new(None, false).unwrap();
+    let runtime = Runtime::new(None).unwrap();
     for path in [plugin("event-filter"), polyglot_plugin("event-filter-py")] {
         let name = path.display();
         let allow = load(
@@ -101,7 +101,7 @@ fn data_of(transformed: &Transformed) -> Value {
 
 #[test]
 fn redact_behaves_alike_in_rust_and_javascript() {
-    let runtime = Runtime::new(None, false).unwrap();
+    let runtime = Runtime::new(None).unwrap();
     for path in [plugin("redact"), polyglot_plugin("redact-js")] {
         let name = path.display();
         let config = json!({"remove": ["/data/card"], "mask": ["/data/email", "/data/phone"]});

@@ -415,7 +415,14 @@ async fn a_reload_with_a_broken_plugin_is_refused_and_the_old_chain_keeps_servin
 struct Calls(std::sync::Mutex<Vec<(String, &'static str, Option<&'static str>)>>);
 
 impl switchyard::plugin::CallObserver for Calls {
-    fn called(&self, plugin: &str, hook: &'static str, _: Duration, error: Option<&'static str>) {
+    fn called(
+        &self,
+        _webhook: &str,
+        plugin: &str,
+        hook: &'static str,
+        _: Duration,
+        error: Option<&'static str>,
+    ) {
         self.0
             .lock()
             .unwrap()
@@ -427,7 +434,7 @@ impl switchyard::plugin::CallObserver for Calls {
 fn each_hook_call_and_its_failure_kind_is_reported() {
     use switchyard::plugin::{Event, Limits, Plugin, PluginSpec, Runtime};
     let calls = std::sync::Arc::new(Calls::default());
-    let runtime = Runtime::new(None, false).unwrap().observe(calls.clone());
+    let runtime = Runtime::new(None).unwrap().observe(calls.clone());
     let load = |name: &str| {
         let spec = PluginSpec {
             path: plugin(name),
@@ -467,7 +474,7 @@ fn each_hook_call_and_its_failure_kind_is_reported() {
 #[test]
 fn an_instance_is_kept_warm_after_a_good_call_and_dropped_after_a_bad_one() {
     use switchyard::plugin::{Event, Limits, Plugin, PluginSpec, Runtime};
-    let runtime = Runtime::new(None, false).unwrap();
+    let runtime = Runtime::new(None).unwrap();
     let load = |name: &str, config: serde_json::Value| {
         let spec = PluginSpec {
             path: plugin(name),
@@ -505,7 +512,7 @@ fn an_instance_is_kept_warm_after_a_good_call_and_dropped_after_a_bad_one() {
     }
     // Counting fuel (as `plugin run` does), a new instance's init has fuel too,
     // and each call reports what its hook burned.
-    let counting = Runtime::new(None, true).unwrap();
+    let counting = Runtime::new(None).unwrap();
     let spec = PluginSpec {
         path: plugin("event-filter"),
         config: serde_json::json!({ "allow": ["order.*"] }),
@@ -532,5 +539,361 @@ fn an_instance_is_kept_warm_after_a_good_call_and_dropped_after_a_bad_one() {
             plugin.filter(&event("t")).unwrap().is_err(),
             "and a fresh one fails alike"
         );
+    }
+}
+
+/// A plain event for calling hooks directly.
+fn an_event() -> switchyard::plugin::Event {
+    switchyard::plugin::Event {
+        id: "e1".into(),
+        event_type: "t".into(),
+        webhook_id: "w".into(),
+        sender: "s".into(),
+        received_at_ms: 0,
+        headers: Vec::new(),
+        body: b"{}".to_vec(),
+    }
+}
+
+/// The test plugin `name`, loaded in `runtime` with `config` and default limits.
+fn load_plugin(
+    runtime: &switchyard::plugin::Runtime,
+    name: &str,
+    config: serde_json::Value,
+) -> Result<switchyard::plugin::Plugin, switchyard::plugin::LoadError> {
+    let spec = switchyard::plugin::PluginSpec {
+        path: plugin(name),
+        config,
+        limits: switchyard::plugin::Limits::default(),
+    };
+    switchyard::plugin::Plugin::load(runtime, &spec)
+}
+
+/// The body a transform replaced the event's with.
+fn transformed_body(plugin: &switchyard::plugin::Plugin) -> serde_json::Value {
+    match plugin.transform(&an_event()).unwrap().unwrap().value {
+        switchyard::plugin::Transformed::Replaced(r) => serde_json::from_slice(&r.body).unwrap(),
+        other => panic!("expected a replacement, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_plugin_sees_a_fixed_clock_a_virtual_sleep_and_seeded_random_bytes() {
+    let runtime = switchyard::plugin::Runtime::new(None).unwrap();
+    // Sleeps of 2 s, in init and in each call, against a 10 ms CPU budget.
+    let config = serde_json::json!({ "sleep_ms": 2000, "init_sleep_ms": 2000 });
+    let probe = load_plugin(&runtime, "probe", config.clone()).expect("init's sleep is virtual");
+    let first = transformed_body(&probe);
+    assert_eq!(
+        first["wall_clock_ns"], 0,
+        "the wall clock is stopped: {first}"
+    );
+    assert_eq!(
+        first["slept_ns"], 2_000_000_000u64,
+        "the monotonic clock moved by exactly the sleep, without waiting: {first}"
+    );
+    assert_eq!(first["random"].as_array().unwrap().len(), 16);
+    let warm = transformed_body(&probe);
+    assert_eq!(warm, first, "the same answer from the warm instance");
+    let again = load_plugin(&runtime, "probe", config).unwrap();
+    assert_eq!(
+        transformed_body(&again),
+        first,
+        "and from a new one: the same random bytes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hook_of_the_wrong_type_fails_the_load_naming_the_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = chain(&[("event-filter", "{}"), ("wrong-type", "{}")]);
+    let text = config_text(dir.path(), "", &webhook("w", "http://127.0.0.1:9/", &hooks));
+    let config = switchyard::Config::parse(&text, std::path::Path::new("t.toml")).unwrap();
+    let Err(error) = switchyard::Server::start(config).await else {
+        panic!("a filter returning result<u32, string> must not load");
+    };
+    let message = error.to_string();
+    assert!(
+        message.contains("webhooks[0].plugins[1]")
+            && message.contains("exports `filter` with the wrong type"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_transform_must_return_json_or_declare_its_type_and_only_headers_it_may_send() {
+    use switchyard::plugin::CallError;
+    let runtime = switchyard::plugin::Runtime::new(None).unwrap();
+    let emit = |config: serde_json::Value| {
+        let plugin = load_plugin(&runtime, "emit", config).unwrap();
+        plugin.transform(&an_event()).unwrap()
+    };
+    let refused = [
+        (serde_json::json!({ "body": "not json" }), "not JSON"),
+        (serde_json::json!({ "body": "" }), "not JSON"),
+        (
+            serde_json::json!({ "body": "x", "headers": [["content-type", "not a type"]] }),
+            "not a media type",
+        ),
+        (
+            serde_json::json!({ "body": "{}", "big_header": 1024 * 1024 }),
+            "over 8192",
+        ),
+    ];
+    for (config, expected) in refused {
+        let error = emit(config.clone()).unwrap_err();
+        assert!(
+            matches!(&error, CallError::Invalid(m) if m.contains(expected)),
+            "{config}: {error}"
+        );
+    }
+    for header in [
+        "content-encoding",
+        "Expect",
+        "content-length",
+        "host",
+        "connection",
+        "keep-alive",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ] {
+        let config = serde_json::json!({ "body": "{}", "headers": [[header, "x"]] });
+        let error = emit(config).unwrap_err();
+        assert!(
+            matches!(&error, CallError::Invalid(m) if m.contains("cannot be sent")),
+            "{header}: {error}"
+        );
+    }
+    let many = (0..8)
+        .map(|i| (format!("x-h{i}"), "v".repeat(6000)))
+        .collect::<Vec<_>>();
+    let error = emit(serde_json::json!({ "body": "{}", "headers": many })).unwrap_err();
+    assert!(
+        matches!(&error, CallError::Invalid(m) if m.contains("over 32768")),
+        "{error}"
+    );
+    for fine in [
+        serde_json::json!({ "body": "{\"a\":1}", "headers": [["x-tenant", "t1"]] }),
+        serde_json::json!({ "body": "a=1", "headers": [["Content-Type", "application/x-www-form-urlencoded"]] }),
+    ] {
+        assert!(emit(fine.clone()).is_ok(), "{fine}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transforms_declared_content_type_is_the_one_delivered() {
+    let receiver = Receiver::ok().await;
+    let hooks = chain(&[
+        ("mark", r#"{ mark = "a" }"#),
+        (
+            "emit",
+            r#"{ body = "a=1", headers = [["content-type", "text/plain; charset=utf-8"]] }"#,
+        ),
+    ]);
+    let router = Router::start("", &webhook("w", &receiver.url("/"), &hooks)).await;
+    router.send("e1", "t").await;
+    let request = receiver.wait_for(1, WAIT).await.remove(0);
+    assert_eq!(&request.body[..], b"a=1");
+    assert_eq!(request.header("content-type"), "text/plain; charset=utf-8");
+    assert_eq!(request.headers.get_all("content-type").iter().count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_within_its_budget_passes_however_many_run_at_once() {
+    const EVENTS: usize = 64;
+    // About 54% of the 10 ms budget's fuel: some 5 ms of work on its own.
+    let busy = format!(
+        "plugins = [{}]\non_plugin_error = \"dead\"\nmax_in_flight = {EVENTS}",
+        entry("spin", "config = { turns = 3000000 }")
+    );
+    let receiver = Receiver::ok().await;
+    let router =
+        std::sync::Arc::new(Router::start("", &webhook("w", &receiver.url("/"), &busy)).await);
+    // Posted all at once, so that their calls are due together.
+    let mut sends = tokio::task::JoinSet::new();
+    for n in 0..EVENTS {
+        let router = router.clone();
+        sends.spawn(async move { router.send(&format!("e{n}"), "t").await });
+    }
+    sends.join_all().await;
+    let settled = eventually(WAIT, "every delivery settled", || {
+        let all: Vec<DeliveryStatus> = (0..EVENTS)
+            .filter_map(|n| {
+                let deliveries = router.store().deliveries_of("test", &format!("e{n}"));
+                let (_, delivery) = deliveries.unwrap().into_iter().next()?;
+                matches!(
+                    delivery.status,
+                    DeliveryStatus::Succeeded | DeliveryStatus::Failed
+                )
+                .then_some(delivery.status)
+            })
+            .collect();
+        (all.len() == EVENTS).then_some(all)
+    })
+    .await;
+    let failed = settled
+        .iter()
+        .filter(|s| **s == DeliveryStatus::Failed)
+        .count();
+    assert_eq!(failed, 0, "{failed} of {EVENTS} calls failed their budget");
+    assert_eq!(receiver.requests().len(), EVENTS);
+}
+
+#[test]
+fn an_instance_whose_memory_grew_past_the_threshold_is_not_kept_warm() {
+    use switchyard::plugin::{Limits, MAX_WARM_GROWTH_BYTES, Plugin, PluginSpec, Runtime};
+    let runtime = Runtime::new(None).unwrap();
+    let hog = |mib: usize| {
+        let spec = PluginSpec {
+            path: plugin("memory-hog"),
+            config: serde_json::json!({ "mib": mib }),
+            limits: Limits {
+                memory_bytes: 64 << 20,
+                cpu: Duration::from_secs(1),
+                ..Limits::default()
+            },
+        };
+        Plugin::load(&runtime, &spec).unwrap()
+    };
+    let small = hog(1);
+    assert_eq!(
+        small.warm_instances(),
+        1,
+        "the load's instance, after its init"
+    );
+    for _ in 0..3 {
+        assert!(small.filter(&an_event()).unwrap().unwrap().value);
+        assert_eq!(small.warm_instances(), 1, "a little growth is kept warm");
+    }
+    let big = hog(MAX_WARM_GROWTH_BYTES / (1 << 20) + 16);
+    for _ in 0..2 {
+        assert!(big.filter(&an_event()).unwrap().unwrap().value);
+        assert_eq!(
+            big.warm_instances(),
+            0,
+            "an instance holding its high-water memory is dropped"
+        );
+    }
+}
+
+/// Log lines written while `run` runs on this thread, as the router's text format.
+fn logs_of(run: impl FnOnce()) -> String {
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, run);
+    String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+}
+
+#[test]
+fn a_plugin_whose_log_lines_were_dropped_is_told_how_many() {
+    let runtime = switchyard::plugin::Runtime::new(None).unwrap();
+    let chatty = load_plugin(&runtime, "chatty", serde_json::json!({ "lines": 300 })).unwrap();
+    let logs = logs_of(|| {
+        assert!(chatty.filter(&an_event()).unwrap().unwrap().value);
+    });
+    let written = logs.lines().filter(|l| l.contains("line ")).count();
+    assert!(
+        (200..300).contains(&written),
+        "the burst of 200, and what refilled since: {written}"
+    );
+    let dropped = 300 - written;
+    assert!(
+        logs.contains(&format!("{dropped} plugin log lines dropped")),
+        "{}",
+        logs.lines().last().unwrap_or_default()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_metrics_are_labelled_by_webhook_and_pool_waits_are_measured() {
+    use switchyard::plugin::{Chain, OnPluginError, PluginSpec, Runtime};
+    let metrics = std::sync::Arc::new(switchyard::metrics::Metrics::new());
+    let runtime = Runtime::new(None).unwrap().observe(metrics.clone());
+    let spec = PluginSpec {
+        path: plugin("event-filter"),
+        config: serde_json::json!({}),
+        limits: switchyard::plugin::Limits::default(),
+    };
+    // Two webhooks using one component.
+    for (webhook, calls) in [("a", 2), ("b", 3)] {
+        let chain = std::sync::Arc::new(
+            Chain::load(
+                &runtime,
+                webhook,
+                std::slice::from_ref(&spec),
+                OnPluginError::Retry,
+            )
+            .unwrap(),
+        );
+        for _ in 0..calls {
+            let calls = chain.clone();
+            let (prepared, _) = chain
+                .offload(move || {
+                    let mut notes = Vec::new();
+                    (calls.before_send(an_event(), &mut notes), notes)
+                })
+                .await;
+            assert!(matches!(
+                prepared,
+                switchyard::plugin::BeforeSend::Deliver(_)
+            ));
+        }
+    }
+    let text = metrics.render();
+    for (webhook, calls) in [("a", 2), ("b", 3)] {
+        let series = format!(
+            "switchyard_plugin_calls_total{{webhook=\"{webhook}\",plugin=\"event_filter\",hook=\"filter\"}} {calls}"
+        );
+        assert!(text.contains(&series), "{series} in\n{text}");
+        let waits =
+            format!("switchyard_plugin_pool_wait_seconds_count{{webhook=\"{webhook}\"}} {calls}");
+        assert!(text.contains(&waits), "{waits} in\n{text}");
+    }
+}
+
+#[test]
+fn a_budget_failure_is_logged_with_its_webhook_and_plugin() {
+    use switchyard::plugin::{BeforeSend, Chain, OnPluginError, PluginSpec, Runtime};
+    let runtime = Runtime::new(None).unwrap();
+    let spec = PluginSpec {
+        path: plugin("spin"),
+        config: serde_json::json!({}),
+        limits: switchyard::plugin::Limits::default(),
+    };
+    let chain = Chain::load(
+        &runtime,
+        "orders",
+        std::slice::from_ref(&spec),
+        OnPluginError::Retry,
+    )
+    .unwrap();
+    let logs = logs_of(|| {
+        let prepared = chain.before_send(an_event(), &mut Vec::new());
+        assert!(matches!(prepared, BeforeSend::Failed(_)), "{prepared:?}");
+    });
+    let line = (logs.lines())
+        .find(|l| l.contains("WARN") && l.contains("plugin call failed"))
+        .unwrap_or_else(|| panic!("no warning in {logs}"));
+    for field in ["webhook=\"orders\"", "plugin=\"spin\"", "kind=\"cpu\""] {
+        assert!(line.contains(field), "{field} in {line}");
     }
 }

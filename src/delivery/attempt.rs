@@ -151,11 +151,12 @@ impl Attempt<'_> {
             outcome: plugin_outcome(result),
         };
         let mut notes = std::mem::take(&mut self.notes);
-        let (classified, notes) = off_runtime(move || {
-            let classified = chain.classify(&event, &attempt, &mut notes);
-            (classified, notes)
-        })
-        .await;
+        let (classified, notes) = (self.lane.chain)
+            .offload(move || {
+                let classified = chain.classify(&event, &attempt, &mut notes);
+                (classified, notes)
+            })
+            .await;
         self.notes = notes;
         Ok(match classified {
             Classified::Verdict(plugin::Verdict::Success) => Verdict::Success,
@@ -243,24 +244,18 @@ async fn before_send(chain: &Arc<Chain>, event: plugin::Event) -> (BeforeSend, V
     if chain.is_empty() {
         return (BeforeSend::Deliver(event), Vec::new());
     }
-    let chain = chain.clone();
-    off_runtime(move || {
-        let mut notes = Vec::new();
-        let prepared = chain.before_send(event, &mut notes);
-        (prepared, notes)
-    })
-    .await
-}
-
-/// Runs plugin calls on the blocking pool. They are synchronous and may use their
-/// whole CPU budget, which would stall every task on an async worker; and the
-/// synchronous WASI a plugin's stdout goes through must not run on one at all.
-async fn off_runtime<R: Send + 'static>(calls: impl FnOnce() -> R + Send + 'static) -> R {
-    match tokio::task::spawn_blocking(calls).await {
-        Ok(result) => result,
-        // A panic is a bug in the host; the lane logs it and the delivery stays pending.
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
+    // Plugin calls are synchronous and may use their whole CPU budget, which would
+    // stall every task on an async worker: they run on the plugin threads. (A panic
+    // there is a bug in the host, resumed here; the lane logs it and the delivery
+    // stays pending.)
+    let calls = chain.clone();
+    chain
+        .offload(move || {
+            let mut notes = Vec::new();
+            let prepared = calls.before_send(event, &mut notes);
+            (prepared, notes)
+        })
+        .await
 }
 
 /// The signed request for one attempt, or why it cannot be sent.
@@ -284,13 +279,16 @@ fn request(
         .map_err(|e| e.to_string())?;
     let headers = request.headers_mut();
     headers.extend(lane.webhook.headers.clone());
-    // Plugins' headers were checked when they returned them: none is reserved.
+    // Plugins' headers were checked when they returned them: none is reserved, and
+    // a content type among them is a transform's declared type for its body.
     for (name, value) in &event.headers {
         let name = HeaderName::try_from(name.as_str()).map_err(|e| e.to_string())?;
         let value = HeaderValue::try_from(value.as_str()).map_err(|e| e.to_string())?;
         headers.append(name, value);
     }
-    headers.insert(CONTENT_TYPE, JSON.clone());
+    if !headers.contains_key(CONTENT_TYPE) {
+        headers.insert(CONTENT_TYPE, JSON.clone());
+    }
     headers.insert(USER_AGENT, AGENT.clone());
     headers.extend(signed);
     Ok(request)

@@ -8,11 +8,18 @@
 //!
 //! A failed call (trap, overrun, error, invalid output) is handled by the webhook's
 //! [`OnPluginError`] policy. Every call leaves a [`PluginNote`] for the attempt log.
+//!
+//! The chain's calls are synchronous; [`Chain::offload`] runs them on the
+//! runtime's plugin threads, in this webhook's turn (see `pool`).
+
+use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::pool::Pool;
 use super::{
-    Attempt, CallError, Event, LoadError, Plugin, PluginSpec, Runtime, Transformed, Verdict,
+    Attempt, CallError, CallObserver, Event, LoadError, Plugin, PluginSpec, Runtime, Transformed,
+    Verdict,
 };
 use crate::store::PluginNote;
 
@@ -59,23 +66,54 @@ pub struct PluginFailure {
 }
 
 /// A webhook's loaded plugins.
-#[derive(Debug, Default)]
 pub struct Chain {
+    webhook: Arc<str>,
     plugins: Vec<Plugin>,
     on_error: OnPluginError,
+    pool: Arc<Pool>,
+    observer: Option<Arc<dyn CallObserver>>,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain")
+            .field("webhook", &self.webhook)
+            .field("plugins", &self.plugins)
+            .field("on_error", &self.on_error)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Chain {
-    /// Loads every plugin in `specs`; the first that fails is returned with its index.
+    /// Loads every plugin in `specs` for `webhook`; the first that fails is
+    /// returned with its index.
     pub fn load(
         runtime: &Runtime,
+        webhook: &str,
         specs: &[PluginSpec],
         on_error: OnPluginError,
     ) -> Result<Self, (usize, LoadError)> {
         let plugins = (specs.iter().enumerate())
-            .map(|(i, spec)| Plugin::load(runtime, spec).map_err(|e| (i, e)))
+            .map(|(i, spec)| Plugin::load_in(runtime, webhook, spec).map_err(|e| (i, e)))
             .collect::<Result<_, _>>()?;
-        Ok(Self { plugins, on_error })
+        Ok(Self {
+            webhook: webhook.into(),
+            plugins,
+            on_error,
+            pool: runtime.pool(),
+            observer: runtime.observer(),
+        })
+    }
+
+    /// Runs `calls` (this chain's hooks) on the plugin threads, in this webhook's
+    /// turn, and returns what they return.
+    pub async fn offload<R: Send + 'static>(
+        &self,
+        calls: impl FnOnce() -> R + Send + 'static,
+    ) -> R {
+        (self.pool)
+            .run(&self.webhook, self.observer.clone(), calls)
+            .await
     }
 
     pub fn is_empty(&self) -> bool {
@@ -119,6 +157,8 @@ impl Chain {
                     Ok(Transformed::Replaced(replacement)) => {
                         notes.push(note(plugin, "transform", "replaced"));
                         event.body = replacement.body;
+                        // A new body has its own type: JSON, unless this replacement says otherwise.
+                        (event.headers).retain(|(name, _)| !super::output::is_content_type(name));
                         if let Some(event_type) = replacement.event_type {
                             event.event_type = event_type;
                         }
@@ -178,7 +218,15 @@ impl Chain {
         error: CallError,
         notes: &mut Vec<PluginNote>,
     ) -> Option<PluginFailure> {
-        tracing::warn!(plugin = plugin.name(), hook, %error, policy = ?self.on_error, "plugin call failed");
+        tracing::warn!(
+            webhook = &*self.webhook,
+            plugin = plugin.name(),
+            hook,
+            kind = error.kind(),
+            %error,
+            policy = ?self.on_error,
+            "plugin call failed"
+        );
         notes.push(note(plugin, hook, &format!("error: {error}")));
         match self.on_error {
             OnPluginError::Skip => None,

@@ -1,13 +1,14 @@
 //! What a plugin instance can reach: its store's state, and nothing else.
 //!
 //! Each instance gets a fresh [`HostState`]: a WASI context that grants nothing (no
-//! preopened directories, no environment, no network, stdin empty), stdout and
+//! preopened directories, no environment, no network, stdin empty; clocks and
+//! randomness fixed, virtual and seeded, see [`super::determinism`]), stdout and
 //! stderr captured into memory and forwarded to the router's log afterwards, a
 //! memory limiter that remembers when it said no (so a memory bomb is reported as
 //! one, not as a mysterious trap), and the `log` import, rate-limited per plugin.
 
-use std::sync::Arc;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use wasmtime::ResourceLimiter;
@@ -16,6 +17,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::{log, types};
+use super::determinism::Determinism;
 
 /// How much of a plugin's stdout and stderr is kept per call.
 const OUTPUT_CAPTURE_BYTES: usize = 16 * 1024;
@@ -26,7 +28,10 @@ const MAX_LOG_LINE: usize = 2048;
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
+    determinism: Determinism,
     pub(super) limits: Limits,
+    /// The webhook and the plugin, for the log lines the plugin writes.
+    webhook: Arc<str>,
     plugin: Arc<str>,
     logs: Arc<LogBudget>,
     stdout: MemoryOutputPipe,
@@ -39,20 +44,28 @@ pub struct HostState {
 }
 
 impl HostState {
-    pub(super) fn new(plugin: Arc<str>, memory_bytes: usize, logs: Arc<LogBudget>) -> Self {
+    pub(super) fn new(
+        webhook: Arc<str>,
+        plugin: Arc<str>,
+        memory_bytes: usize,
+        logs: Arc<LogBudget>,
+    ) -> Self {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES);
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .build();
+        let determinism = Determinism::new();
+        let mut builder = WasiCtxBuilder::new();
+        builder.stdout(stdout.clone()).stderr(stderr.clone());
+        determinism.configure(&mut builder);
         Self {
-            wasi,
+            wasi: builder.build(),
             table: ResourceTable::new(),
+            determinism,
             limits: Limits {
                 memory_bytes,
                 denied: false,
+                grown: 0,
             },
+            webhook,
             plugin,
             logs,
             stdout,
@@ -62,9 +75,30 @@ impl HostState {
         }
     }
 
+    pub(super) fn determinism(&self) -> &Determinism {
+        &self.determinism
+    }
+
+    pub(super) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
     /// Sends what the plugin printed since the last time to the router's log,
-    /// line by line.
+    /// line by line, and says how many lines the rate limit dropped, if any.
     pub(super) fn forward_output(&mut self) {
+        self.forward_printed();
+        let dropped = self.logs.take_dropped();
+        if dropped > 0 {
+            tracing::warn!(
+                webhook = &*self.webhook,
+                plugin = &*self.plugin,
+                dropped,
+                "{dropped} plugin log lines dropped (over {LOG_RATE} a second)"
+            );
+        }
+    }
+
+    fn forward_printed(&mut self) {
         let pipes = [("stdout", &self.stdout), ("stderr", &self.stderr)];
         for ((stream, pipe), forwarded) in pipes.into_iter().zip(&mut self.forwarded) {
             let contents = pipe.contents();
@@ -76,7 +110,13 @@ impl HostState {
                 .filter(|l| !l.is_empty())
             {
                 if self.logs.take() {
-                    tracing::info!(plugin = %self.plugin, stream, "{}", cut(line));
+                    tracing::info!(
+                        webhook = &*self.webhook,
+                        plugin = &*self.plugin,
+                        stream,
+                        "{}",
+                        cut(line)
+                    );
                 }
             }
         }
@@ -99,14 +139,14 @@ impl log::Host for HostState {
         if !self.logs.take() {
             return;
         }
-        let plugin = &*self.plugin;
+        let (webhook, plugin) = (&*self.webhook, &*self.plugin);
         let message = cut(&message);
         match level {
-            log::Level::Trace => tracing::trace!(plugin, "{message}"),
-            log::Level::Debug => tracing::debug!(plugin, "{message}"),
-            log::Level::Info => tracing::info!(plugin, "{message}"),
-            log::Level::Warn => tracing::warn!(plugin, "{message}"),
-            log::Level::Error => tracing::error!(plugin, "{message}"),
+            log::Level::Trace => tracing::trace!(webhook, plugin, "{message}"),
+            log::Level::Debug => tracing::debug!(webhook, plugin, "{message}"),
+            log::Level::Info => tracing::info!(webhook, plugin, "{message}"),
+            log::Level::Warn => tracing::warn!(webhook, plugin, "{message}"),
+            log::Level::Error => tracing::error!(webhook, plugin, "{message}"),
         }
     }
 }
@@ -123,17 +163,23 @@ pub struct Limits {
     memory_bytes: usize,
     /// Whether a growth was refused: the trap that usually follows is a memory overrun.
     pub denied: bool,
+    /// Bytes the instance's memories have grown by, in all: linear memory never
+    /// shrinks, so this is what it holds beyond what it started with.
+    pub grown: usize,
 }
 
 impl ResourceLimiter for Limits {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _max: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let allowed = desired <= self.memory_bytes;
         self.denied |= !allowed;
+        if allowed {
+            self.grown = self.grown.saturating_add(desired.saturating_sub(current));
+        }
         Ok(allowed)
     }
 
@@ -149,9 +195,11 @@ impl ResourceLimiter for Limits {
 }
 
 /// A token bucket shared by every instance of one plugin: a chatty or looping
-/// plugin cannot flood the router's logs.
+/// plugin cannot flood the router's logs. It counts the lines it drops, so that
+/// each call that dropped some ends with one line saying how many.
 pub struct LogBudget {
     state: Mutex<(f64, Instant)>,
+    dropped: AtomicU64,
 }
 
 /// Lines per second a plugin may log, and the burst it may save up.
@@ -162,6 +210,7 @@ impl LogBudget {
     pub fn new() -> Self {
         Self {
             state: Mutex::new((LOG_BURST, Instant::now())),
+            dropped: AtomicU64::new(0),
         }
     }
 
@@ -175,7 +224,13 @@ impl LogBudget {
             *tokens -= 1.0;
             true
         } else {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
             false
         }
+    }
+
+    /// Lines dropped since the last time this was asked.
+    fn take_dropped(&self) -> u64 {
+        self.dropped.swap(0, Ordering::Relaxed)
     }
 }

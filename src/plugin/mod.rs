@@ -9,24 +9,35 @@
 //! An instance is made from the pooling allocator and runs `init(config)` once;
 //! it then serves hook calls, one at a time, kept warm between them. Making one
 //! and running `init` costs tens of microseconds; a warm call costs a few. An
-//! instance that failed, printed, or hit a limit is dropped, never reused, and
+//! instance that failed, printed, hit a limit, or whose memory grew past
+//! [`MAX_WARM_GROWTH_BYTES`] is dropped, never reused, and
 //! each is retired after [`MAX_CALLS_PER_INSTANCE`] calls, so a plugin that
 //! trapped leaves nothing behind and whatever a plugin keeps between calls is
 //! bounded. Plugins must not rely on state kept between calls: any call may be
 //! the first of a new instance. Each call is bounded in CPU time, memory and
 //! output; past a bound, the call fails with a [`CallError`] saying which, and
 //! only that call.
+//!
+//! The CPU budget counts the plugin's own work, not the machine's load: `max_cpu`
+//! is turned into fuel ([`FUEL_PER_MS`] a millisecond), which wasmtime burns per
+//! instruction executed, so a call that is within its budget alone is within it
+//! however many others run beside it. Time still bounds a call, as a backstop
+//! against host calls that block: its epoch deadline is [`BACKSTOP`] times its
+//! budget. A [`Chain`] runs its calls on the runtime's plugin threads (see
+//! `pool`), one per core, where a call's budget starts only once it runs.
 
 pub mod bindings;
 mod chain;
+mod determinism;
 mod host;
+mod output;
+mod pool;
 mod runtime;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http::HeaderName;
 use wasmtime::component::Instance;
 use wasmtime::{Store, Trap};
 
@@ -35,7 +46,7 @@ pub use bindings::types::{
     TransportErrorKind, Verdict,
 };
 pub use chain::{BeforeSend, Chain, Classified, OnPluginError, PluginFailure};
-pub use runtime::{MAX_MEMORY_BYTES, Runtime};
+pub use runtime::{BACKSTOP, FUEL_PER_MS, MAX_MEMORY_BYTES, POOL_INSTANCES, Runtime};
 
 use host::{HostState, LogBudget};
 use runtime::{Compiled, Kept, Slots, TICK, Ticker, Warmth};
@@ -83,6 +94,10 @@ pub enum LoadError {
         "exports none of the switchyard:plugin@0.1.0 hooks: a plugin exports `init` and at least one of `filter`, `transform` and `classify` (was it built for another world, or another version of the contract?)"
     )]
     NotAPlugin,
+    /// An export of the contract's name whose type is not the contract's: every
+    /// call would fail, so the load does.
+    #[error("{0}")]
+    WrongType(String),
     #[error("init failed: {0}")]
     Init(CallError),
 }
@@ -127,11 +142,22 @@ impl CallError {
     }
 }
 
-/// Told of every hook call, for metrics: the plugin, the hook, how long the call
-/// took (making an instance and its `init` included, when the call needed a new
-/// one), and the kind of failure, if any.
+/// Told of every hook call, for metrics: the webhook (empty for a plugin used
+/// outside a webhook's chain), the plugin, the hook, how long the call took
+/// (making an instance and its `init` included, when the call needed a new one),
+/// and the kind of failure, if any.
 pub trait CallObserver: Send + Sync {
-    fn called(&self, plugin: &str, hook: &'static str, took: Duration, error: Option<&'static str>);
+    fn called(
+        &self,
+        webhook: &str,
+        plugin: &str,
+        hook: &'static str,
+        took: Duration,
+        error: Option<&'static str>,
+    );
+
+    /// How long a call of `webhook`'s chain waited for a plugin thread.
+    fn waited(&self, _webhook: &str, _took: Duration) {}
 }
 
 /// The hooks a component exports.
@@ -142,7 +168,8 @@ pub struct Hooks {
     pub classify: bool,
 }
 
-/// A hook's answer, and the fuel it burned when the runtime counts fuel.
+/// A hook's answer, and the fuel it burned (`None` from a runtime made
+/// [`Runtime::without_fuel`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Called<T> {
     pub value: T,
@@ -151,12 +178,12 @@ pub struct Called<T> {
 
 /// The longest reason or message kept from a plugin.
 const MAX_TEXT: usize = 1024;
-/// The most headers a transform may add.
-const MAX_HEADERS: usize = 64;
 
 /// One configured use of a component.
 pub struct Plugin {
     name: Arc<str>,
+    /// The webhook whose chain this is in; empty outside a chain.
+    webhook: Arc<str>,
     compiled: Arc<Compiled>,
     engine: wasmtime::Engine,
     fuel: bool,
@@ -164,7 +191,8 @@ pub struct Plugin {
     limits: Limits,
     logs: Arc<LogBudget>,
     observer: Option<Arc<dyn CallObserver>>,
-    /// Keeps the epoch advancing: without it, no CPU budget would ever run out.
+    /// Keeps the epoch advancing: without it, the wall-clock backstop (and, in a
+    /// runtime without fuel, the budget) would never run out.
     _ticker: Arc<Ticker>,
     slots: Arc<Slots>,
     /// Idle instances that have run `init`, for the next calls.
@@ -178,6 +206,8 @@ struct Warm {
     instance: Instance,
     /// Hook calls it has served.
     calls: u32,
+    /// How much its memory had grown when its `init` returned.
+    grown_at_start: usize,
     /// Its share of the process's warm budget, once it has been idle.
     kept: Option<Kept>,
 }
@@ -190,6 +220,14 @@ const WARM_PER_PLUGIN: usize = 2;
 /// a plugin lets accumulate (a leak, a cache) is bounded.
 const MAX_CALLS_PER_INSTANCE: u32 = 10_000;
 
+/// How much an instance's linear memory may have grown since its `init` and
+/// still be kept warm. Linear memory never shrinks: an instance kept after a call
+/// that needed 400 MiB would hold them while idle. Past this, it is dropped
+/// after the call, and its memory goes back to the pooling allocator, which
+/// keeps only the first MiB of each memory resident; the next call makes a new
+/// instance.
+pub const MAX_WARM_GROWTH_BYTES: usize = 8 * 1024 * 1024;
+
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Plugin")
@@ -199,15 +237,23 @@ impl std::fmt::Debug for Plugin {
 }
 
 impl Plugin {
-    /// Compiles (or finds) the component and runs its `init` once with `spec.config`:
-    /// a config the plugin refuses fails the load, before any event is touched.
+    /// Compiles (or finds) the component, checks the types of its exports, and runs
+    /// its `init` once with `spec.config`: a config the plugin refuses fails the
+    /// load, before any event is touched.
     pub fn load(runtime: &Runtime, spec: &PluginSpec) -> Result<Self, LoadError> {
+        Self::load_in(runtime, "", spec)
+    }
+
+    /// [`Plugin::load`], for `webhook`'s chain: its calls are reported, and
+    /// logged, with the webhook's id.
+    pub fn load_in(runtime: &Runtime, webhook: &str, spec: &PluginSpec) -> Result<Self, LoadError> {
         let name = (spec.path.file_stem()).map_or_else(
             || spec.path.display().to_string(),
             |s| s.to_string_lossy().into_owned(),
         );
         let plugin = Self {
             name: name.into(),
+            webhook: webhook.into(),
             compiled: runtime.compile(&spec.path)?,
             engine: runtime.engine().clone(),
             fuel: runtime.fuel(),
@@ -220,12 +266,52 @@ impl Plugin {
             warm: Mutex::default(),
             warmth: runtime.warmth(),
         };
+        plugin.typecheck()?;
         plugin.call(|_, _| Ok(Ok(()))).map_err(LoadError::Init)?;
         Ok(plugin)
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    pub fn webhook(&self) -> &str {
+        &self.webhook
+    }
+
+    /// Checks the type of `init` and of every hook the component exports, in an
+    /// instance of its own that never runs: exports are found by name when the
+    /// component is compiled, and typed only when an instance has them.
+    fn typecheck(&self) -> Result<(), LoadError> {
+        let _slot = self.slots.take();
+        let mut store = self.store().map_err(LoadError::Init)?;
+        let instance = (self.compiled.pre)
+            .instantiate(&mut store)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let wrong = |hook: &'static str| {
+            move |e: wasmtime::Error| {
+                LoadError::WrongType(format!(
+                    "exports `{hook}` with the wrong type for switchyard:plugin@0.1.0: {e:#}"
+                ))
+            }
+        };
+        let compiled = &self.compiled;
+        compiled
+            .init
+            .load(&mut store, &instance)
+            .map_err(wrong("init"))?;
+        if let Some(hook) = &compiled.filter {
+            hook.load(&mut store, &instance).map_err(wrong("filter"))?;
+        }
+        if let Some(hook) = &compiled.transform {
+            hook.load(&mut store, &instance)
+                .map_err(wrong("transform"))?;
+        }
+        if let Some(hook) = &compiled.classify {
+            hook.load(&mut store, &instance)
+                .map_err(wrong("classify"))?;
+        }
+        Ok(())
     }
 
     /// Idle instances kept warm for the next calls.
@@ -261,7 +347,7 @@ impl Plugin {
             let result = guest.call_transform(&mut *store, event)?;
             Ok(result
                 .map_err(|e| CallError::Failed(cut(e)))
-                .and_then(|t| checked_transform(t, output_bytes)))
+                .and_then(|t| output::checked_transform(t, output_bytes)))
         }))
     }
 
@@ -292,7 +378,7 @@ impl Plugin {
         let result = self.call(hook);
         if let Some(observer) = &self.observer {
             let error = result.as_ref().err().map(CallError::kind);
-            observer.called(&self.name, name, started.elapsed(), error);
+            observer.called(&self.webhook, &self.name, name, started.elapsed(), error);
         }
         result
     }
@@ -311,17 +397,13 @@ impl Plugin {
             None => self.start()?,
         };
         let store = &mut warm.store;
-        store.set_epoch_deadline(self.ticks());
-        if self.fuel {
-            store
-                .set_fuel(u64::MAX)
-                .map_err(|e| CallError::Trap(e.to_string()))?;
-        }
+        store.data().determinism().rewind();
+        self.budget(store)?;
         let result = hook(&mut *store, &warm.instance);
         let value = self.settle(store, result)?;
         let fuel = self
             .fuel
-            .then(|| u64::MAX - store.get_fuel().unwrap_or(u64::MAX));
+            .then(|| (self.fuel_budget()).saturating_sub(store.get_fuel().unwrap_or(0)));
         warm.calls += 1;
         self.keep_warm(warm);
         Ok(Called { value, fuel })
@@ -329,28 +411,31 @@ impl Plugin {
 
     /// A new instance, after its `init`.
     fn start(&self) -> Result<Warm, CallError> {
+        let mut store = self.store()?;
+        let result = self.init(&mut store);
+        let instance = self.settle(&mut store, result)?;
+        Ok(Warm {
+            grown_at_start: store.data().limits.grown,
+            store,
+            instance,
+            calls: 0,
+            kept: None,
+        })
+    }
+
+    /// A store for a new instance, within this plugin's limits.
+    fn store(&self) -> Result<Store<HostState>, CallError> {
         let state = HostState::new(
+            self.webhook.clone(),
             self.name.clone(),
             self.limits.memory_bytes,
             self.logs.clone(),
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
-        store.set_epoch_deadline(self.ticks());
-        if self.fuel {
-            // Counted per hook call; `init` only needs enough not to run out.
-            store
-                .set_fuel(u64::MAX)
-                .map_err(|e| CallError::Trap(e.to_string()))?;
-        }
-        let result = self.init(&mut store);
-        let instance = self.settle(&mut store, result)?;
-        Ok(Warm {
-            store,
-            instance,
-            calls: 0,
-            kept: None,
-        })
+        // `init` (and the instantiation before it) gets a budget of its own.
+        self.budget(&mut store)?;
+        Ok(store)
     }
 
     fn init(&self, store: &mut Store<HostState>) -> wasmtime::Result<Result<Instance, CallError>> {
@@ -380,9 +465,33 @@ impl Plugin {
         }
     }
 
-    /// The CPU budget of one call (`init` gets one of its own), in epoch ticks.
+    /// Gives `store` the CPU budget of one call: its fuel, and the epoch deadline
+    /// that backs it. Set when the call starts, so no wait before counts.
+    fn budget(&self, store: &mut Store<HostState>) -> Result<(), CallError> {
+        store.set_epoch_deadline(self.ticks());
+        if self.fuel {
+            store
+                .set_fuel(self.fuel_budget())
+                .map_err(|e| CallError::Trap(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// The fuel of one call's CPU budget.
+    fn fuel_budget(&self) -> u64 {
+        let fuel = self.limits.cpu.as_micros() * u128::from(FUEL_PER_MS) / 1000;
+        u64::try_from(fuel).unwrap_or(u64::MAX)
+    }
+
+    /// The epoch deadline of one call: its budget with fuel as the measure, else
+    /// the budget itself.
     fn ticks(&self) -> u64 {
-        let ticks = self.limits.cpu.as_millis().div_ceil(TICK.as_millis()) + 1;
+        let wall = if self.fuel {
+            self.limits.cpu.saturating_mul(BACKSTOP)
+        } else {
+            self.limits.cpu
+        };
+        let ticks = wall.as_millis().div_ceil(TICK.as_millis()) + 1;
         u64::try_from(ticks).unwrap_or(u64::MAX)
     }
 
@@ -390,11 +499,17 @@ impl Plugin {
         self.warm.lock().unwrap_or_else(|e| e.into_inner()).pop()
     }
 
-    /// Keeps `warm` for a later call, unless it has served its share of calls, or
-    /// this plugin, or the process, already keeps enough warm.
+    /// Keeps `warm` for a later call, unless it has served its share of calls,
+    /// its memory grew past [`MAX_WARM_GROWTH_BYTES`], or this plugin, or the
+    /// process, already keeps enough warm.
     fn keep_warm(&self, mut warm: Warm) {
         let state = warm.store.data();
-        if warm.calls >= MAX_CALLS_PER_INSTANCE || state.printed || state.limits.denied {
+        let grown = state.limits.grown.saturating_sub(warm.grown_at_start);
+        if warm.calls >= MAX_CALLS_PER_INSTANCE
+            || state.printed
+            || state.limits.denied
+            || grown > MAX_WARM_GROWTH_BYTES
+        {
             return;
         }
         let mut idle = self.warm.lock().unwrap_or_else(|e| e.into_inner());
@@ -419,47 +534,6 @@ impl Plugin {
             _ => CallError::Trap(cut(format!("{error:#}"))),
         }
     }
-}
-
-/// A transform's answer, if it keeps within the output limit and sends only headers
-/// the router may send.
-fn checked_transform(
-    transformed: Transformed,
-    output_bytes: usize,
-) -> Result<Transformed, CallError> {
-    let replacement = match transformed {
-        Transformed::Replaced(replacement) => replacement,
-        Transformed::Dropped(reason) => return Ok(Transformed::Dropped(cut(reason))),
-        Transformed::Unchanged => return Ok(Transformed::Unchanged),
-    };
-    if replacement.body.len() > output_bytes {
-        return Err(CallError::Output(replacement.body.len(), output_bytes));
-    }
-    if let Some(event_type) = &replacement.event_type
-        && !crate::ingest::is_valid_type(event_type)
-    {
-        return Err(CallError::Invalid(format!(
-            "the event type {:?} is not valid",
-            cut(event_type.clone())
-        )));
-    }
-    if replacement.headers.len() > MAX_HEADERS {
-        return Err(CallError::Invalid(format!(
-            "more than {MAX_HEADERS} headers"
-        )));
-    }
-    for (name, value) in &replacement.headers {
-        let valid = HeaderName::try_from(name.as_str())
-            .is_ok_and(|n| !crate::config::is_reserved_header(&n))
-            && http::HeaderValue::try_from(value.as_str()).is_ok();
-        if !valid {
-            return Err(CallError::Invalid(format!(
-                "the header {:?} cannot be sent",
-                cut(name.clone())
-            )));
-        }
-    }
-    Ok(Transformed::Replaced(replacement))
 }
 
 fn cut(mut text: String) -> String {

@@ -10,8 +10,10 @@
 //! next calls of its plugin (see [`super::Plugin`]), within a budget for the
 //! whole process ([`Warmth`]).
 //!
-//! A background thread advances the engine's epoch every millisecond; a call's
-//! CPU budget is a number of those ticks.
+//! Every call's CPU budget is fuel, [`FUEL_PER_MS`] per millisecond of its
+//! `max_cpu`; a background thread advances the engine's epoch every millisecond,
+//! for the wall-clock backstop of [`BACKSTOP`] times the budget. Chains run their
+//! calls on the runtime's [`Pool`], one thread per core.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -27,10 +29,24 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use super::bindings::{Plugin as PluginWorld, classify, filter, init, transform};
 use super::host::HostState;
+use super::pool::Pool;
 use super::{CallObserver, LoadError};
 
-/// The epoch tick: the granularity of CPU budgets.
+/// The epoch tick: the granularity of the wall-clock backstop.
 pub const TICK: Duration = Duration::from_millis(1);
+
+/// Fuel per millisecond of CPU budget. Wasmtime burns a unit of fuel for most
+/// WebAssembly instructions, optimized away or not. A tight loop burns the most
+/// per millisecond: about 8 million on the machine this was measured on
+/// (docs/performance.md), so a call that fits its budget in time when it runs
+/// alone fits it in fuel, and then under any load. Ordinary code burns less fuel
+/// a millisecond, which leaves it room to spare.
+pub const FUEL_PER_MS: u64 = 10_000_000;
+
+/// How many times its CPU budget a call may take in wall-clock time before it is
+/// interrupted anyway: the backstop against time fuel does not see (a host call
+/// that blocks). Generous, because a call can be descheduled on a busy machine.
+pub const BACKSTOP: u32 = 10;
 
 /// The largest memory any plugin may be allowed (the pool reserves address space for it).
 pub const MAX_MEMORY_BYTES: usize = 512 * 1024 * 1024;
@@ -40,9 +56,10 @@ pub const MAX_MEMORY_BYTES: usize = 512 * 1024 * 1024;
 /// resident pages instead of faulting each one in.
 const KEEP_RESIDENT_BYTES: usize = 1 << 20;
 
-/// Plugin instances in a call at once. Calls are short and run on the blocking
-/// pool, so this is plenty.
-const POOL_INSTANCES: u32 = 128;
+/// Plugin instances in a call at once. Chains' calls run on the plugin threads,
+/// one per core, so only calls made outside a chain (loads, `plugin run`) can
+/// come near this; a call waits for a free one rather than fail.
+pub const POOL_INSTANCES: u32 = 128;
 
 /// Idle instances kept warm across every plugin of the process. They hold their
 /// memory, so this bounds what warmth costs in RSS (a Rust plugin's memory is
@@ -74,23 +91,35 @@ pub struct Runtime {
     /// The pool's instances, shared likewise: calls wait for one rather than fail.
     slots: Arc<Slots>,
     warmth: Arc<Warmth>,
+    /// The threads chains run their calls on, shared likewise.
+    pool: Arc<Pool>,
     observer: Option<Arc<dyn CallObserver>>,
 }
 
 impl Runtime {
     /// A runtime whose compiled artifacts are cached in `cache_dir`, if given.
-    /// With `fuel`, calls also count the fuel they burn (for `plugin run`); it makes
-    /// plugins a little slower, so the router runs without it.
-    pub fn new(cache_dir: Option<PathBuf>, fuel: bool) -> Result<Self, LoadError> {
+    pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, LoadError> {
+        Self::with_fuel(cache_dir, true)
+    }
+
+    /// A runtime whose CPU budgets are wall-clock time only, as they were before
+    /// fuel: for `benches/plugins.rs` to measure what fuel costs, not for serving.
+    pub fn without_fuel(cache_dir: Option<PathBuf>) -> Result<Self, LoadError> {
+        Self::with_fuel(cache_dir, false)
+    }
+
+    fn with_fuel(cache_dir: Option<PathBuf>, fuel: bool) -> Result<Self, LoadError> {
         let engine = Engine::new(&engine_config(fuel)?).map_err(LoadError::engine)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(LoadError::engine)?;
+        super::determinism::add_to_linker(&mut linker).map_err(LoadError::engine)?;
         PluginWorld::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(LoadError::engine)?;
         Ok(Self {
             ticker: Arc::new(Ticker::start(engine.clone())?),
             slots: Arc::new(Slots::new(POOL_INSTANCES)),
             warmth: Arc::new(Warmth::default()),
+            pool: Arc::new(Pool::per_core()?),
             engine,
             linker,
             cache_dir,
@@ -124,6 +153,10 @@ impl Runtime {
 
     pub(super) fn slots(&self) -> Arc<Slots> {
         self.slots.clone()
+    }
+
+    pub(super) fn pool(&self) -> Arc<Pool> {
+        self.pool.clone()
     }
 
     pub(super) fn warmth(&self) -> Arc<Warmth> {
@@ -268,8 +301,8 @@ impl Slots {
         }
     }
 
-    /// Blocks until an instance is free. Plugin calls run on the blocking pool, so
-    /// blocking here stalls no async task.
+    /// Blocks until an instance is free. Plugin calls run on plugin threads or
+    /// the blocking pool, so blocking here stalls no async task.
     pub(super) fn take(&self) -> Slot<'_> {
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
         while *free == 0 {

@@ -34,13 +34,17 @@ impl Transformed {
 /// A transform's new version of the event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Replacement {
-    /// The new body, delivered and signed as it is. Switchyard sends it with
-    /// `Content-Type: application/json`.
+    /// The new body, delivered and signed as it is. It must be JSON, sent with
+    /// `Content-Type: application/json`, unless `headers` has a `content-type`
+    /// (a valid media type), which then says what it is.
     pub body: Vec<u8>,
     /// A new event type, or `None` to keep it.
     pub event_type: Option<String>,
-    /// Headers to add to the request. They cannot replace the headers
-    /// Switchyard sets itself (content type, signatures).
+    /// Headers to add to the request: at most 64, each value at most 8 KiB,
+    /// 32 KiB in all. They cannot replace the headers Switchyard sets itself
+    /// (signatures, user agent) nor change the request's framing
+    /// (content-length, content-encoding, expect, host, hop-by-hop headers);
+    /// `content-type` only declares the body's type.
     pub headers: Vec<Header>,
 }
 

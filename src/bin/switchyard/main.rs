@@ -104,7 +104,7 @@ fn check(path: &std::path::Path) -> anyhow::Result<()> {
     // Reuse (and fill) the router's compile cache when its data directory exists.
     let data_dir = &config.server.data_dir;
     let cache = data_dir.is_dir().then(|| data_dir.join("plugin-cache"));
-    let runtime = Runtime::new(cache, false)?;
+    let runtime = Runtime::new(cache)?;
     let chains = load_chains(&runtime, &config)?;
     say!(
         "{}: OK ({} sender(s), {} webhook(s))",

@@ -55,7 +55,7 @@ enum SampleResponse {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let runtime = Runtime::new(None, true)?;
+    let runtime = Runtime::new(None)?;
     let spec = PluginSpec {
         path: args.plugin.clone(),
         config: match &args.config {

@@ -1,18 +1,31 @@
 //! Test plugin for the host: a filter that loops forever, to test that a
-//! call's CPU time is bounded.
+//! call's CPU time is bounded; or, with config `{"turns": n}`, loops `n` times
+//! and keeps the event, to test that a call within its budget passes however
+//! loaded the machine is.
 
 use std::hint::black_box;
 
-use switchyard_plugin_sdk::{Event, Filter, NoConfig, Plugin, export_filter};
+use serde::Deserialize;
+use switchyard_plugin_sdk::{Event, Filter, Plugin, export_filter};
 
-/// Never returns from `filter`.
-struct Spin;
+/// Loops `turns` times in `filter`, or forever.
+struct Spin {
+    turns: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct Config {
+    turns: Option<u64>,
+}
 
 impl Plugin for Spin {
-    type Config = NoConfig;
+    type Config = Config;
 
-    fn init(_: NoConfig) -> Result<Self, String> {
-        Ok(Spin)
+    fn init(config: Config) -> Result<Self, String> {
+        Ok(Spin {
+            turns: config.turns,
+        })
     }
 }
 
@@ -22,6 +35,9 @@ impl Filter for Spin {
         let mut turns: u64 = 0;
         loop {
             turns = black_box(turns.wrapping_add(1));
+            if self.turns.is_some_and(|n| turns >= n) {
+                return Ok(true);
+            }
         }
     }
 }
