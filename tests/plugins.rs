@@ -432,7 +432,7 @@ impl switchyard::plugin::CallObserver for Calls {
 
 #[test]
 fn each_hook_call_and_its_failure_kind_is_reported() {
-    use switchyard::plugin::{Event, Limits, Plugin, PluginSpec, Runtime};
+    use switchyard::plugin::{Limits, Plugin, PluginSpec, Runtime};
     let calls = std::sync::Arc::new(Calls::default());
     let runtime = Runtime::new(None).unwrap().observe(calls.clone());
     let load = |name: &str| {
@@ -443,15 +443,7 @@ fn each_hook_call_and_its_failure_kind_is_reported() {
         };
         Plugin::load(&runtime, &spec).unwrap()
     };
-    let event = Event {
-        id: "e1".into(),
-        event_type: "t".into(),
-        webhook_id: "w".into(),
-        sender: "s".into(),
-        received_at_ms: 0,
-        headers: Vec::new(),
-        body: b"{}".to_vec(),
-    };
+    let event = an_event();
     let (trap, spin, fine) = (load("trap"), load("spin"), load("event-filter"));
     assert!(
         calls.0.lock().unwrap().is_empty(),
