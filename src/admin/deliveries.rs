@@ -82,15 +82,26 @@ struct AttemptView {
     at: String,
     duration_ms: u64,
     url: String,
-    /// Name and value pairs, without the signatures; the values of the
+    /// The request's headers, without the signatures; the values of the
     /// webhook's static headers are redacted.
-    request_headers: Vec<(String, String)>,
+    request_headers: Vec<HeaderView>,
     status_code: Option<u16>,
-    response_headers: Vec<(String, String)>,
+    response_headers: Vec<HeaderView>,
     /// The start of the response body, as text.
     response_body: String,
     error: Option<AttemptError>,
     plugins: Vec<PluginNote>,
+}
+
+/// One header of an attempt's request or response, in order, repeats kept.
+///
+/// An object rather than the `[name, value]` pair the store keeps: a pair is a
+/// tuple schema, which client generators refuse.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Header)]
+struct HeaderView {
+    name: String,
+    value: String,
 }
 
 /// Deliveries, newest first, each with its last attempt.
@@ -341,13 +352,19 @@ fn attempt_view(attempt: AttemptRecord) -> AttemptView {
         at: api::timestamp(attempt.at_ms),
         duration_ms: attempt.duration_ms,
         url: attempt.url,
-        request_headers: attempt.request_headers,
+        request_headers: header_views(attempt.request_headers),
         status_code: attempt.status_code,
-        response_headers: attempt.response_headers,
+        response_headers: header_views(attempt.response_headers),
         response_body: String::from_utf8_lossy(&attempt.response_body).into_owned(),
         error: attempt.error,
         plugins: attempt.plugins,
     }
+}
+
+fn header_views(pairs: Vec<(String, String)>) -> Vec<HeaderView> {
+    (pairs.into_iter())
+        .map(|(name, value)| HeaderView { name, value })
+        .collect()
 }
 
 fn parse_id(id: &str) -> Result<DeliveryId, ApiError> {

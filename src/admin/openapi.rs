@@ -12,7 +12,15 @@
 //! server; the ingest routes ([`crate::ingest::routes`]) name the ingest
 //! listener as theirs. Each API has its own bearer token, a sender's or the
 //! admin's, so each has its own security scheme, and every operation that asks
-//! for one is given its `401` here, once, rather than in every handler.
+//! for one is given its `401` here, once, rather than in every handler; the
+//! open ones (`/healthz`, `/readyz`) say `security: []`.
+//!
+//! The document has to be one that tools take, not only a true one: the
+//! attempt log's headers are `{name, value}` objects, not tuples, because
+//! client generators refuse tuple schemas. `tests/openapi.rs` validates it with
+//! `openapi-spec-validator`, lints it with `redocly lint` (under `redocly.yaml`),
+//! generates a Python client from it with `openapi-python-client`, and makes a
+//! real call with that client.
 //!
 //! `tests/openapi.rs` holds the document to the routing tables, both ways, and
 //! to real answers.
@@ -86,7 +94,9 @@ pub(super) const STORE_UNAVAILABLE: &str =
 struct ApiDoc;
 
 /// Adds what no handler knows: the bearer schemes, each protected operation's
-/// `401`, and the ingest listener as the server of the ingest routes.
+/// `401`, `security: []` on the open ones (saying "no token" outright, where
+/// leaving it out would leave linters and readers to guess), and the ingest
+/// listener as the server of the ingest routes.
 struct Listeners;
 
 impl Modify for Listeners {
@@ -110,15 +120,15 @@ impl Modify for Listeners {
             }
             let operations = [
                 &mut item.get,
+                &mut item.head,
                 &mut item.put,
                 &mut item.post,
                 &mut item.delete,
                 &mut item.patch,
             ];
             for operation in operations.into_iter().flatten() {
-                let secured =
-                    (operation.security.iter().flatten()).any(|s| *s != Default::default());
-                if secured {
+                let security = operation.security.get_or_insert_with(Vec::new);
+                if security.iter().any(|s| *s != Default::default()) {
                     (operation.responses.responses)
                         .insert("401".into(), unauthorized.clone().into());
                 }
