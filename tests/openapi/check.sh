@@ -64,13 +64,14 @@ ensure_js_tools() {
 }
 
 mkdir -p "$tools"
-# One installer at a time: cargo runs test binaries side by side, and a second
-# one must wait for the first's venv rather than use it half-made.
+# Installing takes the lock alone, using it takes it shared (until exit): runs
+# side by side (test processes, or a person's run beside the tests) never use a
+# venv half-made, nor have it remade under them when a pin changes.
 exec 9>"$tools/.lock"
 flock 9
 ensure_python_tools
 ensure_js_tools
-flock -u 9
+flock -s 9
 
 py=$tools/py/bin/python
 # The tools' post-generation hooks (ruff) are found on PATH.
