@@ -228,7 +228,8 @@ async fn pause_and_resume_change_a_webhooks_status_and_errors_exit_with_their_co
 async fn deliveries_list_by_filter_newest_first_and_show_prints_the_attempt_log() {
     let ok_receiver = Receiver::ok().await;
     let gone = Receiver::start(|_| Reply::status(410)).await;
-    let hooks = webhook("a", &ok_receiver.url("/"), "") + &webhook("b", &gone.url("/"), "");
+    let hooks =
+        webhook("a", &ok_receiver.url("/"), "") + &webhook("b", &gone.url("/"), DEAD_ON_GONE);
     let router = start(&hooks).await;
     for id in ["e1", "e2"] {
         router.send(id, "order.paid").await;
@@ -352,14 +353,14 @@ async fn deliveries_list_follows_pages_until_it_has_printed_the_limit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn replaying_a_dead_delivery_reaches_a_receiver_that_now_succeeds() {
-    // 410 is permanent: a delivery is dead at its first attempt, and its replay
-    // (the second request with its id) succeeds.
+    // 410 with `on_gone = "dead"`: a delivery is dead at its first attempt, and
+    // its replay (the second request with its id) succeeds.
     let receiver = Receiver::start(|request| match request.attempt {
         1 => Reply::status(410),
         _ => Reply::ok(),
     })
     .await;
-    let router = start(&webhook("w", &receiver.url("/"), "")).await;
+    let router = start(&webhook("w", &receiver.url("/"), DEAD_ON_GONE)).await;
     router.send("e1", "t").await;
     let first = receiver.wait_for(1, WAIT).await.remove(0);
     let id: DeliveryId = first.delivery_id().parse().unwrap();
@@ -400,13 +401,14 @@ async fn replaying_a_dead_delivery_reaches_a_receiver_that_now_succeeds() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bulk_replay_waits_for_its_job_and_says_what_it_replayed() {
-    // 410 is permanent: each delivery is dead at its first attempt; its replay succeeds.
+    // 410 with `on_gone = "dead"`: each delivery is dead at its first attempt; its
+    // replay succeeds.
     let receiver = Receiver::start(|request| match request.attempt {
         1 => Reply::status(410),
         _ => Reply::ok(),
     })
     .await;
-    let router = start(&webhook("w", &receiver.url("/"), "")).await;
+    let router = start(&webhook("w", &receiver.url("/"), DEAD_ON_GONE)).await;
     for id in ["e1", "e2", "e3"] {
         router.send(id, "t").await;
     }
