@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderValue, Method, Request, Uri};
+use http::{HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -20,6 +20,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::TOKEN_ENV;
 use super::exit::{Exit, Failure};
 
 /// How long one request may take, from connecting to the last byte of the answer.
@@ -192,17 +193,55 @@ impl Api {
                 )
             });
         }
-        Err(match serde_json::from_slice::<Envelope>(&body) {
-            Ok(Envelope { error }) => Failure {
-                exit: Exit::of_status(status),
-                message: error.message,
-                code: Some(error.code),
-            },
-            Err(_) => Failure::new(
+        let envelope = serde_json::from_slice::<Envelope>(&body).ok();
+        Err(self.failure(&method, path, status, envelope))
+    }
+
+    /// The failure an error answer stands for, with a hint where the usual
+    /// mistake behind it is plain.
+    fn failure(
+        &self,
+        method: &Method,
+        path: &str,
+        status: StatusCode,
+        envelope: Option<Envelope>,
+    ) -> Failure {
+        // The admin API names what it did not find (`webhook_not_found`, ...); a
+        // bare `not_found`, or a 404 that is not its error shape, is a server
+        // without its routes: most often the ingest listener.
+        let foreign = status == StatusCode::NOT_FOUND
+            && envelope
+                .as_ref()
+                .is_none_or(|e| e.error.code == "not_found");
+        if foreign {
+            return Failure::new(
+                Exit::Unreachable,
+                format!(
+                    "{method} {path} answered {status} at {}: this looks like the ingest \
+                     listener, not the admin API: --admin-url should point at [admin] listen",
+                    self.base
+                ),
+            );
+        }
+        let Some(Envelope { error }) = envelope else {
+            return Failure::new(
                 Exit::of_status(status),
                 format!("{method} {path} answered {status}"),
-            ),
-        })
+            );
+        };
+        let message = if status == StatusCode::UNAUTHORIZED {
+            format!(
+                "{}: the admin token (--token or {TOKEN_ENV}) must be the config's [admin] token",
+                error.message
+            )
+        } else {
+            error.message
+        };
+        Failure {
+            exit: Exit::of_status(status),
+            message,
+            code: Some(error.code),
+        }
     }
 }
 

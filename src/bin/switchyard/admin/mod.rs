@@ -24,7 +24,10 @@ use time::format_description::well_known::Rfc3339;
 
 use client::Api;
 pub use exit::exit_code;
-use exit::{EXIT_CODES, Failure};
+use exit::{EXIT_CODES, Exit, Failure};
+
+/// The environment variable the admin token may come from.
+pub const TOKEN_ENV: &str = "SWITCHYARD_ADMIN_TOKEN";
 
 /// Where the admin API is, its token, and how to print its answers.
 #[derive(Args)]
@@ -36,9 +39,12 @@ pub struct Connection {
         default_value = "http://127.0.0.1:8081"
     )]
     admin_url: String,
-    /// The admin token (the config's [admin] token).
-    #[arg(long, env = "SWITCHYARD_ADMIN_TOKEN", hide_env_values = true)]
-    token: String,
+    /// The admin token (the config's [admin] token). Required: here or in the
+    /// environment.
+    // Optional to clap, so that a missing token gets a message naming the
+    // variable too, which clap's "required argument" error does not.
+    #[arg(long, env = TOKEN_ENV, hide_env_values = true)]
+    token: Option<String>,
     /// Print the API's JSON answer, pretty-printed, as one document; lists print one
     /// array of every item of every page.
     #[arg(long)]
@@ -168,7 +174,16 @@ enum Status {
 
 impl Connection {
     fn api(&self) -> Result<Api, Failure> {
-        Api::new(&self.admin_url, &self.token)
+        let token = (self.token.as_deref()).filter(|t| !t.is_empty());
+        let token = token.ok_or_else(|| {
+            Failure::new(
+                Exit::Usage,
+                format!(
+                    "no admin token: pass --token or set {TOKEN_ENV} to the config's [admin] token"
+                ),
+            )
+        })?;
+        Api::new(&self.admin_url, token)
     }
 }
 
