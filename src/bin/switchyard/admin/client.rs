@@ -60,23 +60,7 @@ struct Page {
 impl Api {
     /// A client for the admin API at `url` (plain `http://`), sending `token`.
     pub fn new(url: &str, token: &str) -> Result<Self, Failure> {
-        let bad_url = |why: &str| {
-            Failure::new(
-                Exit::Unreachable,
-                format!("--admin-url {url:?} is not usable: {why}"),
-            )
-        };
-        let uri: Uri = url.parse().map_err(|e| bad_url(&format!("{e}")))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(bad_url(
-                "only plain http:// URLs are supported (the admin API listens on loopback)",
-            ));
-        }
-        let authority = uri.authority().ok_or_else(|| bad_url("it names no host"))?;
-        if uri.query().is_some() {
-            return Err(bad_url("it has a query string"));
-        }
-        let base = format!("http://{authority}{}", uri.path().trim_end_matches('/'));
+        let base = base_url(url)?;
         let mut authorization =
             HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
                 Failure::new(
@@ -85,11 +69,10 @@ impl Api {
                 )
             })?;
         authorization.set_sensitive(true);
-        let client = Client::builder(TokioExecutor::new()).build_http();
         Ok(Self {
             base,
             authorization,
-            client,
+            client: client(),
         })
     }
 
@@ -165,26 +148,7 @@ impl Api {
         let request = request
             .body(Full::new(body))
             .map_err(|e| Failure::new(Exit::Unreachable, format!("cannot request {url}: {e}")))?;
-        let unreachable = |why: String| {
-            Failure::new(
-                Exit::Unreachable,
-                format!("cannot reach the admin API at {}: {why}", self.base),
-            )
-        };
-        let exchange = async {
-            let response = self.client.request(request).await;
-            let response =
-                response.map_err(|e| unreachable(format!("{:#}", anyhow::Error::new(e))))?;
-            let status = response.status();
-            let body = Limited::new(response.into_body(), MAX_ANSWER)
-                .collect()
-                .await;
-            let body = body.map_err(|e| unreachable(format!("reading the answer: {e}")))?;
-            Ok((status, body.to_bytes()))
-        };
-        let (status, body) = tokio::time::timeout(TIMEOUT, exchange)
-            .await
-            .map_err(|_| unreachable(format!("no answer within {} s", TIMEOUT.as_secs())))??;
+        let (status, body) = exchange(&self.client, request, &self.base, TIMEOUT).await?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|_| {
                 Failure::new(
@@ -243,6 +207,65 @@ impl Api {
             code: Some(error.code),
         }
     }
+}
+
+/// The base of the admin API's URLs (`http://host:port` and any path prefix, no
+/// trailing slash), from `--admin-url`.
+pub fn base_url(url: &str) -> Result<String, Failure> {
+    let bad_url = |why: &str| {
+        Failure::new(
+            Exit::Unreachable,
+            format!("--admin-url {url:?} is not usable: {why}"),
+        )
+    };
+    let uri: Uri = url.parse().map_err(|e| bad_url(&format!("{e}")))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(bad_url(
+            "only plain http:// URLs are supported (the admin API listens on loopback)",
+        ));
+    }
+    let authority = uri.authority().ok_or_else(|| bad_url("it names no host"))?;
+    if uri.query().is_some() {
+        return Err(bad_url("it has a query string"));
+    }
+    Ok(format!(
+        "http://{authority}{}",
+        uri.path().trim_end_matches('/')
+    ))
+}
+
+/// The client every admin request goes through: plain http, pooled.
+pub fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// Sends `request` to the admin API at `base` and reads the whole answer, all
+/// within `timeout`: its status and body, or why there is none.
+pub async fn exchange(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    request: Request<Full<Bytes>>,
+    base: &str,
+    timeout: Duration,
+) -> Result<(StatusCode, Bytes), Failure> {
+    let unreachable = |why: String| {
+        Failure::new(
+            Exit::Unreachable,
+            format!("cannot reach the admin API at {base}: {why}"),
+        )
+    };
+    let exchange = async {
+        let response = client.request(request).await;
+        let response = response.map_err(|e| unreachable(format!("{:#}", anyhow::Error::new(e))))?;
+        let status = response.status();
+        let body = Limited::new(response.into_body(), MAX_ANSWER)
+            .collect()
+            .await;
+        let body = body.map_err(|e| unreachable(format!("reading the answer: {e}")))?;
+        Ok((status, body.to_bytes()))
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| unreachable(format!("no answer within {} s", timeout.as_secs_f64())))?
 }
 
 /// Every byte of an id but the unreserved ones (RFC 3986) is percent-encoded: a

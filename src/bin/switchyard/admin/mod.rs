@@ -1,5 +1,5 @@
 //! The operator's commands over a running router's admin API: `webhooks`,
-//! `deliveries`, `replay` and `reload`.
+//! `deliveries`, `replay`, `reload`, and `health` for health checks.
 //!
 //! Each command is one or a few HTTP calls ([`client`]), printed for a person
 //! ([`output`]) or, with `--json`, as the API answered; a failure exits with a code
@@ -11,6 +11,7 @@
 mod client;
 mod deliveries;
 mod exit;
+mod health;
 mod output;
 mod reload;
 mod replay;
@@ -29,16 +30,23 @@ use exit::{EXIT_CODES, Exit, Failure};
 /// The environment variable the admin token may come from.
 pub const TOKEN_ENV: &str = "SWITCHYARD_ADMIN_TOKEN";
 
-/// Where the admin API is, its token, and how to print its answers.
+/// Where the admin API is: every admin command's `--admin-url`.
 #[derive(Args)]
-pub struct Connection {
-    /// The admin API's base URL (plain http).
+pub struct AdminUrl {
+    /// The admin API's base URL (plain http): the `[admin] listen` address.
     #[arg(
-        long,
+        long = "admin-url",
         env = "SWITCHYARD_ADMIN_URL",
         default_value = "http://127.0.0.1:8081"
     )]
-    admin_url: String,
+    url: String,
+}
+
+/// Where the admin API is, its token, and how to print its answers.
+#[derive(Args)]
+pub struct Connection {
+    #[command(flatten)]
+    admin: AdminUrl,
     /// The admin token (the config's [admin] token). Required: here or in the
     /// environment.
     // Optional to clap, so that a missing token gets a message naming the
@@ -71,6 +79,10 @@ pub enum Command {
         #[command(flatten)]
         connection: Connection,
     },
+    /// Exit 0 if the router on an admin listener is ready (GET /readyz), 1 if it
+    /// is not or cannot be reached: a health check for containers and
+    /// supervisors, with no token and no curl needed.
+    Health(health::HealthArgs),
 }
 
 /// A command that names one webhook or delivery.
@@ -183,7 +195,7 @@ impl Connection {
                 ),
             )
         })?;
-        Api::new(&self.admin_url, token)
+        Api::new(&self.admin.url, token)
     }
 }
 
@@ -266,5 +278,6 @@ async fn dispatch(command: Command) -> Result<(), Failure> {
             replay::start(&c.api()?, filter, args.wait, c.json).await
         }
         Command::Reload { connection: c } => reload::reload(&c.api()?, c.json).await,
+        Command::Health(args) => health::check(args).await,
     }
 }
