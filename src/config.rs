@@ -22,7 +22,7 @@ use serde::Deserialize;
 use crate::plugin::{Limits, MAX_MEMORY_BYTES, OnPluginError, PluginSpec};
 use crate::signing::{Scheme, Signer};
 use crate::ssrf;
-use crate::store::DisableAfter;
+use crate::store::{DisableAfter, OnGone};
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -102,6 +102,8 @@ pub struct Webhook {
     pub on_plugin_error: OnPluginError,
     /// When the router disables it by itself; never if `None`.
     pub disable_after: Option<DisableAfter>,
+    /// What a `410 Gone` answer does: disable the webhook, or dead-letter the delivery.
+    pub on_gone: OnGone,
 }
 
 impl Webhook {
@@ -403,6 +405,8 @@ struct RawWebhook {
     on_plugin_error: OnPluginError,
     /// `20` (dead deliveries in a row) or `"5d"` (failing for that long).
     disable_after: Option<toml::Value>,
+    #[serde(default)]
+    on_gone: OnGone,
 }
 
 #[derive(Deserialize)]
@@ -771,6 +775,7 @@ impl RawWebhook {
             plugins,
             on_plugin_error: self.on_plugin_error,
             disable_after,
+            on_gone: self.on_gone,
         })
     }
 }

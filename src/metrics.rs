@@ -167,7 +167,7 @@ impl Metrics {
         );
         r.register(
             "webhook_disabled",
-            "Webhooks disabled by the router (disable_after), by webhook",
+            "Webhooks disabled by the router (disable_after, or a 410 Gone with on_gone = disable), by webhook",
             metrics.disabled.clone(),
         );
         r.register(

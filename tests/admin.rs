@@ -398,7 +398,7 @@ async fn a_replayed_dead_delivery_reaches_a_receiver_that_now_succeeds_signed_af
 async fn deliveries_list_newest_first_by_filter_in_pages_and_events_show_theirs() {
     let ok = Receiver::ok().await;
     let gone = Receiver::start(|_| Reply::status(410)).await;
-    let hooks = webhook("a", &ok.url("/"), "") + &webhook("b", &gone.url("/"), "");
+    let hooks = webhook("a", &ok.url("/"), "") + &webhook("b", &gone.url("/"), DEAD_ON_GONE);
     let router = start(&hooks).await;
     for id in ["e1", "e2", "e3"] {
         router.send(id, "order.paid").await;
@@ -491,7 +491,7 @@ async fn metrics_parse_as_prometheus_text_and_count_what_happened() {
         "plugins = [{{ path = {:?}, config = {{ allow = [\"order.*\"] }} }}]",
         plugin("event-filter")
     );
-    let hooks = webhook("a", &ok.url("/"), &filter) + &webhook("b", &gone.url("/"), "");
+    let hooks = webhook("a", &ok.url("/"), &filter) + &webhook("b", &gone.url("/"), DEAD_ON_GONE);
     let router = start(&hooks).await;
     router.send("e1", "order.paid").await;
     router.send("e2", "order.paid").await;

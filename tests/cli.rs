@@ -156,12 +156,22 @@ async fn webhooks_list_follows_every_page_as_an_aligned_table_or_one_json_array(
     let rows = table.rows();
     assert_eq!(
         rows[0].join("|"),
-        "ID|STATUS|PENDING|FAILURES|LAST SUCCESS|LAST FAILURE|URL"
+        "ID|STATUS|PENDING|OLDEST PENDING|DEAD|FAILURES|LAST SUCCESS|LAST FAILURE|URL"
     );
     assert_eq!(rows.len(), 1 + 121, "{}", table.stdout);
     assert_eq!(
         rows[1],
-        ["live", "active", "0", "0", "-", "-", "http://127.0.0.1:9/"]
+        [
+            "live",
+            "active",
+            "0",
+            "-",
+            "0",
+            "0",
+            "-",
+            "-",
+            "http://127.0.0.1:9/"
+        ]
     );
     assert_eq!(rows[121][..2], ["off-119", "disabled"]);
     // Aligned: every line's STATUS cell starts where the header's does.
@@ -189,6 +199,20 @@ async fn pause_and_resume_change_a_webhooks_status_and_errors_exit_with_their_co
 
     let paused = ok(&router, &["webhooks", "pause", "w"]).await;
     assert_eq!(paused.stdout, "w: paused (0 pending)\n");
+    // A held delivery shows in the list with its age.
+    router.send("e1", "t").await;
+    let listed = ok(&router, &["webhooks", "list"]).await;
+    let rows = listed.rows();
+    assert_eq!(
+        rows[0][3..5],
+        ["OLDEST PENDING", "DEAD"],
+        "{}",
+        listed.stdout
+    );
+    let (pending, oldest) = (rows[1][2], rows[1][3]);
+    assert_eq!(pending, "1", "{}", listed.stdout);
+    let seconds = oldest.strip_suffix('s').and_then(|s| s.parse::<u64>().ok());
+    assert!(seconds.is_some(), "an age in seconds: {}", listed.stdout);
     let shown = ok(&router, &["webhooks", "show", "w"]).await;
     let fields = shown.fields();
     assert_eq!(
@@ -216,19 +240,83 @@ async fn pause_and_resume_change_a_webhooks_status_and_errors_exit_with_their_co
         .await
         .failed(5, "webhook_not_found");
     let url = admin_url(&router);
-    run(
+    let wrong = run(
         &["webhooks", "list", "--admin-url", &url, "--token", "wrong"],
         &[],
     )
-    .await
-    .failed(4, "invalid_token");
+    .await;
+    wrong.failed(4, "invalid_token");
+    assert!(wrong.stderr.contains("SWITCHYARD_ADMIN_TOKEN"), "{wrong:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_token_or_the_ingest_port_is_named_as_such() {
+    let router = start(&webhook("w", "http://127.0.0.1:9/", "")).await;
+    let url = admin_url(&router);
+    for env in [&[][..], &[("SWITCHYARD_ADMIN_TOKEN", "")]] {
+        let missing = run(&["webhooks", "list", "--admin-url", &url], env).await;
+        assert_eq!(missing.code, Some(2), "{missing:?}");
+        assert!(
+            missing.stderr.contains("--token") && missing.stderr.contains("SWITCHYARD_ADMIN_TOKEN"),
+            "{missing:?}"
+        );
+    }
+
+    // The ingest listener answers the admin routes 404 `not_found`: not "no such
+    // webhook" (exit 5), but the wrong port (exit 3).
+    let ingest = format!("http://{}", router.addr());
+    for args in [&["webhooks", "show", "w"][..], &["webhooks", "list"]] {
+        let wrong = run(
+            &[args, &["--admin-url", &ingest, "--token", ADMIN_TOKEN]].concat(),
+            &[],
+        )
+        .await;
+        assert_eq!(wrong.code, Some(3), "{wrong:?}");
+        assert!(
+            wrong.stderr.contains("ingest listener") && wrong.stderr.contains("[admin] listen"),
+            "{wrong:?}"
+        );
+    }
+    // A server whose 404 is not JSON at all is not the admin API either.
+    let other = Receiver::start(|_| Reply::status(404)).await;
+    let plain = run(
+        &[
+            "webhooks",
+            "show",
+            "w",
+            "--admin-url",
+            &other.url(""),
+            "--token",
+            ADMIN_TOKEN,
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(plain.code, Some(3), "{plain:?}");
+}
+
+#[test]
+fn bench_help_lists_the_ingest_phases_in_the_order_they_run() {
+    // The rate phase comes first, on an empty queue; docs/performance.md agrees.
+    let help = Command::new(BIN)
+        .args(["bench", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    let rate = help.find("ingest   events accepted and stored, no webhook; 5,000 events/s");
+    let connections = help.find("64 connections for 30 s");
+    assert!(
+        rate.is_some() && connections.is_some() && rate < connections,
+        "{help}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deliveries_list_by_filter_newest_first_and_show_prints_the_attempt_log() {
     let ok_receiver = Receiver::ok().await;
-    let gone = Receiver::start(|_| Reply::status(410)).await;
-    let hooks = webhook("a", &ok_receiver.url("/"), "") + &webhook("b", &gone.url("/"), "");
+    let gone = Receiver::start(|_| Reply::status(410).header("x-reason", "endpoint retired")).await;
+    let hooks =
+        webhook("a", &ok_receiver.url("/"), "") + &webhook("b", &gone.url("/"), DEAD_ON_GONE);
     let router = start(&hooks).await;
     for id in ["e1", "e2"] {
         router.send(id, "order.paid").await;
@@ -308,6 +396,27 @@ async fn deliveries_list_by_filter_newest_first_and_show_prints_the_attempt_log(
     );
     assert!(attempts[0].starts_with("REPLAY"), "{}", shown.stdout);
     assert!(attempts[1].contains(" 410 "), "{}", shown.stdout);
+    // Then what the receiver answered: status line, headers, body excerpt.
+    let response: Vec<&str> = shown.stdout.split("\n\n").nth(2).unwrap().lines().collect();
+    assert_eq!(
+        response[0], "attempt 1 (replay 0): HTTP 410 Gone",
+        "{}",
+        shown.stdout
+    );
+    assert!(
+        response.contains(&"  x-reason: endpoint retired"),
+        "{}",
+        shown.stdout
+    );
+    assert_eq!(
+        response.last(),
+        Some(&"  body: {\"received\":true}"),
+        "{}",
+        shown.stdout
+    );
+    let dead = ok(&router, &["webhooks", "list"]).await;
+    let b = dead.rows().into_iter().find(|r| r[0] == "b").unwrap();
+    assert_eq!(b[4], "3", "three dead deliveries kept: {}", dead.stdout);
     let shown = ok(&router, &["deliveries", "show", &id, "--json"])
         .await
         .json();
@@ -352,14 +461,14 @@ async fn deliveries_list_follows_pages_until_it_has_printed_the_limit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn replaying_a_dead_delivery_reaches_a_receiver_that_now_succeeds() {
-    // 410 is permanent: a delivery is dead at its first attempt, and its replay
-    // (the second request with its id) succeeds.
+    // 410 with `on_gone = "dead"`: a delivery is dead at its first attempt, and
+    // its replay (the second request with its id) succeeds.
     let receiver = Receiver::start(|request| match request.attempt {
         1 => Reply::status(410),
         _ => Reply::ok(),
     })
     .await;
-    let router = start(&webhook("w", &receiver.url("/"), "")).await;
+    let router = start(&webhook("w", &receiver.url("/"), DEAD_ON_GONE)).await;
     router.send("e1", "t").await;
     let first = receiver.wait_for(1, WAIT).await.remove(0);
     let id: DeliveryId = first.delivery_id().parse().unwrap();
@@ -400,13 +509,14 @@ async fn replaying_a_dead_delivery_reaches_a_receiver_that_now_succeeds() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bulk_replay_waits_for_its_job_and_says_what_it_replayed() {
-    // 410 is permanent: each delivery is dead at its first attempt; its replay succeeds.
+    // 410 with `on_gone = "dead"`: each delivery is dead at its first attempt; its
+    // replay succeeds.
     let receiver = Receiver::start(|request| match request.attempt {
         1 => Reply::status(410),
         _ => Reply::ok(),
     })
     .await;
-    let router = start(&webhook("w", &receiver.url("/"), "")).await;
+    let router = start(&webhook("w", &receiver.url("/"), DEAD_ON_GONE)).await;
     for id in ["e1", "e2", "e3"] {
         router.send(id, "t").await;
     }

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use common::*;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use switchyard::store::{DeliveryId, DeliveryStatus, ErrorKind};
+use switchyard::store::{DeliveryId, DeliveryStatus, ErrorKind, WebhookStatus};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -188,26 +188,105 @@ async fn a_longer_retry_after_is_honoured_on_503() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn gone_is_permanent() {
-    let receiver = Receiver::start(|_| Reply::status(410)).await;
-    let router = Router::start(
-        "",
-        &webhook(
-            "w",
-            &receiver.url("/"),
-            "retry.delays = [\"50ms\", \"50ms\"]",
-        ),
-    )
+async fn gone_with_on_gone_dead_dead_letters_that_delivery_only() {
+    let receiver = Receiver::start(|request| match request.event_id().as_str() {
+        "evt-1" => Reply::status(410),
+        _ => Reply::ok(),
+    })
     .await;
+    let extra = format!("retry.delays = [\"50ms\", \"50ms\"]\n{DEAD_ON_GONE}");
+    let router = Router::start("", &webhook("w", &receiver.url("/"), &extra)).await;
     router.send("evt-1", "t").await;
     let request = receiver.wait_for(1, WAIT).await.remove(0);
-    let delivery = delivery_of(&request);
-    router.settled(delivery, DeliveryStatus::Failed).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(receiver.requests().len(), 1, "no retry after 410");
-    let attempts = router.store().attempts(delivery).unwrap();
-    assert_eq!(attempts.len(), 1);
+    let gone = delivery_of(&request);
+    router.settled(gone, DeliveryStatus::Failed).await;
+    let attempts = router.store().attempts(gone).unwrap();
+    assert_eq!(attempts.len(), 1, "no retry after 410");
     assert!(attempts[0].error.as_ref().unwrap().message.contains("410"));
+
+    // The webhook carries on: the next event is delivered.
+    router.send("evt-2", "t").await;
+    let next = receiver.wait_for(2, WAIT).await.remove(1);
+    router
+        .settled(delivery_of(&next), DeliveryStatus::Succeeded)
+        .await;
+    let health = router.store().health("w").unwrap().unwrap();
+    assert_eq!(health.status, WebhookStatus::Active);
+    assert_eq!(health.failed_deliveries, 1);
+    assert_eq!(receiver.by_delivery()[&gone.to_string()].len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gone_disables_the_webhook_by_default_and_a_resume_delivers_what_it_held() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let retired = Arc::new(AtomicBool::new(true));
+    let answer = retired.clone();
+    let receiver = Receiver::start(move |_| match answer.load(Ordering::SeqCst) {
+        true => Reply::status(410),
+        false => Reply::ok(),
+    })
+    .await;
+    let hook = webhook("w", &receiver.url("/"), "retry.delays = [\"50ms\"]");
+    let router = Router::start("", &(admin_section() + &hook)).await;
+    let admin = router.server.admin_addr().unwrap();
+    router.send("evt-1", "t").await;
+    let first = delivery_of(&receiver.wait_for(1, WAIT).await[0]);
+    let health = eventually(WAIT, "the webhook disabled", || {
+        let health = router.store().health("w").unwrap()?;
+        (health.status == WebhookStatus::Disabled).then_some(health)
+    })
+    .await;
+    let reason = health.disabled.unwrap().reason;
+    assert!(reason.contains("410 Gone"), "{reason}");
+    assert_eq!(health.failed_deliveries, 0, "nothing dead-lettered");
+    // Held, not dead: disabled in the commit that recorded the 410.
+    let held = router.store().delivery(first).unwrap().unwrap();
+    assert_eq!((held.status, held.attempts), (DeliveryStatus::Pending, 1));
+
+    let view = get(admin, "/v1/webhooks/w").await;
+    assert_eq!(view["status"], "disabled");
+    assert_eq!(view["on_gone"], "disable");
+    assert_eq!(view["disabled_reason"], reason.as_str());
+    let scraped = Scraped::from(admin).await;
+    let labels = [("webhook", "w")];
+    assert_eq!(
+        scraped.value("switchyard_webhook_disabled_total", &labels),
+        1.0
+    );
+    let gone = [("webhook", "w"), ("outcome", "gone")];
+    assert_eq!(scraped.value("switchyard_attempts_total", &gone), 1.0);
+
+    // Accepted and held while disabled.
+    router.send("evt-2", "t").await;
+    assert_eq!(router.store().pending_count("w"), 2);
+
+    retired.store(false, Ordering::SeqCst);
+    let resumed_at = std::time::Instant::now();
+    let resumed = post(admin, "/v1/webhooks/w/resume", Some(ADMIN_TOKEN), "").await;
+    assert_eq!(resumed.json["status"], "active");
+    let requests = receiver
+        .wait_until(WAIT, "both events delivered", |r| {
+            let ok = |id: &str| r.iter().filter(|r| r.event_id() == id).count();
+            ok("evt-1") == 2 && ok("evt-2") == 1
+        })
+        .await;
+    let second = requests.iter().find(|r| r.event_id() == "evt-2").unwrap();
+    assert!(second.at >= resumed_at, "evt-2 was held until the resume");
+    for id in [first, delivery_of(second)] {
+        router.settled(id, DeliveryStatus::Succeeded).await;
+    }
+}
+
+/// `GET path` on the admin API, answered with JSON.
+async fn get(admin: std::net::SocketAddr, path: &str) -> serde_json::Value {
+    let request = http::Request::get(format!("http://{admin}{path}"))
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let answer = send(request).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.json);
+    answer.json
 }
 
 #[tokio::test(flavor = "multi_thread")]

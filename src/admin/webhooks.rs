@@ -3,7 +3,8 @@
 //!
 //! A webhook's status is `disabled` when the config switches it off, else the
 //! status kept in the store: `active`, `paused` by an operator, or `disabled` by
-//! the router when its failures reached `disable_after`. Pause and resume write
+//! the router when its failures reached `disable_after` or its receiver answered
+//! `410 Gone` (`on_gone = "disable"`). Pause and resume write
 //! the store first and then hold or release the lane, so a restart in between
 //! keeps what the operator asked for. Resume also brings back a webhook the
 //! router disabled.
@@ -22,7 +23,7 @@ use crate::config::Webhook;
 use crate::plugin::OnPluginError;
 use crate::server::Control;
 use crate::signing::Scheme;
-use crate::store::{DisableAfter, StoreError, WebhookStatus, now_ms};
+use crate::store::{DisableAfter, OnGone, StoreError, WebhookStatus, now_ms};
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -56,6 +57,9 @@ struct View {
     plugins: Vec<String>,
     on_plugin_error: OnPluginError,
     disable_after: Option<DisableAfterView>,
+    /// What a `410 Gone` answer does: `disable` the webhook, or dead-letter (`dead`)
+    /// that delivery only.
+    on_gone: OnGone,
     /// Why it is disabled, while it is.
     disabled_reason: Option<String>,
     #[schema(format = DateTime)]
@@ -188,7 +192,7 @@ pub async fn pause(control: &Control, id: &str) -> Result<Response<Body>, ApiErr
 
 /// Sends what a webhook held, oldest due first, and carries on.
 ///
-/// Also brings back a webhook the router disabled (`disable_after`), with its
+/// Also brings back a webhook the router disabled (`disable_after`, `on_gone`), with its
 /// failure count started afresh.
 #[utoipa::path(
     post,
@@ -279,6 +283,7 @@ fn view(control: &Control, webhook: &Webhook) -> Result<View, StoreError> {
             .collect(),
         on_plugin_error: webhook.on_plugin_error,
         disable_after: webhook.disable_after.map(DisableAfterView::from),
+        on_gone: webhook.on_gone,
         disabled_reason,
         disabled_at,
         health: HealthView {

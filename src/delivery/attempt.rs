@@ -18,8 +18,8 @@ use std::sync::Arc;
 use crate::plugin::{self, BeforeSend, Chain, Classified, PluginFailure};
 use crate::signing::Message;
 use crate::store::{
-    AttemptError, AttemptRecord, DeliveryRecord, DeliveryStatus, Due, ErrorKind, EventRecord, Next,
-    Outcome, PluginNote, RESPONSE_EXCERPT_BYTES, StoreError, now_ms,
+    AttemptError, AttemptRecord, DeliveryRecord, DeliveryStatus, Due, ErrorKind, EventRecord,
+    GONE_REASON, Next, Outcome, PluginNote, RESPONSE_EXCERPT_BYTES, StoreError, now_ms,
 };
 
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -125,6 +125,7 @@ async fn attempt(lane: &Lane, due: Due, delivery: &DeliveryRecord, event: EventR
         &verdict,
         attempt.number,
         &lane.webhook.retry_delays,
+        lane.webhook.on_gone,
         now_ms(),
     );
     let error = attempt_error(&result, &verdict);
@@ -192,6 +193,7 @@ impl Attempt<'_> {
             &verdict,
             self.number,
             &self.lane.webhook.retry_delays,
+            self.lane.webhook.on_gone,
             now_ms(),
         );
         let error = AttemptError {
@@ -366,6 +368,10 @@ fn attempt_error(
             kind: ErrorKind::Status,
             message: format!("HTTP {}: {reason}", response.status.as_u16()),
         }),
+        (Ok(_), Verdict::Gone) => Some(AttemptError {
+            kind: ErrorKind::Status,
+            message: format!("HTTP {GONE_REASON}"),
+        }),
         (Ok(response), Verdict::Retry { .. } | Verdict::RetryIn(_) | Verdict::Local) => {
             Some(AttemptError {
                 kind: ErrorKind::Status,
@@ -404,6 +410,12 @@ fn log(attempt: &AttemptRecord, next: Next) {
                 error,
                 retry_in_ms = in_ms,
                 "the router could not make the attempt (short of a resource of its own); will retry, not counted against the receiver"
+            );
+        }
+        Next::Gone { .. } => {
+            tracing::warn!(
+                status,
+                "the receiver answered 410 Gone; the delivery is held for the webhook's resume"
             );
         }
         Next::Filtered => {}

@@ -1,6 +1,8 @@
 //! What an attempt's result means, and when the next attempt is due.
 //!
-//! The built-in rule, after AutoSend: any 2xx succeeds; `410 Gone` is permanent;
+//! The built-in rule, after AutoSend: any 2xx succeeds; `410 Gone` ends the
+//! delivery's retries, and by the webhook's `on_gone` either disables the webhook,
+//! holding the delivery (the Standard Webhooks spec's rule), or dead-letters it;
 //! everything else (other statuses, refused connections, DNS, TLS, timeouts) is
 //! retried on the webhook's schedule, with up to ±10% jitter so a recovering
 //! receiver is not hit by a synchronized wave. On 429 and 503 a `Retry-After` longer
@@ -16,7 +18,7 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderMap, StatusCode, header::RETRY_AFTER};
 
 use super::client::{Response, TransportError};
-use crate::store::{ErrorKind, Next};
+use crate::store::{ErrorKind, Next, OnGone};
 
 /// The longest `Retry-After` honoured.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
@@ -40,6 +42,9 @@ pub enum Verdict {
     Permanent {
         reason: String,
     },
+    /// The receiver answered `410 Gone`: it retired the endpoint. No retry; what
+    /// follows is the webhook's [`OnGone`].
+    Gone,
     /// The router could not make the attempt; see the module docs.
     Local,
 }
@@ -53,9 +58,7 @@ pub fn classify(result: &Result<Response, TransportError>) -> Verdict {
     };
     match response.status {
         s if s.is_success() => Verdict::Success,
-        StatusCode::GONE => Verdict::Permanent {
-            reason: "410 Gone: the receiver retired this endpoint".into(),
-        },
+        StatusCode::GONE => Verdict::Gone,
         StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => Verdict::Retry {
             after: retry_after(&response.headers, SystemTime::now()),
         },
@@ -73,11 +76,21 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or_default())
 }
 
-/// Where a delivery goes after attempt `number` (1-based) with this verdict.
-pub fn next(verdict: &Verdict, number: u32, delays: &[Duration], now_ms: u64) -> Next {
+/// Where a delivery goes after attempt `number` (1-based) with this verdict, for a
+/// webhook with these retry `delays` and this `on_gone` rule.
+pub fn next(
+    verdict: &Verdict,
+    number: u32,
+    delays: &[Duration],
+    on_gone: OnGone,
+    now_ms: u64,
+) -> Next {
     match verdict {
         Verdict::Success => Next::Succeeded,
         Verdict::Permanent { .. } => Next::Failed,
+        // Held, due now: the webhook is disabled, so it waits for a resume.
+        Verdict::Gone if on_gone == OnGone::Disable => Next::Gone { at_ms: now_ms },
+        Verdict::Gone => Next::Failed,
         Verdict::Local => Next::Deferred {
             at_ms: now_ms.saturating_add(millis(jitter(LOCAL_RETRY))),
         },
@@ -135,10 +148,7 @@ mod tests {
     #[test]
     fn success_permanent_and_transient() {
         assert_eq!(classify(&response(204, None)), Verdict::Success);
-        assert!(matches!(
-            classify(&response(410, None)),
-            Verdict::Permanent { .. }
-        ));
+        assert_eq!(classify(&response(410, None)), Verdict::Gone);
         assert_eq!(
             classify(&response(500, None)),
             Verdict::Retry { after: None }
@@ -162,7 +172,8 @@ mod tests {
         });
         assert_eq!(classify(&connect), Verdict::Retry { after: None });
         // Even the attempt that would be the last is not the last.
-        let Next::Deferred { at_ms } = next(&Verdict::Local, 4, &DELAYS, 1_000) else {
+        let Next::Deferred { at_ms } = next(&Verdict::Local, 4, &DELAYS, OnGone::Disable, 1_000)
+        else {
             panic!("deferred");
         };
         assert!((1_900..=2_100).contains(&at_ms), "{at_ms}");
@@ -172,16 +183,19 @@ mod tests {
     fn the_schedule_has_jitter_within_ten_percent_and_an_end() {
         let retry = Verdict::Retry { after: None };
         for (number, base) in [(1, 5_000), (2, 10_000), (3, 20_000)] {
-            let Next::Retry { at_ms } = next(&retry, number, &DELAYS, 0) else {
+            let Next::Retry { at_ms } = next(&retry, number, &DELAYS, OnGone::Disable, 0) else {
                 panic!("attempt {number} should be retried");
             };
             assert!((base * 9 / 10..=base * 11 / 10).contains(&at_ms), "{at_ms}");
         }
-        assert_eq!(next(&retry, 4, &DELAYS, 0), Next::Failed);
+        assert_eq!(next(&retry, 4, &DELAYS, OnGone::Disable, 0), Next::Failed);
         let exact = Verdict::RetryIn(Duration::from_millis(1234));
-        assert_eq!(next(&exact, 1, &DELAYS, 0), Next::Retry { at_ms: 1234 });
         assert_eq!(
-            next(&exact, 4, &DELAYS, 0),
+            next(&exact, 1, &DELAYS, OnGone::Disable, 0),
+            Next::Retry { at_ms: 1234 }
+        );
+        assert_eq!(
+            next(&exact, 4, &DELAYS, OnGone::Disable, 0),
             Next::Failed,
             "no retry past the schedule"
         );
@@ -190,22 +204,43 @@ mod tests {
     #[test]
     fn retry_after_wins_only_when_longer_and_is_capped() {
         let verdict = classify(&response(503, Some("60")));
-        assert_eq!(next(&verdict, 1, &DELAYS, 0), Next::Retry { at_ms: 60_000 });
+        assert_eq!(
+            next(&verdict, 1, &DELAYS, OnGone::Disable, 0),
+            Next::Retry { at_ms: 60_000 }
+        );
         let short = classify(&response(429, Some("1")));
-        let Next::Retry { at_ms } = next(&short, 1, &DELAYS, 0) else {
+        let Next::Retry { at_ms } = next(&short, 1, &DELAYS, OnGone::Disable, 0) else {
             panic!()
         };
         assert!(at_ms >= 4_500);
         let huge = classify(&response(429, Some("999999")));
-        assert_eq!(next(&huge, 1, &DELAYS, 0), Next::Retry { at_ms: 3_600_000 });
+        assert_eq!(
+            next(&huge, 1, &DELAYS, OnGone::Disable, 0),
+            Next::Retry { at_ms: 3_600_000 }
+        );
         let long_schedule = [Duration::from_secs(7200)];
-        let Next::Retry { at_ms } = next(&huge, 1, &long_schedule, 0) else {
+        let Next::Retry { at_ms } = next(&huge, 1, &long_schedule, OnGone::Disable, 0) else {
             panic!()
         };
         assert!(
             at_ms >= 6_480_000,
             "the cap never shortens the schedule: {at_ms}"
         );
+    }
+
+    #[test]
+    fn gone_holds_the_delivery_or_kills_it_as_the_webhook_says_even_on_the_first_attempt() {
+        let gone = classify(&response(410, None));
+        assert_eq!(
+            next(&gone, 1, &DELAYS, OnGone::Disable, 7),
+            Next::Gone { at_ms: 7 }
+        );
+        // Past the schedule too: the hold is the webhook's, not the delivery's.
+        assert_eq!(
+            next(&gone, 9, &DELAYS, OnGone::Disable, 7),
+            Next::Gone { at_ms: 7 }
+        );
+        assert_eq!(next(&gone, 1, &DELAYS, OnGone::Dead, 7), Next::Failed);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::metrics::Metrics;
 pub use query::{DeliveryQuery, Listed};
 pub use records::{
     AttemptError, AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, DisableAfter,
-    Disabled, ErrorKind, EventKey, EventRecord, Health, InvalidId, PluginNote,
+    Disabled, ErrorKind, EventKey, EventRecord, GONE_REASON, Health, InvalidId, OnGone, PluginNote,
     RESPONSE_EXCERPT_BYTES, WebhookStatus, now_ms,
 };
 pub use retention::{Purge, Purged};

@@ -217,6 +217,26 @@ pub enum DisableAfter {
     FailingFor(std::time::Duration),
 }
 
+/// What a webhook does when its receiver answers `410 Gone`.
+///
+/// The Standard Webhooks spec says a sender should disable the endpoint: a SaaS
+/// customer who deletes an endpoint expects the events to stop, not to be
+/// dead-lettered one by one. Disabling holds them, as `disable_after` does, so a
+/// receiver retired by mistake loses nothing: a resume sends them all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnGone {
+    /// Disable the webhook, holding its deliveries (the one that met the 410
+    /// included) until an operator resumes it.
+    #[default]
+    Disable,
+    /// Dead-letter that delivery only, and carry on with the others.
+    Dead,
+}
+
+/// Why the router disabled a webhook whose receiver answered `410 Gone`.
+pub const GONE_REASON: &str = "410 Gone: the receiver retired this endpoint";
+
 /// Why and when the router disabled a webhook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Disabled {
@@ -280,6 +300,15 @@ impl Health {
             }
             DisableAfter::DeadDeliveries(_) => return None,
         };
+        self.disable(reason, now_ms)
+    }
+
+    /// Disables an active webhook, saying why: deliveries are held until a resume.
+    /// A webhook paused by an operator, or already disabled, stays as it is.
+    pub(crate) fn disable(&mut self, reason: String, now_ms: u64) -> Option<&Disabled> {
+        if self.status != WebhookStatus::Active {
+            return None;
+        }
         self.status = WebhookStatus::Disabled;
         self.disabled = Some(Disabled {
             at_ms: now_ms,

@@ -41,7 +41,7 @@ use super::schema::{
 };
 use super::{
     AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, DisableAfter, Disabled, EventKey,
-    EventRecord, Health, StoreError, WebhookStatus,
+    EventRecord, GONE_REASON, Health, StoreError, WebhookStatus,
 };
 
 /// How many commands one transaction takes at most, to bound its latency.
@@ -149,6 +149,12 @@ pub enum Next {
     },
     /// Dead: out of retries, or a permanent failure.
     Failed,
+    /// The receiver answered `410 Gone` and the webhook disables on it
+    /// ([`super::OnGone::Disable`]): the delivery stays pending, due at `at_ms`, and
+    /// the webhook is disabled in the same commit, so a resume delivers it.
+    Gone {
+        at_ms: u64,
+    },
     /// A plugin dropped it; never delivered.
     Filtered,
     /// The router could not make the attempt (it ran short of file descriptors or
@@ -160,12 +166,14 @@ pub enum Next {
 }
 
 impl Next {
-    /// Its name in metrics: `succeeded`, `retry`, `failed` or `filtered`.
+    /// Its name in metrics: `succeeded`, `retry`, `failed`, `gone`, `filtered` or
+    /// `deferred`.
     pub fn name(self) -> &'static str {
         match self {
             Next::Succeeded => "succeeded",
             Next::Retry { .. } => "retry",
             Next::Failed => "failed",
+            Next::Gone { .. } => "gone",
             Next::Filtered => "filtered",
             Next::Deferred { .. } => "deferred",
         }
@@ -486,7 +494,8 @@ impl<'txn> Tables<'txn> {
     }
 
     /// Records an attempt and moves its delivery on (invariants 1, 2, 4 and 5), and
-    /// disables its webhook if its failures have reached the webhook's policy.
+    /// disables its webhook if its failures have reached the webhook's policy, or
+    /// its receiver answered `410 Gone` and it disables on that.
     fn record(&mut self, outcome: &Outcome) -> Result<Option<Disabled>, StoreError> {
         let id = outcome.delivery;
         let webhook = &*outcome.webhook;
@@ -513,10 +522,13 @@ impl<'txn> Tables<'txn> {
             self.deliveries
                 .insert(id.0, schema::encode(&delivery)?.as_slice())?;
         } // else purged meanwhile: nothing left to log it against
-        let disabled = (outcome.disable_after)
-            .filter(|_| outcome.next.judges_receiver())
-            .and_then(|policy| health.trip(policy, attempt.at_ms))
-            .cloned();
+        let disabled = match outcome.next {
+            Next::Gone { .. } => health.disable(GONE_REASON.to_owned(), attempt.at_ms),
+            next => (outcome.disable_after)
+                .filter(|_| next.judges_receiver())
+                .and_then(|policy| health.trip(policy, attempt.at_ms)),
+        };
+        let disabled = disabled.cloned();
         self.put_health(webhook, &health)?;
         Ok(disabled)
     }
@@ -538,7 +550,7 @@ impl<'txn> Tables<'txn> {
             Next::Succeeded => (DeliveryStatus::Succeeded, None),
             Next::Failed => (DeliveryStatus::Failed, None),
             Next::Filtered => (DeliveryStatus::Filtered, None),
-            Next::Retry { at_ms } | Next::Deferred { at_ms } => {
+            Next::Retry { at_ms } | Next::Deferred { at_ms } | Next::Gone { at_ms } => {
                 self.queue(&outcome.webhook, at_ms, id)?;
                 (DeliveryStatus::Pending, Some(at_ms))
             }

@@ -81,6 +81,10 @@ token = "{TOKEN}"
     )
 }
 
+/// A webhook's setting that makes `410 Gone` dead-letter the delivery at once, for
+/// tests that want a dead delivery in one attempt (the default disables the webhook).
+pub const DEAD_ON_GONE: &str = "on_gone = \"dead\"";
+
 /// A webhook entry for `url` with short test retry delays.
 pub fn webhook(id: &str, url: &str, extra: &str) -> String {
     format!("[[webhooks]]\nid = \"{id}\"\nurl = \"{url}\"\nsecret = \"{SECRET}\"\n{extra}\n")

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderValue, Method, Request, Uri};
+use http::{HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -20,6 +20,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::TOKEN_ENV;
 use super::exit::{Exit, Failure};
 
 /// How long one request may take, from connecting to the last byte of the answer.
@@ -59,23 +60,7 @@ struct Page {
 impl Api {
     /// A client for the admin API at `url` (plain `http://`), sending `token`.
     pub fn new(url: &str, token: &str) -> Result<Self, Failure> {
-        let bad_url = |why: &str| {
-            Failure::new(
-                Exit::Unreachable,
-                format!("--admin-url {url:?} is not usable: {why}"),
-            )
-        };
-        let uri: Uri = url.parse().map_err(|e| bad_url(&format!("{e}")))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(bad_url(
-                "only plain http:// URLs are supported (the admin API listens on loopback)",
-            ));
-        }
-        let authority = uri.authority().ok_or_else(|| bad_url("it names no host"))?;
-        if uri.query().is_some() {
-            return Err(bad_url("it has a query string"));
-        }
-        let base = format!("http://{authority}{}", uri.path().trim_end_matches('/'));
+        let base = base_url(url)?;
         let mut authorization =
             HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
                 Failure::new(
@@ -84,11 +69,10 @@ impl Api {
                 )
             })?;
         authorization.set_sensitive(true);
-        let client = Client::builder(TokioExecutor::new()).build_http();
         Ok(Self {
             base,
             authorization,
-            client,
+            client: client(),
         })
     }
 
@@ -164,26 +148,7 @@ impl Api {
         let request = request
             .body(Full::new(body))
             .map_err(|e| Failure::new(Exit::Unreachable, format!("cannot request {url}: {e}")))?;
-        let unreachable = |why: String| {
-            Failure::new(
-                Exit::Unreachable,
-                format!("cannot reach the admin API at {}: {why}", self.base),
-            )
-        };
-        let exchange = async {
-            let response = self.client.request(request).await;
-            let response =
-                response.map_err(|e| unreachable(format!("{:#}", anyhow::Error::new(e))))?;
-            let status = response.status();
-            let body = Limited::new(response.into_body(), MAX_ANSWER)
-                .collect()
-                .await;
-            let body = body.map_err(|e| unreachable(format!("reading the answer: {e}")))?;
-            Ok((status, body.to_bytes()))
-        };
-        let (status, body) = tokio::time::timeout(TIMEOUT, exchange)
-            .await
-            .map_err(|_| unreachable(format!("no answer within {} s", TIMEOUT.as_secs())))??;
+        let (status, body) = exchange(&self.client, request, &self.base, TIMEOUT).await?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|_| {
                 Failure::new(
@@ -192,18 +157,115 @@ impl Api {
                 )
             });
         }
-        Err(match serde_json::from_slice::<Envelope>(&body) {
-            Ok(Envelope { error }) => Failure {
-                exit: Exit::of_status(status),
-                message: error.message,
-                code: Some(error.code),
-            },
-            Err(_) => Failure::new(
+        let envelope = serde_json::from_slice::<Envelope>(&body).ok();
+        Err(self.failure(&method, path, status, envelope))
+    }
+
+    /// The failure an error answer stands for, with a hint where the usual
+    /// mistake behind it is plain.
+    fn failure(
+        &self,
+        method: &Method,
+        path: &str,
+        status: StatusCode,
+        envelope: Option<Envelope>,
+    ) -> Failure {
+        // The admin API names what it did not find (`webhook_not_found`, ...); a
+        // bare `not_found`, or a 404 that is not its error shape, is a server
+        // without its routes: most often the ingest listener.
+        let foreign = status == StatusCode::NOT_FOUND
+            && envelope
+                .as_ref()
+                .is_none_or(|e| e.error.code == "not_found");
+        if foreign {
+            return Failure::new(
+                Exit::Unreachable,
+                format!(
+                    "{method} {path} answered {status} at {}: this looks like the ingest \
+                     listener, not the admin API: --admin-url should point at [admin] listen",
+                    self.base
+                ),
+            );
+        }
+        let Some(Envelope { error }) = envelope else {
+            return Failure::new(
                 Exit::of_status(status),
                 format!("{method} {path} answered {status}"),
-            ),
-        })
+            );
+        };
+        let message = if status == StatusCode::UNAUTHORIZED {
+            format!(
+                "{}: the admin token (--token or {TOKEN_ENV}) must be the config's [admin] token",
+                error.message
+            )
+        } else {
+            error.message
+        };
+        Failure {
+            exit: Exit::of_status(status),
+            message,
+            code: Some(error.code),
+        }
     }
+}
+
+/// The base of the admin API's URLs (`http://host:port` and any path prefix, no
+/// trailing slash), from `--admin-url`.
+pub fn base_url(url: &str) -> Result<String, Failure> {
+    let bad_url = |why: &str| {
+        Failure::new(
+            Exit::Unreachable,
+            format!("--admin-url {url:?} is not usable: {why}"),
+        )
+    };
+    let uri: Uri = url.parse().map_err(|e| bad_url(&format!("{e}")))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(bad_url(
+            "only plain http:// URLs are supported (the admin API listens on loopback)",
+        ));
+    }
+    let authority = uri.authority().ok_or_else(|| bad_url("it names no host"))?;
+    if uri.query().is_some() {
+        return Err(bad_url("it has a query string"));
+    }
+    Ok(format!(
+        "http://{authority}{}",
+        uri.path().trim_end_matches('/')
+    ))
+}
+
+/// The client every admin request goes through: plain http, pooled.
+pub fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// Sends `request` to the admin API at `base` and reads the whole answer, all
+/// within `timeout`: its status and body, or why there is none.
+pub async fn exchange(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    request: Request<Full<Bytes>>,
+    base: &str,
+    timeout: Duration,
+) -> Result<(StatusCode, Bytes), Failure> {
+    let unreachable = |why: String| {
+        Failure::new(
+            Exit::Unreachable,
+            format!("cannot reach the admin API at {base}: {why}"),
+        )
+    };
+    let exchange = async {
+        let response = client.request(request).await;
+        let response = response.map_err(|e| unreachable(format!("{:#}", anyhow::Error::new(e))))?;
+        let status = response.status();
+        let body = Limited::new(response.into_body(), MAX_ANSWER)
+            .collect()
+            .await;
+        let body = body.map_err(|e| unreachable(format!("reading the answer: {e}")))?;
+        Ok((status, body.to_bytes()))
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| unreachable(format!("no answer within {} s", timeout.as_secs_f64())))?
 }
 
 /// Every byte of an id but the unreserved ones (RFC 3986) is percent-encoded: a

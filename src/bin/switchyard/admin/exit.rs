@@ -4,7 +4,8 @@
 //! A command fails with a [`Failure`]; `main` prints it as it prints every error
 //! (`error: ...`) and exits with its code ([`exit_code`]). Keeping the code in the
 //! error, rather than exiting where the problem is found, leaves every layer a
-//! plain `Result` that anyhow carries unchanged. Clap exits with 2 on its own.
+//! plain `Result` that anyhow carries unchanged. Clap exits with 2 on its own for
+//! the usage errors it finds.
 
 use std::fmt;
 use std::process::ExitCode;
@@ -14,8 +15,9 @@ pub const EXIT_CODES: &str = "\
 Exit codes:
   0  success
   1  any other error, a 5xx answer included
-  2  usage error (a missing or malformed option)
-  3  cannot reach the admin API (connection refused, timeout, bad URL, not HTTP)
+  2  usage error (a missing or malformed option, no admin token)
+  3  cannot reach the admin API (connection refused, timeout, bad URL, not HTTP,
+     or a server that is not the admin API, such as the ingest listener)
   4  401: the token is missing or wrong
   5  404: no such webhook, delivery or replay job
   6  409: a conflict (still_pending, webhook_not_running, disabled_in_config)";
@@ -24,6 +26,7 @@ Exit codes:
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     Other = 1,
+    Usage = 2,
     Unreachable = 3,
     Unauthorized = 4,
     NotFound = 5,

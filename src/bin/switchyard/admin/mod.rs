@@ -1,5 +1,5 @@
 //! The operator's commands over a running router's admin API: `webhooks`,
-//! `deliveries`, `replay` and `reload`.
+//! `deliveries`, `replay`, `reload`, and `health` for health checks.
 //!
 //! Each command is one or a few HTTP calls ([`client`]), printed for a person
 //! ([`output`]) or, with `--json`, as the API answered; a failure exits with a code
@@ -11,6 +11,7 @@
 mod client;
 mod deliveries;
 mod exit;
+mod health;
 mod output;
 mod reload;
 mod replay;
@@ -24,21 +25,34 @@ use time::format_description::well_known::Rfc3339;
 
 use client::Api;
 pub use exit::exit_code;
-use exit::{EXIT_CODES, Failure};
+use exit::{EXIT_CODES, Exit, Failure};
+
+/// The environment variable the admin token may come from.
+pub const TOKEN_ENV: &str = "SWITCHYARD_ADMIN_TOKEN";
+
+/// Where the admin API is: every admin command's `--admin-url`.
+#[derive(Args)]
+pub struct AdminUrl {
+    /// The admin API's base URL (plain http): the `[admin] listen` address.
+    #[arg(
+        long = "admin-url",
+        env = "SWITCHYARD_ADMIN_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
+    url: String,
+}
 
 /// Where the admin API is, its token, and how to print its answers.
 #[derive(Args)]
 pub struct Connection {
-    /// The admin API's base URL (plain http).
-    #[arg(
-        long,
-        env = "SWITCHYARD_ADMIN_URL",
-        default_value = "http://127.0.0.1:8081"
-    )]
-    admin_url: String,
-    /// The admin token (the config's [admin] token).
-    #[arg(long, env = "SWITCHYARD_ADMIN_TOKEN", hide_env_values = true)]
-    token: String,
+    #[command(flatten)]
+    admin: AdminUrl,
+    /// The admin token (the config's [admin] token). Required: here or in the
+    /// environment.
+    // Optional to clap, so that a missing token gets a message naming the
+    // variable too, which clap's "required argument" error does not.
+    #[arg(long, env = TOKEN_ENV, hide_env_values = true)]
+    token: Option<String>,
     /// Print the API's JSON answer, pretty-printed, as one document; lists print one
     /// array of every item of every page.
     #[arg(long)]
@@ -65,6 +79,10 @@ pub enum Command {
         #[command(flatten)]
         connection: Connection,
     },
+    /// Exit 0 if the router on an admin listener is ready (GET /readyz), 1 if it
+    /// is not or cannot be reached: a health check for containers and
+    /// supervisors, with no token and no curl needed.
+    Health(health::HealthArgs),
 }
 
 /// A command that names one webhook or delivery.
@@ -168,7 +186,16 @@ enum Status {
 
 impl Connection {
     fn api(&self) -> Result<Api, Failure> {
-        Api::new(&self.admin_url, &self.token)
+        let token = (self.token.as_deref()).filter(|t| !t.is_empty());
+        let token = token.ok_or_else(|| {
+            Failure::new(
+                Exit::Usage,
+                format!(
+                    "no admin token: pass --token or set {TOKEN_ENV} to the config's [admin] token"
+                ),
+            )
+        })?;
+        Api::new(&self.admin.url, token)
     }
 }
 
@@ -251,5 +278,6 @@ async fn dispatch(command: Command) -> Result<(), Failure> {
             replay::start(&c.api()?, filter, args.wait, c.json).await
         }
         Command::Reload { connection: c } => reload::reload(&c.api()?, c.json).await,
+        Command::Health(args) => health::check(args).await,
     }
 }

@@ -106,6 +106,36 @@ pub fn time(value: &Value) -> String {
     parsed.unwrap_or_else(|| text(value))
 }
 
+/// An age in milliseconds as a person reads it, to the second, in its two largest
+/// units: `45s`, `4m12s`, `3h05m`, `2d04h`; anything else as [`text`] shows it.
+pub fn age(value: &Value) -> String {
+    let Some(ms) = value.as_u64() else {
+        return text(value);
+    };
+    let s = ms / 1000;
+    let (m, h, d) = (s / 60, s / 3600, s / 86_400);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{m}m{:02}s", s % 60),
+        3600..86_400 => format!("{h}h{:02}m", m % 60),
+        _ => format!("{d}d{:02}h", h % 24),
+    }
+}
+
+/// `text` on one line: line breaks, tabs and other control characters escaped
+/// (`\n`), so a receiver's body cannot break the output's lines.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// `text` cut to `max` characters, with `…` where it was cut.
 pub fn clip(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -114,4 +144,25 @@ pub fn clip(text: &str, max: usize) -> String {
     let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
     cut.push('…');
     cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_in_their_two_largest_units() {
+        let age = |ms: u64| age(&Value::from(ms));
+        assert_eq!(age(999), "0s");
+        assert_eq!(age(45_000), "45s");
+        assert_eq!(age(252_000), "4m12s");
+        assert_eq!(age(3 * 3_600_000 + 5 * 60_000), "3h05m");
+        assert_eq!(age(2 * 86_400_000 + 4 * 3_600_000), "2d04h");
+        assert_eq!(super::age(&Value::Null), "-");
+    }
+
+    #[test]
+    fn one_line_escapes_control_characters_only() {
+        assert_eq!(one_line("a\nb\tc\u{7}é"), "a\\nb\\tc\\u{7}é");
+    }
 }

@@ -1,5 +1,6 @@
-//! `switchyard webhooks list|show|pause|resume`: each webhook's status, queue and
-//! health, and holding or releasing its deliveries.
+//! `switchyard webhooks list|show|pause|resume`: each webhook's status, queue
+//! (how many wait, the oldest's age, the dead ones kept) and health, and holding
+//! or releasing its deliveries.
 
 use super::client::{Api, path};
 use super::exit::Failure;
@@ -9,6 +10,8 @@ const HEADER: &[&str] = &[
     "ID",
     "STATUS",
     "PENDING",
+    "OLDEST PENDING",
+    "DEAD",
     "FAILURES",
     "LAST SUCCESS",
     "LAST FAILURE",
@@ -24,6 +27,8 @@ pub async fn list(api: &Api, json: bool) -> Result<(), Failure> {
             text(&w["id"]),
             text(&w["status"]),
             text(&w["pending"]),
+            output::age(&w["oldest_pending_age_ms"]),
+            text(&w["failed"]),
             text(&health["failure_count"]),
             time(&health["last_success_at"]),
             time(&health["last_failed_at"]),

@@ -32,7 +32,8 @@ use clap::{Args, ValueEnum};
 #[derive(Args)]
 #[command(after_help = "\
 Scenarios (default: all, in this order):
-  ingest   events accepted and stored, no webhook; 64 connections, then 5,000 events/s
+  ingest   events accepted and stored, no webhook; 5,000 events/s for 20 s, then
+           64 connections for 30 s
   deliver  one webhook, the receiver answers 200 at once; 2,000 events/s for 20 s,
            10,000 events/s for 60 s, then 64 connections for 60 s
   plugins  ten webhooks, each with an event-type filter and a redact transform
