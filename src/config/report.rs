@@ -203,7 +203,7 @@ fn secret_lines(text: &str, spans: &mut Vec<Range<usize>>) {
             let key = key.trim();
             let last = key.rsplit('.').next().unwrap_or(key).trim();
             if secret_table || is_secret_table(last) || last == "url" || key.contains("headers") {
-                let start = offset + line.len() - value.len();
+                let start = offset + line.len() - value.trim_start().len();
                 spans.push(start..offset + line.trim_end().len());
             }
         }
