@@ -156,7 +156,7 @@ fn secrets_in_table(text: &str, table: &DeTable<'_>, all: bool, spans: &mut Vec<
             }
             _ if all => spans.push(unquoted(text, value.span())),
             DeValue::String(_) if name == "url" => {
-                spans.extend(url_secrets(text, unquoted(text, value.span())))
+                url_secrets(text, unquoted(text, value.span()), spans)
             }
             _ => {}
         }
@@ -175,19 +175,19 @@ fn unquoted(text: &str, span: Range<usize>) -> Range<usize> {
 }
 
 /// The parts of a URL that may be credentials: user:password@ and all past the host.
-fn url_secrets(text: &str, span: Range<usize>) -> Vec<Range<usize>> {
+fn url_secrets(text: &str, span: Range<usize>, spans: &mut Vec<Range<usize>>) {
     let Some(url) = text.get(span.clone()) else {
-        return vec![span];
+        spans.push(span);
+        return;
     };
     let authority = url.find("://").map_or(0, |i| i + 3);
     let end = url[authority..]
         .find(['/', '?', '#'])
         .map_or(url.len(), |i| authority + i);
-    let mut secrets = vec![span.start + end..span.end];
+    spans.push(span.start + end..span.end);
     if let Some(at) = url[authority..end].rfind('@') {
-        secrets.push(span.start + authority..span.start + authority + at);
+        spans.push(span.start + authority..span.start + authority + at);
     }
-    secrets
 }
 
 /// Past the `=` of every line whose key, or whose table, looks secret or is a URL.
