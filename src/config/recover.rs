@@ -86,6 +86,9 @@ pub(super) fn read(text: &str) -> Reading<'_> {
     let mut secret_spans = Vec::new();
     let original = tree.clone();
     let mut raw = None;
+    // A consequence of a reported problem, kept in case reading stops at it with
+    // nothing reported: a refused file always says why.
+    let mut last = None;
     for _ in 0..MAX_TRIES {
         let document = Spanned::new(0..text.len(), tree.clone());
         let error = match serde_path_to_error::deserialize(toml::de::Deserializer::from(document)) {
@@ -104,17 +107,20 @@ pub(super) fn read(text: &str) -> Reading<'_> {
         };
         let stood_in = stand_ins.iter().find(|s| key_within(&key, s)).cloned();
         let already = stood_in.is_some() || dropped.iter().any(|d| key_within(&key, d));
-        if !already {
-            let (message, secret) = describe(&key, error.message());
-            let span = error.span().or_else(|| key.span_in(&tree));
-            if secret && let Some(span) = key.span_in(&tree) {
-                secret_spans.push(span);
-            }
-            problems.push(Problem {
-                key: key.to_string(),
-                message,
-                at: span.map(|span| Location::new(text, span)),
-            });
+        let (message, secret) = describe(&key, error.message());
+        if secret && let Some(span) = key.span_in(&tree) {
+            secret_spans.push(span);
+        }
+        let span = error.span().or_else(|| key.span_in(&tree));
+        let problem = Problem {
+            key: key.to_string(),
+            message,
+            at: span.map(|span| Location::new(text, span)),
+        };
+        if already {
+            last = Some(problem);
+        } else {
+            problems.push(problem);
         }
         // Get past it: stand in for a missing key (all required keys are strings);
         // drop a broken one; drop what holds a stand-in that did not do.
@@ -132,6 +138,9 @@ pub(super) fn read(text: &str) -> Reading<'_> {
         if !progressed {
             break;
         }
+    }
+    if raw.is_none() && problems.is_empty() {
+        problems.extend(last);
     }
     dropped.extend(stand_ins);
     Reading {

@@ -253,6 +253,30 @@ mod tests {
     }
 
     #[test]
+    fn a_report_shows_each_problem_at_its_line_and_never_a_secret() {
+        let text = "[[senders]]\nname = \"a\"\ntoken = 98765432\n";
+        let err = crate::Config::parse(text, std::path::Path::new("s.toml")).unwrap_err();
+        let report = err.render(false).unwrap();
+        assert!(
+            report.starts_with("error: expected a string, found an integer\n --> s.toml:3:9\n"),
+            "{report}"
+        );
+        assert!(report.contains("3 | token = ********\n"), "{report}");
+        assert!(report.contains("= key: senders[0].token"), "{report}");
+        assert!(!report.contains("98765432"), "{report}");
+        assert_eq!(err.summary(), "1 problem in s.toml");
+        assert!(!err.render(true).unwrap().contains("98765432"));
+
+        // A key the file leaves out has no line: the report names the file alone.
+        let err = crate::Config::parse("", std::path::Path::new("s.toml")).unwrap_err();
+        let report = err.render(false).unwrap();
+        assert!(
+            report.contains("s.toml\n") && report.contains("= key: senders"),
+            "{report}"
+        );
+    }
+
+    #[test]
     fn locations_count_lines_and_characters_from_one() {
         let at = Location::new("a = 1\n  é = 2\n", 10..11);
         assert_eq!((at.line, at.column), (2, 4));
