@@ -7,6 +7,16 @@
 //! globs compiled, signers built. Validation collects *every* problem with the key
 //! it belongs to, so an operator fixes a broken file in one pass. Secrets never
 //! appear in a message: [`Secret`]'s `Debug` is redacted and no error formats one.
+//!
+//! Reading goes past the first syntax or type error (`recover`), so that type
+//! problems and validation's come out of one run together, each with its key path
+//! and its place in the file, shown as a compiler shows errors (`report`).
+
+mod keypath;
+mod recover;
+mod report;
+
+pub use report::Location;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -158,25 +168,37 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("config file {path} is not valid: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("config file {path} has {} problem(s):\n{}", problems.len(), format_problems(problems))]
+    /// Every problem found, syntax, type or validation, in the file's order.
+    #[error("config file {path} has {}:\n{}", report::count(problems.len()), format_problems(problems))]
     Invalid {
         path: PathBuf,
         problems: Vec<Problem>,
+        /// The file's text with secret values masked, for [`ConfigError::render`];
+        /// `None` when the problems are not about the text of a file.
+        shown: Option<String>,
     },
 }
 
 /// One thing wrong with a config, and the key it is wrong at (`webhooks[0].url`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// Empty for a syntax error that no key can be told for.
     pub key: String,
     pub message: String,
+    /// Where in the file; `None` for a key the file does not hold (left to its default).
+    pub at: Option<Location>,
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.key, self.message)
+        if !self.key.is_empty() {
+            write!(f, "{}: ", self.key)?;
+        }
+        f.write_str(&self.message)?;
+        match &self.at {
+            Some(at) => write!(f, " ({at})"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -197,23 +219,33 @@ impl Config {
 
     /// Parses and validates `text`; `path` only names the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_owned(),
-            message: describe_parse_error(text, &e),
-        })?;
-        let mut problems = Problems::default();
-        let base = path.parent().unwrap_or(Path::new("."));
-        let config = raw.validate(base, &mut problems);
-        if problems.0.is_empty() {
-            Ok(Config {
+        let mut reading = recover::read(text);
+        let config = reading.raw.take().map(|raw| {
+            let mut found = Problems::default();
+            let base = path.parent().unwrap_or(Path::new("."));
+            let config = raw.validate(base, &mut found);
+            let found: Vec<Problem> = found
+                .0
+                .into_iter()
+                .filter_map(|p| reading.locate(p))
+                .collect();
+            reading.problems.extend(found);
+            config
+        });
+        match config {
+            Some(config) if reading.problems.is_empty() => Ok(Config {
                 path: path.to_owned(),
                 ..config
-            })
-        } else {
-            Err(ConfigError::Invalid {
-                path: path.to_owned(),
-                problems: problems.0,
-            })
+            }),
+            _ => {
+                let mut problems = reading.problems;
+                problems.sort_by_key(|p| p.at.as_ref().map_or(usize::MAX, |at| at.span.start));
+                Err(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    problems,
+                    shown: Some(reading.shown),
+                })
+            }
         }
     }
 }
@@ -241,31 +273,8 @@ impl Config {
         Err(ConfigError::Invalid {
             path: self.path.clone(),
             problems: problems.0,
+            shown: None,
         })
-    }
-}
-
-/// Where a TOML error is and what it is, with the offending line, unless that line
-/// holds a token or secret: toml's own message would quote the value.
-fn describe_parse_error(text: &str, error: &toml::de::Error) -> String {
-    let Some(before) = error.span().and_then(|span| text.get(..span.start)) else {
-        return error.message().to_owned();
-    };
-    let line_no = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before.len() - line_start + 1;
-    let line = text[line_start..].lines().next().unwrap_or("");
-    let lower = line.to_ascii_lowercase();
-    if lower.contains("token") || lower.contains("secret") {
-        let key = line.split('=').next().unwrap_or("").trim();
-        format!(
-            "line {line_no}, column {column}: the value of {key} is not valid (not shown: it may be a secret)"
-        )
-    } else {
-        format!(
-            "line {line_no}, column {column}: {}\n  | {line}",
-            error.message()
-        )
     }
 }
 
@@ -277,6 +286,7 @@ impl Problems {
         self.0.push(Problem {
             key: key.into(),
             message: message.into(),
+            at: None,
         });
     }
 }
@@ -501,19 +511,23 @@ impl RawConfig {
             );
         }
         let mut names = HashSet::new();
-        let senders: Vec<Sender> = (self.senders.into_iter().enumerate())
-            .filter_map(|(i, s)| s.validate(&format!("senders[{i}]"), &mut names, problems))
+        let senders: Vec<(usize, Sender)> = (self.senders.into_iter().enumerate())
+            .filter_map(|(i, s)| {
+                let sender = s.validate(&format!("senders[{i}]"), &mut names, problems)?;
+                Some((i, sender))
+            })
             .collect();
         // A token names its sender: shared, events would be filed under the wrong one.
         let mut tokens = HashSet::new();
-        for sender in &senders {
+        for (i, sender) in &senders {
             if !tokens.insert(sender.token.expose()) {
                 problems.add(
-                    format!("senders ({})", sender.name),
-                    "has the same token as another sender; each needs its own",
+                    format!("senders[{i}].token"),
+                    "the same token as another sender's; each sender needs its own",
                 );
             }
         }
+        let senders = senders.into_iter().map(|(_, sender)| sender).collect();
         let mut ids = HashSet::new();
         let webhooks = (self.webhooks.into_iter().enumerate())
             .filter_map(|(i, w)| {

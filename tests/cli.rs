@@ -1,6 +1,7 @@
 //! The operator's CLI (`switchyard webhooks|deliveries|replay|reload`): the real
 //! binary against a real router's admin API, its tables and `--json`, and every
-//! exit code a script can branch on.
+//! exit code a script can branch on; and how `switchyard check` reports a broken
+//! config file.
 
 mod common;
 
@@ -652,5 +653,60 @@ async fn an_unreachable_admin_api_exits_3_and_usage_errors_exit_2() {
         help.stdout.contains("Exit codes:") && help.stdout.contains("6  409"),
         "{}",
         help.stdout
+    );
+}
+
+/// The file of issue 11: a misspelt key, a duration without a unit, and a key
+/// that is not one (the retries are `retry.delays`).
+const THREE_PROBLEMS: &str = r#"[server]
+listn = "127.0.0.1:8080"
+
+[[senders]]
+name = "app"
+token = "sender-token-0123456789"
+
+[[webhooks]]
+id = "orders"
+url = "https://example.com/hooks/orders"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+timeout = "10"
+retries = 3
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_reports_every_problem_with_its_key_place_line_and_caret() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.toml");
+    std::fs::write(&path, THREE_PROBLEMS).unwrap();
+    let file = path.to_str().unwrap();
+    let checked = run(&["check", "--config", file], &[("RUST_LOG", "off")]).await;
+    assert_eq!(checked.code, Some(1), "{checked:?}");
+    let expected = [
+        format!(
+            "error: unknown key `listn`, did you mean `listen`?\n --> {file}:2:1\n  |\n2 | listn = \"127.0.0.1:8080\"\n  | ^^^^^\n  |\n  = key: server.listn\n"
+        ),
+        format!(
+            "error: invalid duration \"10\": write a number and a unit, such as \"250ms\", \"5s\" or \"2h\"\n  --> {file}:12:11\n   |\n12 | timeout = \"10\"\n   |           ^^^^\n   |\n   = key: webhooks[0].timeout\n"
+        ),
+        format!(
+            "error: unknown key `retries`, did you mean `retry`?\n  --> {file}:13:1\n   |\n13 | retries = 3\n   | ^^^^^^^\n   |\n   = key: webhooks[0].retries\n"
+        ),
+    ];
+    let mut after = 0;
+    for problem in &expected {
+        let at = checked.stderr[after..].find(problem.as_str());
+        let at = at.unwrap_or_else(|| {
+            panic!(
+                "missing, or out of the file's order:\n{problem}\nin:\n{}",
+                checked.stderr
+            )
+        });
+        after += at + problem.len();
+    }
+    assert_eq!(
+        checked.stderr.trim_end().lines().last(),
+        Some(format!("error: 3 problems in {file}").as_str()),
+        "{}",
+        checked.stderr
     );
 }

@@ -99,8 +99,26 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Loads the config file, showing what is wrong with it as a compiler shows
+/// errors: the error it returns only sums them up, as the last line.
+fn load(path: &std::path::Path) -> anyhow::Result<Config> {
+    use std::io::IsTerminal;
+
+    Config::load(path).map_err(|e| {
+        let styled = std::io::stderr().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        match e.render(styled) {
+            Some(report) => {
+                eprint!("{report}");
+                anyhow::anyhow!(e.summary())
+            }
+            None => e.into(),
+        }
+    })
+}
+
 fn check(path: &std::path::Path) -> anyhow::Result<()> {
-    let config = Config::load(path)?;
+    let config = load(path)?;
     // Reuse (and fill) the router's compile cache when its data directory exists.
     let data_dir = &config.server.data_dir;
     let cache = data_dir.is_dir().then(|| data_dir.join("plugin-cache"));
@@ -131,7 +149,7 @@ fn check(path: &std::path::Path) -> anyhow::Result<()> {
 fn serve(path: &std::path::Path) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
 
-    let config = Config::load(path)?;
+    let config = load(path)?;
     switchyard::listener::raise_fd_limit();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
