@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 use crate::admin::Admin;
 use crate::config::Config;
 use crate::delivery::client::ClientError;
-use crate::delivery::{Applied, HttpClient, Scheduler, WebhookChain};
+use crate::delivery::{Applied, Clients, Scheduler, WebhookChain};
 use crate::ingest::Ingest;
 use crate::listener::{self, Limits};
 use crate::metrics::Metrics;
@@ -60,6 +60,8 @@ pub enum ReloadError {
     Config(crate::config::ConfigError),
     #[error(transparent)]
     Plugins(#[from] PluginErrors),
+    #[error(transparent)]
+    Client(#[from] ClientError),
 }
 
 /// What a reload changed.
@@ -232,9 +234,10 @@ impl Control {
         // Compiled components that no chain in force uses any more can go.
         self.runtime.forget_unused();
         let chains = load_plugins(self.runtime.clone(), config.clone()).await?;
+        let clients = self.scheduler.clients().renew(&config)?;
         self.ingest.reroute(&config);
         let lanes = (self.scheduler)
-            .apply(chains, config.server.shutdown_grace)
+            .apply(chains, clients, config.server.shutdown_grace)
             .await;
         let held = (lanes.stopped.iter())
             .map(|webhook| (webhook.clone(), self.store.pending_count(webhook)))
@@ -284,7 +287,7 @@ impl Server {
                 .observe(metrics.clone()),
         );
         let chains = load_plugins(runtime.clone(), config.clone()).await?;
-        let client = HttpClient::new(config.server.allow_private_networks)?;
+        let clients = Clients::new(config.server.allow_private_networks, &config)?;
         let (ingest_listener, ingest_addr) = bind(config.server.listen).await?;
         let admin = match &config.admin {
             Some(admin) => Some(bind(admin.listen).await?),
@@ -292,7 +295,7 @@ impl Server {
         };
         let store = Store::open(&config.server.data_dir, metrics.clone())?;
 
-        let scheduler = Arc::new(Scheduler::start(chains, &store, &client, &metrics));
+        let scheduler = Arc::new(Scheduler::start(chains, &store, clients, &metrics));
         let ingest = Arc::new(Ingest::new(
             &config,
             store.clone(),

@@ -17,6 +17,7 @@
 
 mod attempt;
 pub mod client;
+mod egress;
 mod lane;
 pub mod retry;
 
@@ -28,7 +29,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 
-pub use client::HttpClient;
+pub use client::{Clients, HttpClient};
 
 use crate::config::Webhook;
 use crate::metrics::Metrics;
@@ -105,7 +106,8 @@ async fn stop_all(lanes: impl IntoIterator<Item = LaneHandle>, grace: Duration) 
 pub struct Scheduler {
     lanes: Mutex<HashMap<Arc<str>, LaneHandle>>,
     store: Store,
-    client: HttpClient,
+    /// The clients of the config in force; a reload replaces them.
+    clients: Mutex<Clients>,
     metrics: Arc<Metrics>,
 }
 
@@ -124,13 +126,13 @@ impl Scheduler {
     pub fn start(
         webhooks: Vec<WebhookChain>,
         store: &Store,
-        client: &HttpClient,
+        clients: Clients,
         metrics: &Arc<Metrics>,
     ) -> Self {
         let scheduler = Self {
             lanes: Mutex::default(),
             store: store.clone(),
-            client: client.clone(),
+            clients: Mutex::new(clients),
             metrics: metrics.clone(),
         };
         let mut lanes = scheduler.lanes();
@@ -146,7 +148,14 @@ impl Scheduler {
     /// their new settings, and stops the lanes of webhooks that are gone or
     /// disabled, waiting up to `grace` for their in-flight attempts. Pending
     /// deliveries of a stopped lane stay on disk; they resume if its webhook returns.
-    pub async fn apply(&self, webhooks: Vec<WebhookChain>, grace: Duration) -> Applied {
+    /// Lanes send through `clients` from their next dispatch on.
+    pub async fn apply(
+        &self,
+        webhooks: Vec<WebhookChain>,
+        clients: Clients,
+        grace: Duration,
+    ) -> Applied {
+        *self.clients.lock().unwrap_or_else(|e| e.into_inner()) = clients;
         let mut applied = Applied::default();
         let retired = {
             let mut lanes = self.lanes();
@@ -208,12 +217,21 @@ impl Scheduler {
         stop_all(lanes.into_values(), grace).await;
     }
 
+    /// The clients in force, which a reload renews.
+    pub fn clients(&self) -> Clients {
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     fn lane(&self, webhook: Arc<Webhook>, chain: Arc<Chain>) -> Lane {
+        let client = self.clients().of(&webhook);
         Lane {
             webhook,
             chain,
             store: self.store.clone(),
-            client: self.client.clone(),
+            client,
             metrics: self.metrics.clone(),
         }
     }
