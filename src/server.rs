@@ -12,7 +12,8 @@
 //!
 //! Reload: the new config's plugins are loaded (compiled components are reused)
 //! before anything changes, so a broken plugin is refused while the old chain keeps
-//! serving. Then ingest routes by the new config, and the scheduler starts, updates
+//! serving, and the outbound clients are renewed for its TLS and proxy settings
+//! (those left as they were keep their pools). Then ingest routes by the new config, and the scheduler starts, updates
 //! and stops lanes to match. Events are in the store before they are routed to a
 //! lane, so none is lost in between: a lane reads its whole queue when it starts.
 

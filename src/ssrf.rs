@@ -10,6 +10,10 @@
 //! ([`GuardedConnector`]), at connect time too: whatever a config said at load
 //! (or a reload let through), the guard in force is the one the client was built
 //! with, and no URL reaches an address it forbids.
+//!
+//! Through an egress proxy the router dials only the proxy, which is the
+//! operator's own setting and may be anywhere; the receiver is checked instead,
+//! before the proxy is asked for a tunnel ([`check_destination`]).
 
 use std::future::Future;
 use std::io;
