@@ -73,39 +73,70 @@ async fn a_receiver_under_a_private_ca_is_trusted_once_its_ca_file_is_configured
 async fn a_receiver_that_demands_a_client_certificate_gets_the_webhooks_own() {
     let receivers_ca = TestCa::new("Receivers CA");
     let clients_ca = TestCa::new("Clients CA");
-    let receiver = Receiver::start_tls(
-        receivers_ca.server_config(&["127.0.0.1"], Some(&clients_ca)),
-        |_| Reply::ok(),
-    )
-    .await;
-    let url = receiver.https_url("127.0.0.1", "/");
+    let demanding = |versions| {
+        Receiver::start_tls(
+            receivers_ca.server_config_of(&["127.0.0.1"], Some(&clients_ca), versions),
+            |_| Reply::ok(),
+        )
+    };
+    let tls13 = demanding(rustls::DEFAULT_VERSIONS).await;
+    // Under TLS 1.2 the refusal comes within the handshake, so its kind is always `tls`.
+    let tls12 = demanding(&[&rustls::version::TLS12]).await;
     let ours = clients_ca.issue("router", &["router.example"], true);
     let tls = format!(
         "retry.delays = []\ntls = {{ client_cert = \"{}\", client_key = \"{}\" }}",
         ours.cert_file.display(),
         ours.key_file.display()
     );
-    let hooks = trusting(&receivers_ca)
-        + &webhook("anonymous", &url, "retry.delays = []")
-        + &webhook("known", &url, &tls);
+    let mut hooks = trusting(&receivers_ca);
+    for (name, receiver) in [("13", &tls13), ("12", &tls12)] {
+        let url = receiver.https_url("127.0.0.1", "/");
+        hooks += &webhook(&format!("anonymous{name}"), &url, "retry.delays = []");
+        hooks += &webhook(&format!("known{name}"), &url, &tls);
+    }
     let router = Router::start("", &hooks).await;
     router.send("evt-1", "t").await;
 
-    outcome(&router, "evt-1", "known", DeliveryStatus::Succeeded).await;
-    let errors = outcome(&router, "evt-1", "anonymous", DeliveryStatus::Failed).await;
-    // TLS 1.3: the receiver refuses after the client's half of the handshake, with an alert.
-    assert_eq!(errors[0].kind, ErrorKind::Tls, "{}", errors[0].message);
-    let requests = receiver.requests();
-    assert_eq!(
-        requests.len(),
-        1,
-        "only the webhook with the certificate got through"
-    );
-    assert_eq!(
-        requests[0].client_cert.as_deref(),
-        Some(ours.cert.as_ref()),
-        "the receiver saw the webhook's certificate"
-    );
+    for (name, receiver) in [("13", &tls13), ("12", &tls12)] {
+        outcome(
+            &router,
+            "evt-1",
+            &format!("known{name}"),
+            DeliveryStatus::Succeeded,
+        )
+        .await;
+        let errors = outcome(
+            &router,
+            "evt-1",
+            &format!("anonymous{name}"),
+            DeliveryStatus::Failed,
+        )
+        .await;
+        let requests = receiver.requests();
+        assert_eq!(
+            requests.len(),
+            1,
+            "TLS 1.{name}: only the webhook with the certificate got through"
+        );
+        assert_eq!(
+            requests[0].client_cert.as_deref(),
+            Some(ours.cert.as_ref()),
+            "TLS 1.{name}: the receiver saw the webhook's certificate"
+        );
+        if name == "12" {
+            assert_eq!(errors[0].kind, ErrorKind::Tls, "{}", errors[0].message);
+        } else {
+            // Under TLS 1.3 the receiver refuses after the client's half of the
+            // handshake: its alert arrives with the request (`tls`) or closes the
+            // connection first (`reset`).
+            assert!(
+                matches!(errors[0].kind, ErrorKind::Tls | ErrorKind::Reset),
+                "{:?}: {}",
+                errors[0].kind,
+                errors[0].message
+            );
+        }
+    }
 }
 
 /// What a proxy saw: each CONNECT's target and Proxy-Authorization.
@@ -113,14 +144,22 @@ type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
 
 /// A CONNECT proxy: records each CONNECT's target and Proxy-Authorization, and
 /// tunnels to the target, or to `upstream` whatever the target (a stand-in for
-/// the internet, which tests cannot reach).
+/// the internet, which tests cannot reach); or, with `Upstream::Refuse`, answers
+/// every CONNECT 407.
 struct ConnectProxy {
     addr: SocketAddr,
     seen: Seen,
 }
 
+#[derive(Clone, Copy)]
+enum Upstream {
+    Target,
+    Fixed(SocketAddr),
+    Refuse,
+}
+
 impl ConnectProxy {
-    async fn start(upstream: Option<SocketAddr>) -> Self {
+    async fn start(upstream: Upstream) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen: Seen = Arc::default();
@@ -146,7 +185,7 @@ impl ConnectProxy {
     }
 }
 
-async fn tunnel(mut client: TcpStream, upstream: Option<SocketAddr>, log: Seen) {
+async fn tunnel(mut client: TcpStream, upstream: Upstream, log: Seen) {
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         let mut byte = [0];
@@ -173,8 +212,12 @@ async fn tunnel(mut client: TcpStream, upstream: Option<SocketAddr>, log: Seen) 
         .map(|(_, value)| value.to_owned());
     log.lock().unwrap().push((target.to_owned(), auth));
     let server = match upstream {
-        Some(addr) => TcpStream::connect(addr).await,
-        None => TcpStream::connect(target).await,
+        Upstream::Target => TcpStream::connect(target).await,
+        Upstream::Fixed(addr) => TcpStream::connect(addr).await,
+        Upstream::Refuse => {
+            let _ = (client.write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n")).await;
+            return;
+        }
     };
     let Ok(mut server) = server else {
         let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
@@ -195,7 +238,7 @@ async fn deliveries_go_through_the_proxy_in_connect_tunnels_except_to_no_proxy_h
     let secure = Receiver::start_tls(ca.server_config(&["127.0.0.1"], None), |_| Reply::ok()).await;
     let plain = Receiver::ok().await;
     let direct = Receiver::ok().await;
-    let proxy = ConnectProxy::start(None).await;
+    let proxy = ConnectProxy::start(Upstream::Target).await;
     let section = format!(
         "[delivery.proxy]\nurl = \"{}\"\nno_proxy = [\"localhost\"]\n\n",
         proxy.url("ops:pa%20ss@")
@@ -237,10 +280,29 @@ async fn deliveries_go_through_the_proxy_in_connect_tunnels_except_to_no_proxy_h
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_proxy_that_refuses_the_tunnel_fails_the_attempt_as_connect() {
+    let receiver = Receiver::ok().await;
+    let proxy = ConnectProxy::start(Upstream::Refuse).await;
+    let hooks = format!("[delivery.proxy]\nurl = \"{}\"\n\n", proxy.url(""))
+        + &webhook("w", &receiver.url("/"), "retry.delays = []");
+    let router = Router::start("", &hooks).await;
+    router.send("evt-1", "t").await;
+    let errors = outcome(&router, "evt-1", "w", DeliveryStatus::Failed).await;
+    assert_eq!(errors[0].kind, ErrorKind::Connect, "{}", errors[0].message);
+    assert!(
+        errors[0].message.contains("proxy authorization required"),
+        "{}",
+        errors[0].message
+    );
+    assert_eq!(proxy.targets().len(), 1);
+    assert!(receiver.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn through_a_proxy_the_guard_refuses_internal_destinations_but_not_the_proxy_itself() {
     let receiver = Receiver::ok().await;
     // Every tunnel ends at the receiver: the "internet" of this test.
-    let proxy = ConnectProxy::start(Some(receiver.addr)).await;
+    let proxy = ConnectProxy::start(Upstream::Fixed(receiver.addr)).await;
     let dir = tempfile::tempdir().unwrap();
     let hooks = format!("[delivery.proxy]\nurl = \"{}\"\n\n", proxy.url(""))
         + &webhook("public", "http://203.0.113.7/ok", "retry.delays = []")

@@ -642,10 +642,20 @@ impl TestCa {
         names: &[&str],
         client_ca: Option<&TestCa>,
     ) -> rustls::ServerConfig {
+        self.server_config_of(names, client_ca, rustls::DEFAULT_VERSIONS)
+    }
+
+    /// [`TestCa::server_config`] speaking only `versions` of TLS.
+    pub fn server_config_of(
+        &self,
+        names: &[&str],
+        client_ca: Option<&TestCa>,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> rustls::ServerConfig {
         let issued = self.issue("server", names, false);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(versions)
             .unwrap();
         let builder = match client_ca {
             None => builder.with_no_client_auth(),
