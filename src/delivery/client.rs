@@ -5,9 +5,10 @@
 //! One client serves every webhook without a client certificate, so connections to
 //! a host are pooled across deliveries; each distinct client certificate gets a
 //! client of its own, since a TLS connection is bound to the identity that opened
-//! it and must never be pooled for another ([`Clients`]). Each call is bounded by the webhook's timeout, end to end (connect,
-//! TLS, headers and the body excerpt), and comes back as either a [`Response`] or
-//! a [`TransportError`] sorted into the kinds the attempt log and classifiers use.
+//! it and must never be pooled for another ([`Clients`]). Each call is bounded by
+//! the webhook's timeout, end to end (connect, TLS, headers and the body
+//! excerpt), and comes back as either a [`Response`] or a [`TransportError`]
+//! sorted into the kinds the attempt log and classifiers use.
 
 use std::error::Error as StdError;
 use std::sync::Arc;

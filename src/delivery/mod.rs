@@ -2,14 +2,17 @@
 //!
 //! The [`Scheduler`] runs one [`lane`] per enabled webhook. A lane takes its due
 //! deliveries from the store, makes each [`attempt`] (the webhook's plugin chain,
-//! signing, the shared [`client`]), and records the outcome, which the [`retry`]
-//! policy turns into success, a next due time, or a dead letter. Ingest wakes a lane
-//! when it commits new deliveries for it, so a first attempt starts right after the ack.
+//! signing, the webhook's [`client`]: shared, or its own for a client certificate,
+//! direct or through the proxy by [`egress`]), and records the outcome, which the
+//! [`retry`] policy turns into success, a next due time, or a dead letter. Ingest
+//! wakes a lane when it commits new deliveries for it, so a first attempt starts
+//! right after the ack.
 //!
-//! A reload hands the scheduler a new set of webhooks: new ones get a lane, removed
-//! ones have theirs stopped (as at shutdown: in-flight attempts get the grace
-//! period), and kept ones swap to the new settings and plugin chain between two
-//! dispatches. An attempt runs start to finish on the settings it began with.
+//! A reload hands the scheduler a new set of webhooks and clients: new webhooks get
+//! a lane, removed ones have theirs stopped (as at shutdown: in-flight attempts get
+//! the grace period), and kept ones swap to the new settings, plugin chain and
+//! client between two dispatches. An attempt runs start to finish on the settings
+//! it began with.
 //!
 //! A lane can be held (its webhook paused by an operator, or disabled by the
 //! router): it dispatches nothing, while ingest goes on queueing its deliveries.
@@ -226,7 +229,7 @@ impl Scheduler {
     }
 
     fn lane(&self, webhook: Arc<Webhook>, chain: Arc<Chain>) -> Lane {
-        let client = self.clients().of(&webhook);
+        let client = (self.clients.lock().unwrap_or_else(|e| e.into_inner())).of(&webhook);
         Lane {
             webhook,
             chain,
