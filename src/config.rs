@@ -33,6 +33,7 @@ use crate::plugin::{Limits, MAX_MEMORY_BYTES, OnPluginError, PluginSpec};
 use crate::signing::{Scheme, Signer};
 use crate::ssrf;
 use crate::store::{DisableAfter, OnGone};
+use crate::tls::{self, ClientIdentity, Roots, Trust};
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -45,6 +46,24 @@ pub struct Config {
     pub senders: Vec<Sender>,
     pub webhooks: Vec<Arc<Webhook>>,
     pub retention: Retention,
+    /// The `[delivery]` section: how deliveries reach the network.
+    pub outbound: Outbound,
+}
+
+/// How every delivery reaches the network: the CAs it trusts, and the proxy.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outbound {
+    pub trust: Trust,
+    pub proxy: Option<Proxy>,
+}
+
+/// The HTTP proxy deliveries go through, in CONNECT tunnels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proxy {
+    /// `http://[user:password@]host[:port]`; a secret, for the credentials it may hold.
+    pub url: Secret,
+    /// Hosts, domains (and their subdomains), IPs and CIDR ranges reached directly.
+    pub no_proxy: Vec<String>,
 }
 
 /// How long finished deliveries are kept. Events live as long as a delivery
@@ -114,6 +133,8 @@ pub struct Webhook {
     pub disable_after: Option<DisableAfter>,
     /// What a `410 Gone` answer does: disable the webhook, or dead-letter the delivery.
     pub on_gone: OnGone,
+    /// The client certificate it presents to its receiver, if any (mutual TLS).
+    pub client_identity: Option<Arc<ClientIdentity>>,
 }
 
 impl Webhook {
@@ -305,6 +326,39 @@ struct RawConfig {
     webhooks: Vec<RawWebhook>,
     #[serde(default)]
     retention: RawRetention,
+    #[serde(default)]
+    delivery: RawDelivery,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDelivery {
+    #[serde(default)]
+    tls: RawTrust,
+    proxy: Option<RawProxy>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTrust {
+    #[serde(default)]
+    roots: Roots,
+    ca_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProxy {
+    url: String,
+    #[serde(default)]
+    no_proxy: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhookTls {
+    client_cert: PathBuf,
+    client_key: PathBuf,
 }
 
 #[derive(Deserialize)]
@@ -417,6 +471,7 @@ struct RawWebhook {
     disable_after: Option<toml::Value>,
     #[serde(default)]
     on_gone: OnGone,
+    tls: Option<RawWebhookTls>,
 }
 
 #[derive(Deserialize)]
@@ -537,6 +592,7 @@ impl RawConfig {
             })
             .collect();
         let retention = self.retention.validate(problems);
+        let outbound = self.delivery.validate(base, problems);
         Config {
             path: PathBuf::new(),
             server,
@@ -544,6 +600,7 @@ impl RawConfig {
             senders,
             webhooks,
             retention,
+            outbound,
         }
     }
 }
@@ -588,6 +645,74 @@ impl RawServer {
             body_timeout: self.body_timeout,
             idle_timeout: self.idle_timeout,
         }
+    }
+}
+
+impl RawDelivery {
+    fn validate(self, base: &Path, problems: &mut Problems) -> Outbound {
+        let extra = match &self.tls.ca_file {
+            Some(path) => tls::read_cas(&base.join(path)).unwrap_or_else(|e| {
+                problems.add("delivery.tls.ca_file", e.to_string());
+                Vec::new()
+            }),
+            None => Vec::new(),
+        };
+        let trust = Trust::new(self.tls.roots, extra).unwrap_or_else(|e| {
+            problems.add("delivery.tls.roots", e.to_string());
+            Trust::default()
+        });
+        let proxy = self.proxy.and_then(|p| p.validate(problems));
+        Outbound { trust, proxy }
+    }
+}
+
+impl RawProxy {
+    fn validate(self, problems: &mut Problems) -> Option<Proxy> {
+        // The URL is not echoed: it may hold the proxy's password.
+        let key = "delivery.proxy.url";
+        let Ok(uri) = self.url.parse::<Uri>() else {
+            problems.add(key, "is not a URL such as http://proxy.internal:3128");
+            return None;
+        };
+        if uri.scheme_str() != Some("http") || uri.host().is_none() {
+            problems.add(
+                key,
+                "must be an http:// URL with a host, such as http://proxy.internal:3128 (the tunnel to the receiver is TLS; the hop to the proxy is not)",
+            );
+            return None;
+        }
+        if uri.path_and_query().is_some_and(|p| p.as_str() != "/") {
+            problems.add(
+                key,
+                "must have no path or query: only scheme, credentials, host and port",
+            );
+            return None;
+        }
+        for (i, entry) in self.no_proxy.iter().enumerate() {
+            if entry.trim().is_empty() || entry.contains(',') {
+                problems.add(
+                    format!("delivery.proxy.no_proxy[{i}]"),
+                    "must be one host, domain, IP address or CIDR range",
+                );
+            }
+        }
+        Some(Proxy {
+            url: Secret(self.url),
+            no_proxy: self.no_proxy,
+        })
+    }
+}
+
+impl RawWebhookTls {
+    fn validate(self, key: &str, base: &Path, problems: &mut Problems) -> Option<ClientIdentity> {
+        let cert_file = base.join(&self.client_cert);
+        let chain = tls::read_certificates(&cert_file)
+            .map_err(|e| problems.add(format!("{key}.client_cert"), e.to_string()));
+        let private_key = tls::read_key(&base.join(&self.client_key))
+            .map_err(|e| problems.add(format!("{key}.client_key"), e.to_string()));
+        ClientIdentity::new(&cert_file, chain.ok()?, private_key.ok()?)
+            .map_err(|e| problems.add(format!("{key}.client_key"), e.to_string()))
+            .ok()
     }
 }
 
@@ -773,6 +898,9 @@ impl RawWebhook {
         let plugins = (self.plugins.into_iter().enumerate())
             .filter_map(|(i, p)| p.validate(&format!("{key}.plugins[{i}]"), base, problems))
             .collect();
+        let client_identity = (self.tls)
+            .and_then(|t| t.validate(&format!("{key}.tls"), base, problems))
+            .map(Arc::new);
         if problems.0.len() > before {
             return None;
         }
@@ -790,6 +918,7 @@ impl RawWebhook {
             on_plugin_error: self.on_plugin_error,
             disable_after,
             on_gone: self.on_gone,
+            client_identity,
         })
     }
 }
@@ -1188,6 +1317,41 @@ mod tests {
             text.contains("user:password@") && !text.contains("pw@"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_delivery_section_defaults_to_the_compiled_in_roots_and_no_proxy() {
+        let config = parse(MINIMAL).unwrap();
+        assert_eq!(config.outbound.trust.roots(), Roots::Webpki);
+        assert!(config.outbound.proxy.is_none());
+        let config = parse(&format!(
+            "{MINIMAL}\n[delivery.tls]\nroots = \"both\"\n[delivery.proxy]\nurl = \"http://u:pw-secret@10.0.0.8:3128\"\nno_proxy = [\"internal.example\", \"10.0.0.0/8\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(config.outbound.trust.roots(), Roots::Both);
+        let proxy = config.outbound.proxy.as_ref().unwrap();
+        assert_eq!(proxy.no_proxy, ["internal.example", "10.0.0.0/8"]);
+        assert!(!format!("{config:?}").contains("pw-secret"));
+        for (section, key) in [
+            ("[delivery.tls]\nroots = \"mine\"\n", "roots"),
+            (
+                "[delivery.proxy]\nurl = \"proxy:3128\"\n",
+                "delivery.proxy.url",
+            ),
+            (
+                "[delivery.proxy]\nurl = \"http://p:3128/path\"\n",
+                "delivery.proxy.url",
+            ),
+            (
+                "[delivery.proxy]\nurl = \"http://p:3128\"\nno_proxy = [\"a,b\"]\n",
+                "delivery.proxy.no_proxy[0]",
+            ),
+        ] {
+            let err = parse(&format!("{MINIMAL}\n{section}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{section}: {err}");
+        }
     }
 
     #[test]

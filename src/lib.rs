@@ -24,6 +24,7 @@ pub mod server;
 pub mod signing;
 pub mod ssrf;
 pub mod store;
+pub mod tls;
 
 pub use config::Config;
 pub use server::Server;

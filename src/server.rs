@@ -12,7 +12,8 @@
 //!
 //! Reload: the new config's plugins are loaded (compiled components are reused)
 //! before anything changes, so a broken plugin is refused while the old chain keeps
-//! serving. Then ingest routes by the new config, and the scheduler starts, updates
+//! serving, and the outbound clients are renewed for its TLS and proxy settings
+//! (those left as they were keep their pools). Then ingest routes by the new config, and the scheduler starts, updates
 //! and stops lanes to match. Events are in the store before they are routed to a
 //! lane, so none is lost in between: a lane reads its whole queue when it starts.
 
@@ -28,7 +29,7 @@ use tokio::task::JoinHandle;
 use crate::admin::Admin;
 use crate::config::Config;
 use crate::delivery::client::ClientError;
-use crate::delivery::{Applied, HttpClient, Scheduler, WebhookChain};
+use crate::delivery::{Applied, Clients, Scheduler, WebhookChain};
 use crate::ingest::Ingest;
 use crate::listener::{self, Limits};
 use crate::metrics::Metrics;
@@ -60,6 +61,8 @@ pub enum ReloadError {
     Config(crate::config::ConfigError),
     #[error(transparent)]
     Plugins(#[from] PluginErrors),
+    #[error(transparent)]
+    Client(#[from] ClientError),
 }
 
 /// What a reload changed.
@@ -232,9 +235,10 @@ impl Control {
         // Compiled components that no chain in force uses any more can go.
         self.runtime.forget_unused();
         let chains = load_plugins(self.runtime.clone(), config.clone()).await?;
+        let clients = self.scheduler.clients().renew(&config)?;
         self.ingest.reroute(&config);
         let lanes = (self.scheduler)
-            .apply(chains, config.server.shutdown_grace)
+            .apply(chains, clients, config.server.shutdown_grace)
             .await;
         let held = (lanes.stopped.iter())
             .map(|webhook| (webhook.clone(), self.store.pending_count(webhook)))
@@ -284,7 +288,7 @@ impl Server {
                 .observe(metrics.clone()),
         );
         let chains = load_plugins(runtime.clone(), config.clone()).await?;
-        let client = HttpClient::new(config.server.allow_private_networks)?;
+        let clients = Clients::new(config.server.allow_private_networks, &config)?;
         let (ingest_listener, ingest_addr) = bind(config.server.listen).await?;
         let admin = match &config.admin {
             Some(admin) => Some(bind(admin.listen).await?),
@@ -292,7 +296,7 @@ impl Server {
         };
         let store = Store::open(&config.server.data_dir, metrics.clone())?;
 
-        let scheduler = Arc::new(Scheduler::start(chains, &store, &client, &metrics));
+        let scheduler = Arc::new(Scheduler::start(chains, &store, clients, &metrics));
         let ingest = Arc::new(Ingest::new(
             &config,
             store.clone(),

@@ -10,6 +10,10 @@
 //! ([`GuardedConnector`]), at connect time too: whatever a config said at load
 //! (or a reload let through), the guard in force is the one the client was built
 //! with, and no URL reaches an address it forbids.
+//!
+//! Through an egress proxy the router dials only the proxy, which is the
+//! operator's own setting and may be anywhere; the receiver is checked instead,
+//! before the proxy is asked for a tunnel ([`check_destination`]).
 
 use std::future::Future;
 use std::io;
@@ -149,21 +153,43 @@ impl tower_service::Service<Name> for GuardedResolver {
     fn call(&mut self, name: Name) -> Self::Future {
         let allow_private = self.allow_private;
         Box::pin(async move {
-            let host = name.as_str().to_owned();
-            // Port 0: the connector sets the URL's port on each address afterwards.
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await
-                .map_err(|source| ResolveError::Lookup {
-                    host: host.clone(),
-                    source,
-                })?
-                .collect();
-            if !allow_private && let Some(bad) = addrs.iter().find(|a| is_forbidden(a.ip())) {
-                return Err(Blocked { host, ip: bad.ip() }.into());
-            }
+            let addrs = resolve(name.as_str().to_owned(), allow_private).await?;
             Ok(addrs.into_iter())
         })
     }
+}
+
+/// The system resolver's addresses for `host`, refused if any is forbidden.
+async fn resolve(host: String, allow_private: bool) -> Result<Vec<SocketAddr>, ResolveError> {
+    // Port 0: the connector sets the URL's port on each address afterwards.
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+        .await
+        .map_err(|source| ResolveError::Lookup {
+            host: host.clone(),
+            source,
+        })?
+        .collect();
+    if !allow_private && let Some(bad) = addrs.iter().find(|a| is_forbidden(a.ip())) {
+        return Err(Blocked { host, ip: bad.ip() }.into());
+    }
+    Ok(addrs)
+}
+
+/// The check of a destination reached through a proxy, made before the proxy is
+/// asked for a tunnel: the proxy resolves the name itself and the router never
+/// dials the destination, so this is the last point the guard sees it. An IP
+/// literal is checked as it is; a name is resolved here, and refused if it does
+/// not resolve, since what the proxy would reach is then unknown. A name whose
+/// DNS answers differently to the proxy a moment later (rebinding) is beyond it.
+pub async fn check_destination(uri: &Uri) -> Result<(), ResolveError> {
+    let Some(host) = uri.host() else {
+        return Ok(());
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(refuse_if_forbidden(host, ip)?);
+    }
+    resolve(bare.to_owned(), false).await.map(drop)
 }
 
 /// The HTTP client's connector, checking IP-literal URLs, which never reach the
@@ -340,6 +366,22 @@ mod tests {
         fn call(&mut self, uri: Uri) -> R {
             (self.0)(uri)
         }
+    }
+
+    #[tokio::test]
+    async fn a_proxied_destination_is_checked_by_literal_and_by_name() {
+        for url in [
+            "https://127.0.0.1:9/x",
+            "http://[::1]/x",
+            "https://10.1.2.3/x",
+            "https://localhost/x",
+        ] {
+            let uri: Uri = url.parse().unwrap();
+            let error = check_destination(&uri).await.unwrap_err();
+            assert!(matches!(error, ResolveError::Blocked(_)), "{url}: {error}");
+        }
+        let public: Uri = "https://93.184.216.34/x".parse().unwrap();
+        assert!(check_destination(&public).await.is_ok());
     }
 
     #[tokio::test]

@@ -390,7 +390,8 @@ async fn reload(control: &Control) -> Result<Response<Body>, ApiError> {
         need_restart,
     } = control.reload_file().await.map_err(|e| {
         let code = match e {
-            ReloadError::Config(_) => "invalid_config",
+            // A client that cannot be built is a TLS setting rustls refused.
+            ReloadError::Config(_) | ReloadError::Client(_) => "invalid_config",
             ReloadError::Plugins(_) => "invalid_plugins",
         };
         tracing::error!(error = %e, "reload refused; the running config stays");

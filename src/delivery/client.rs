@@ -1,10 +1,14 @@
 //! The outbound HTTP client: pooled connections, HTTP/1.1 and HTTP/2 (ALPN), rustls
-//! with the webpki roots, and the SSRF guard as its resolver.
+//! with the configured roots, the SSRF guard as its resolver, and the proxy if any
+//! ([`super::egress`]).
 //!
-//! One client serves every webhook, so connections to a host are pooled across
-//! deliveries. Each call is bounded by the webhook's timeout, end to end (connect,
-//! TLS, headers and the body excerpt), and comes back as either a [`Response`] or
-//! a [`TransportError`] sorted into the kinds the attempt log and classifiers use.
+//! One client serves every webhook without a client certificate, so connections to
+//! a host are pooled across deliveries; each distinct client certificate gets a
+//! client of its own, since a TLS connection is bound to the identity that opened
+//! it and must never be pooled for another ([`Clients`]). Each call is bounded by
+//! the webhook's timeout, end to end (connect, TLS, headers and the body
+//! excerpt), and comes back as either a [`Response`] or a [`TransportError`]
+//! sorted into the kinds the attempt log and classifiers use.
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -16,12 +20,14 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Body as _;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Instant;
 
-use crate::ssrf::{Blocked, GuardedConnector, GuardedResolver, ResolveError};
+use super::egress::Egress;
+use crate::config::{Config, Outbound, Webhook};
+use crate::ssrf::{Blocked, ResolveError};
 use crate::store::ErrorKind;
+use crate::tls::{self, ClientIdentity};
 
 /// How much of a response body is kept: what classifiers get. The attempt log
 /// keeps the first [`crate::store::RESPONSE_EXCERPT_BYTES`] of it.
@@ -31,7 +37,7 @@ pub const BODY_EXCERPT_BYTES: usize = 64 * 1024;
 /// reused; a longer body is cut off and its connection closed.
 const DRAIN_LIMIT: usize = 256 * 1024;
 
-type Connector = HttpsConnector<GuardedConnector<HttpConnector<GuardedResolver>>>;
+type Connector = HttpsConnector<Egress>;
 
 /// A shared HTTP client; clones share one connection pool.
 #[derive(Clone, Debug)]
@@ -63,18 +69,87 @@ pub struct TransportError {
 #[error("cannot set up TLS for outbound requests: {0}")]
 pub struct ClientError(#[from] rustls::Error);
 
+/// The clients of a config: a shared one, and one per distinct client identity.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    allow_private_networks: bool,
+    outbound: Outbound,
+    shared: HttpClient,
+    identities: Vec<(Arc<ClientIdentity>, HttpClient)>,
+}
+
+impl Clients {
+    /// The clients `config`'s webhooks need; the guard is `allow_private_networks`,
+    /// fixed for the life of the process.
+    pub fn new(allow_private_networks: bool, config: &Config) -> Result<Self, ClientError> {
+        let outbound = config.outbound.clone();
+        let shared = HttpClient::new(allow_private_networks, &outbound, None)?;
+        Self {
+            allow_private_networks,
+            outbound,
+            shared,
+            identities: Vec::new(),
+        }
+        .with_identities_of(config, &[])
+    }
+
+    /// The clients of `config`, keeping those of `self` whose settings it leaves
+    /// as they were, with their pooled connections.
+    pub fn renew(&self, config: &Config) -> Result<Self, ClientError> {
+        if config.outbound != self.outbound {
+            return Self::new(self.allow_private_networks, config);
+        }
+        Self {
+            identities: Vec::new(),
+            ..self.clone()
+        }
+        .with_identities_of(config, &self.identities)
+    }
+
+    fn with_identities_of(
+        mut self,
+        config: &Config,
+        previous: &[(Arc<ClientIdentity>, HttpClient)],
+    ) -> Result<Self, ClientError> {
+        for identity in config
+            .webhooks
+            .iter()
+            .filter_map(|w| w.client_identity.as_ref())
+        {
+            if self.identities.iter().any(|(known, _)| known == identity) {
+                continue;
+            }
+            let client = match previous.iter().find(|(known, _)| known == identity) {
+                Some((_, client)) => client.clone(),
+                None => {
+                    HttpClient::new(self.allow_private_networks, &self.outbound, Some(identity))?
+                }
+            };
+            self.identities.push((identity.clone(), client));
+        }
+        Ok(self)
+    }
+
+    /// The client `webhook`'s deliveries go through.
+    pub fn of(&self, webhook: &Webhook) -> HttpClient {
+        (webhook.client_identity.as_ref())
+            .and_then(|identity| self.identities.iter().find(|(known, _)| known == identity))
+            .map_or_else(|| self.shared.clone(), |(_, client)| client.clone())
+    }
+}
+
 impl HttpClient {
-    pub fn new(allow_private_networks: bool) -> Result<Self, ClientError> {
-        let mut http =
-            HttpConnector::new_with_resolver(GuardedResolver::new(allow_private_networks));
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// A client with `outbound`'s roots and proxy, presenting `identity` if any.
+    pub fn new(
+        allow_private_networks: bool,
+        outbound: &Outbound,
+        identity: Option<&ClientIdentity>,
+    ) -> Result<Self, ClientError> {
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(provider)?
+            .with_tls_config(tls::client_config(&outbound.trust, identity)?)
             .https_or_http()
             .enable_all_versions()
-            .wrap_connector(GuardedConnector::new(http, allow_private_networks));
+            .wrap_connector(Egress::new(allow_private_networks, outbound.proxy.as_ref()));
         let inner = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
@@ -190,6 +265,10 @@ fn kind_of(e: &(dyn StdError + 'static)) -> Option<ErrorKind> {
                 Some(ErrorKind::Reset)
             }
             Io::TimedOut => Some(ErrorKind::Timeout),
+            // Only the TLS layer finds a connection's bytes invalid; once the
+            // handshake is done, rustls reports an alert (a receiver refusing the
+            // client certificate, under TLS 1.3) as a message, not a typed error.
+            Io::InvalidData => Some(ErrorKind::Tls),
             _ => None,
         };
     }
@@ -258,6 +337,17 @@ mod tests {
             "{}",
             sorted.message
         );
+    }
+
+    #[test]
+    fn an_alert_after_the_handshake_is_tls() {
+        // What a request on a connection gets when the receiver refused the client
+        // certificate after a TLS 1.3 handshake: an I/O error with rustls's message.
+        let alert = io::Error::new(
+            io::ErrorKind::InvalidData,
+            "received fatal alert: CertificateRequired",
+        );
+        assert_eq!(sort(&alert).kind, ErrorKind::Tls);
     }
 
     #[test]

@@ -2,14 +2,17 @@
 //!
 //! The [`Scheduler`] runs one [`lane`] per enabled webhook. A lane takes its due
 //! deliveries from the store, makes each [`attempt`] (the webhook's plugin chain,
-//! signing, the shared [`client`]), and records the outcome, which the [`retry`]
-//! policy turns into success, a next due time, or a dead letter. Ingest wakes a lane
-//! when it commits new deliveries for it, so a first attempt starts right after the ack.
+//! signing, the webhook's [`client`]: shared, or its own for a client certificate,
+//! direct or through the proxy by [`egress`]), and records the outcome, which the
+//! [`retry`] policy turns into success, a next due time, or a dead letter. Ingest
+//! wakes a lane when it commits new deliveries for it, so a first attempt starts
+//! right after the ack.
 //!
-//! A reload hands the scheduler a new set of webhooks: new ones get a lane, removed
-//! ones have theirs stopped (as at shutdown: in-flight attempts get the grace
-//! period), and kept ones swap to the new settings and plugin chain between two
-//! dispatches. An attempt runs start to finish on the settings it began with.
+//! A reload hands the scheduler a new set of webhooks and clients: new webhooks get
+//! a lane, removed ones have theirs stopped (as at shutdown: in-flight attempts get
+//! the grace period), and kept ones swap to the new settings, plugin chain and
+//! client between two dispatches. An attempt runs start to finish on the settings
+//! it began with.
 //!
 //! A lane can be held (its webhook paused by an operator, or disabled by the
 //! router): it dispatches nothing, while ingest goes on queueing its deliveries.
@@ -17,6 +20,7 @@
 
 mod attempt;
 pub mod client;
+mod egress;
 mod lane;
 pub mod retry;
 
@@ -28,7 +32,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 
-pub use client::HttpClient;
+pub use client::{Clients, HttpClient};
 
 use crate::config::Webhook;
 use crate::metrics::Metrics;
@@ -105,7 +109,8 @@ async fn stop_all(lanes: impl IntoIterator<Item = LaneHandle>, grace: Duration) 
 pub struct Scheduler {
     lanes: Mutex<HashMap<Arc<str>, LaneHandle>>,
     store: Store,
-    client: HttpClient,
+    /// The clients of the config in force; a reload replaces them.
+    clients: Mutex<Clients>,
     metrics: Arc<Metrics>,
 }
 
@@ -124,13 +129,13 @@ impl Scheduler {
     pub fn start(
         webhooks: Vec<WebhookChain>,
         store: &Store,
-        client: &HttpClient,
+        clients: Clients,
         metrics: &Arc<Metrics>,
     ) -> Self {
         let scheduler = Self {
             lanes: Mutex::default(),
             store: store.clone(),
-            client: client.clone(),
+            clients: Mutex::new(clients),
             metrics: metrics.clone(),
         };
         let mut lanes = scheduler.lanes();
@@ -146,7 +151,14 @@ impl Scheduler {
     /// their new settings, and stops the lanes of webhooks that are gone or
     /// disabled, waiting up to `grace` for their in-flight attempts. Pending
     /// deliveries of a stopped lane stay on disk; they resume if its webhook returns.
-    pub async fn apply(&self, webhooks: Vec<WebhookChain>, grace: Duration) -> Applied {
+    /// Lanes send through `clients` from their next dispatch on.
+    pub async fn apply(
+        &self,
+        webhooks: Vec<WebhookChain>,
+        clients: Clients,
+        grace: Duration,
+    ) -> Applied {
+        *self.clients.lock().unwrap_or_else(|e| e.into_inner()) = clients;
         let mut applied = Applied::default();
         let retired = {
             let mut lanes = self.lanes();
@@ -208,12 +220,21 @@ impl Scheduler {
         stop_all(lanes.into_values(), grace).await;
     }
 
+    /// The clients in force, which a reload renews.
+    pub fn clients(&self) -> Clients {
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     fn lane(&self, webhook: Arc<Webhook>, chain: Arc<Chain>) -> Lane {
+        let client = (self.clients.lock().unwrap_or_else(|e| e.into_inner())).of(&webhook);
         Lane {
             webhook,
             chain,
             store: self.store.clone(),
-            client: self.client.clone(),
+            client,
             metrics: self.metrics.clone(),
         }
     }

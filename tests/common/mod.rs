@@ -221,6 +221,8 @@ pub struct Recorded {
     pub at: Instant,
     /// 1 for the first request with this delivery id, 2 for its first retry, ...
     pub attempt: usize,
+    /// The client certificate the connection presented (DER), on a TLS receiver.
+    pub client_cert: Option<Bytes>,
 }
 
 impl Recorded {
@@ -305,6 +307,26 @@ impl Receiver {
         listener: TcpListener,
         behavior: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
     ) -> Self {
+        Self::serve(listener, None, behavior)
+    }
+
+    /// A receiver speaking HTTPS (HTTP/1.1 and HTTP/2) with `tls`.
+    pub async fn start_tls(
+        tls: rustls::ServerConfig,
+        behavior: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        let mut tls = tls;
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(listener, Some(acceptor), behavior)
+    }
+
+    fn serve(
+        listener: TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        behavior: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> Self {
         let receiver = Self {
             addr: listener.local_addr().unwrap(),
             log: Arc::default(),
@@ -318,24 +340,46 @@ impl Receiver {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let (this, behavior) = (this.clone(), behavior.clone());
-                let service = hyper::service::service_fn(move |request| {
-                    this.clone().answer(request, behavior.clone())
+                let (this, behavior, tls) = (this.clone(), behavior.clone(), tls.clone());
+                tokio::spawn(async move {
+                    let serve = |client_cert: Option<Bytes>| {
+                        hyper::service::service_fn(move |request| {
+                            (this.clone()).answer(request, behavior.clone(), client_cert.clone())
+                        })
+                    };
+                    let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    let Some(tls) = tls else {
+                        let _ = http
+                            .serve_connection(TokioIo::new(stream), serve(None))
+                            .await;
+                        return;
+                    };
+                    // A failed handshake is the client's refusal: nothing to record.
+                    let Ok(stream) = tls.accept(stream).await else {
+                        return;
+                    };
+                    let client_cert = (stream.get_ref().1.peer_certificates())
+                        .and_then(|chain| chain.first())
+                        .map(|cert| Bytes::copy_from_slice(cert));
+                    let _ = http
+                        .serve_connection(TokioIo::new(stream), serve(client_cert))
+                        .await;
                 });
-                tokio::spawn(
-                    hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .into_owned(),
-                );
             }
         });
         receiver
+    }
+
+    /// The receiver's URL at `path`, over HTTPS, as `host` (the certificate must name it).
+    pub fn https_url(&self, host: &str, path: &str) -> String {
+        format!("https://{host}:{}{path}", self.addr.port())
     }
 
     async fn answer(
         self,
         request: Request<hyper::body::Incoming>,
         behavior: Arc<Behavior>,
+        client_cert: Option<Bytes>,
     ) -> Result<Response<Full<Bytes>>, Infallible> {
         let (parts, body) = request.into_parts();
         let body = body
@@ -349,6 +393,7 @@ impl Receiver {
             body,
             at: Instant::now(),
             attempt: 0,
+            client_cert,
         };
         {
             let mut log = self.log.lock().unwrap();
@@ -521,4 +566,117 @@ pub async fn raw_body(request: Request<Full<Bytes>>) -> String {
     assert_eq!(response.status(), StatusCode::OK);
     let body = response.into_body().collect().await.unwrap().to_bytes();
     String::from_utf8(body.to_vec()).unwrap()
+}
+
+/// A private certificate authority (rcgen), with its certificate as a PEM file:
+/// what an enterprise's receivers chain to.
+pub struct TestCa {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    pub cert: rustls::pki_types::CertificateDer<'static>,
+    pub dir: tempfile::TempDir,
+    /// The CA certificate, PEM.
+    pub cert_file: std::path::PathBuf,
+}
+
+/// A certificate a [`TestCa`] issued, with its key, in memory and as PEM files.
+pub struct Issued {
+    pub cert: rustls::pki_types::CertificateDer<'static>,
+    key_der: Vec<u8>,
+    pub cert_file: std::path::PathBuf,
+    pub key_file: std::path::PathBuf,
+}
+
+impl Issued {
+    pub fn key(&self) -> rustls::pki_types::PrivateKeyDer<'static> {
+        rustls::pki_types::PrivatePkcs8KeyDer::from(self.key_der.clone()).into()
+    }
+}
+
+impl TestCa {
+    pub fn new(name: &str) -> Self {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        (params.distinguished_name).push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let cert_file = dir.path().join("ca.pem");
+        std::fs::write(&cert_file, cert.pem()).unwrap();
+        Self {
+            issuer: rcgen::Issuer::new(params, key),
+            cert: cert.der().clone(),
+            dir,
+            cert_file,
+        }
+    }
+
+    /// A certificate for `names` (DNS names or IP addresses), for a server or,
+    /// with `client`, a client; its files are named after `file`.
+    pub fn issue(&self, file: &str, names: &[&str], client: bool) -> Issued {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = rcgen::CertificateParams::new(names).unwrap();
+        (params.distinguished_name).push(rcgen::DnType::CommonName, file);
+        params.extended_key_usages = vec![if client {
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth
+        } else {
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth
+        }];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let cert_file = self.dir.path().join(format!("{file}.pem"));
+        let key_file = self.dir.path().join(format!("{file}.key"));
+        std::fs::write(&cert_file, cert.pem()).unwrap();
+        std::fs::write(&key_file, key.serialize_pem()).unwrap();
+        Issued {
+            cert: cert.der().clone(),
+            key_der: key.serialize_der(),
+            cert_file,
+            key_file,
+        }
+    }
+
+    /// A server config presenting a certificate of this CA for `names`; with
+    /// `client_ca`, one that demands a client certificate that CA issued.
+    pub fn server_config(
+        &self,
+        names: &[&str],
+        client_ca: Option<&TestCa>,
+    ) -> rustls::ServerConfig {
+        self.server_config_of(names, client_ca, rustls::DEFAULT_VERSIONS)
+    }
+
+    /// [`TestCa::server_config`] speaking only `versions` of TLS.
+    pub fn server_config_of(
+        &self,
+        names: &[&str],
+        client_ca: Option<&TestCa>,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> rustls::ServerConfig {
+        let issued = self.issue("server", names, false);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(versions)
+            .unwrap();
+        let builder = match client_ca {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                roots.add(ca.cert.clone()).unwrap();
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    roots.into(),
+                    provider,
+                )
+                .build()
+                .unwrap();
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        builder
+            .with_single_cert(vec![issued.cert.clone()], issued.key())
+            .unwrap()
+    }
 }
