@@ -54,7 +54,8 @@ fn compare(expected: &Value, actual: Option<&Value>, path: &str, found: &mut Vec
 /// Characters shown on each side of where two long strings part.
 const CONTEXT: usize = 24;
 
-/// Where two strings (a body, say) first differ, with a little of each around it.
+/// Where two strings (a body, say) first differ, with a little of each around
+/// it, one above the other.
 fn string_difference(want: &str, got: &str) -> String {
     if want.chars().count() <= 2 * CONTEXT && got.chars().count() <= 2 * CONTEXT {
         return format!("expected {want:?}, got {got:?}");
@@ -62,18 +63,20 @@ fn string_difference(want: &str, got: &str) -> String {
     let at = (want.chars().zip(got.chars()))
         .take_while(|(a, b)| a == b)
         .count();
+    let start = at.saturating_sub(CONTEXT);
     let excerpt = |text: &str| {
-        let start = at.saturating_sub(CONTEXT);
-        let piece: String = text.chars().skip(start).take(2 * CONTEXT).collect();
+        let piece = text.chars().skip(start).take(2 * CONTEXT);
+        // Control characters escaped, so the excerpt stays on its line.
+        let piece = piece.flat_map(|c| match c.is_control() {
+            true => c.escape_default().collect::<Vec<_>>(),
+            false => vec![c],
+        });
         let more = text.chars().count() > start + 2 * CONTEXT;
-        format!(
-            "{}{piece:?}{}",
-            if start > 0 { "…" } else { "" },
-            if more { "…" } else { "" }
-        )
+        let (before, after) = (if start > 0 { "…" } else { "" }, if more { "…" } else { "" });
+        format!("{before}{}{after}", piece.collect::<String>())
     };
     format!(
-        "first difference at character {at}: expected {}, got {}",
+        "first difference at character {at}:\n    expected {}\n    got      {}",
         excerpt(want),
         excerpt(got)
     )
@@ -118,9 +121,12 @@ mod tests {
         let long = |amount: &str| json!({"body": format!(r#"{{"id":"evt_1","type":"order.paid","data":{{"amount":{amount}}}}}"#)});
         assert_eq!(
             differences(&long("4200"), &long(r#""[redacted]""#)),
-            [
-                r#"body: first difference at character 46: expected …"type\":\"order.paid\",\"data\":{\"amount\":4200}}", got …"type\":\"order.paid\",\"data\":{\"amount\":\"[redacted]\"}}""#
-            ]
+            [concat!(
+                "body: first difference at character 51:\n",
+                r#"    expected ….paid","data":{"amount":4200}}"#,
+                "\n",
+                r#"    got      ….paid","data":{"amount":"[redacted]"}}"#,
+            )]
         );
         let more = json!({"logs": []});
         assert_eq!(
