@@ -67,12 +67,18 @@ fn string_difference(want: &str, got: &str) -> String {
     let excerpt = |text: &str| {
         let piece = text.chars().skip(start).take(2 * CONTEXT);
         // Control characters escaped, so the excerpt stays on its line.
-        let piece = piece.flat_map(|c| match c.is_control() {
-            true => c.escape_default().collect::<Vec<_>>(),
-            false => vec![c],
+        let piece = piece.flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
         });
         let more = text.chars().count() > start + 2 * CONTEXT;
-        let (before, after) = (if start > 0 { "…" } else { "" }, if more { "…" } else { "" });
+        let (before, after) = (
+            if start > 0 { "…" } else { "" },
+            if more { "…" } else { "" },
+        );
         format!("{before}{}{after}", piece.collect::<String>())
     };
     format!(

@@ -108,10 +108,10 @@ fn try_run(args: &RunArgs, captured: &Captured) -> Result<u8, Stop> {
     let event = inputs::event(&args.event).map_err(Stop::Input)?;
     let config = inputs::config(args.config.as_deref()).map_err(Stop::Input)?;
     let attempt = inputs::attempt(args.response.as_deref()).map_err(Stop::Input)?;
-    let expected = (args.expect.as_deref())
-        .map(inputs::expected)
-        .transpose()
-        .map_err(Stop::Input)?;
+    let expected = match &args.expect {
+        Some(path) => Some((path, inputs::expected(path).map_err(Stop::Input)?)),
+        None => None,
+    };
     let cache = if args.no_cache {
         None
     } else {
@@ -129,7 +129,14 @@ fn try_run(args: &RunArgs, captured: &Captured) -> Result<u8, Stop> {
         },
     };
     let started = Instant::now();
-    let plugin = Plugin::load(&runtime, &spec)
+    let loaded = Plugin::load(&runtime, &spec);
+    let plugin = loaded
+        .inspect_err(|_| {
+            // What `init` logged or printed (a traceback, say) tells why it failed.
+            for line in captured.take() {
+                eprintln!("init: {} {}", line.level, line.message);
+            }
+        })
         .with_context(|| format!("cannot load {}", args.plugin.display()))
         .map_err(Stop::Plugin)?;
     let mut run = Run {
@@ -158,9 +165,9 @@ fn try_run(args: &RunArgs, captured: &Captured) -> Result<u8, Stop> {
 
     print(args, &run, &event.body).map_err(Stop::Plugin)?;
     match expected {
-        Some(expected) => {
+        Some((file, expected)) => {
             let differences = expect::differences(&expected, &run.json());
-            let file = args.expect.as_deref().unwrap_or(&args.plugin).display();
+            let file = file.display();
             if differences.is_empty() {
                 eprintln!("as expected ({file})");
                 return Ok(0);
