@@ -53,8 +53,10 @@ fn try_it(skeleton: &Path, wasm: &Path, hook: &str) {
     let printed = run(&mut command);
     let expected = match hook {
         "filter" => "filter: keep",
-        // The body exactly as it would be sent.
-        "transform" => r#""customer":{"email":"ada@example.com"}},"environment":"production"}"#,
+        // The body exactly as it would be sent: compact, not pretty-printed.
+        "transform" => {
+            r#"{"amount":4200,"customer":{"email":"ada@example.com"}},"environment":"production"}"#
+        }
         _ => "classify: permanent: the receiver answered HTTP 422",
     };
     assert!(printed.contains(expected), "{wasm:?}:\n{printed}");
