@@ -43,6 +43,8 @@ fn try_it(skeleton: &Path, wasm: &Path, hook: &str) {
         .args(["plugin", "run"])
         .arg(wasm)
         .args(["--event", "event.json", "--config", "config.json"])
+        .arg("--cache-dir")
+        .arg(skeleton.join("plugin-cache"))
         // A budget for a busy test machine: this checks what the plugin says, not its speed.
         .args(["--max-cpu", "2s"]);
     if hook == "classify" {
@@ -51,8 +53,11 @@ fn try_it(skeleton: &Path, wasm: &Path, hook: &str) {
     let printed = run(&mut command);
     let expected = match hook {
         "filter" => "filter: keep",
-        "transform" => r#""environment": "production""#,
-        _ => r#"Permanent("the receiver answered HTTP 422")"#,
+        // The body exactly as it would be sent: compact, not pretty-printed.
+        "transform" => {
+            r#"{"amount":4200,"customer":{"email":"ada@example.com"}},"environment":"production"}"#
+        }
+        _ => "classify: permanent: the receiver answered HTTP 422",
     };
     assert!(printed.contains(expected), "{wasm:?}:\n{printed}");
 }
@@ -103,13 +108,37 @@ fn rust_skeletons_build_pass_their_tests_and_run() {
     assert!(String::from_utf8_lossy(&invalid.stderr).contains("invalid plugin name"));
 }
 
+/// Runs a Python or JS skeleton's native unit tests, as its README says, and
+/// checks that they ran and passed.
+fn unit_tests(skeleton: &Path, lang: &str) {
+    let mut command = match lang {
+        "python" => Command::new("python3"),
+        _ => Command::new("node"),
+    };
+    let args: &[&str] = match lang {
+        "python" => &["-m", "unittest", "-v"],
+        _ => &["--test"],
+    };
+    let output = command.args(args).current_dir(skeleton).output().unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{skeleton:?}:\n{printed}");
+    let ran = match lang {
+        "python" => printed
+            .lines()
+            .any(|l| l.starts_with("Ran ") && l != "Ran 0 tests"),
+        _ => printed.contains("# fail 0") && !printed.contains("# pass 0"),
+    };
+    assert!(ran, "{skeleton:?} ran no tests:\n{printed}");
+}
+
 /// Builds a Python or JS skeleton for each hook with the tools `build.sh` installed
-/// for the examples, passed in `tool_var`.
+/// for the examples, passed in `tool_var`, after its native unit tests pass.
 fn polyglot_skeletons(lang: &str, tool_var: &str, tool: &str) {
     let dir = tempfile::tempdir().unwrap();
     for hook in HOOKS {
         let name = format!("{lang}-{hook}");
         let skeleton = new(dir.path(), &name, lang, hook);
+        unit_tests(&skeleton, lang);
         run(Command::new(skeleton.join("build.sh")).env(tool_var, tool));
         try_it(&skeleton, &skeleton.join(format!("{name}.wasm")), hook);
     }

@@ -197,7 +197,10 @@ impl Runtime {
             // from `Component::serialize`, under a name that carries this engine's
             // compatibility hash; wasmtime checks that hash again while deserializing.
             match unsafe { Component::deserialize_file(&self.engine, path) } {
-                Ok(component) => return Ok(component),
+                Ok(component) => {
+                    tracing::debug!(path = %path.display(), "compiled plugin loaded from the cache");
+                    return Ok(component);
+                }
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "unusable cached plugin; compiling again")
                 }
@@ -256,8 +259,13 @@ fn store_in_cache(component: &Component, path: &Path) {
         std::fs::write(&temp, bytes).map_err(|e| e.to_string())?;
         std::fs::rename(&temp, path).map_err(|e| e.to_string())
     })();
-    if let Err(error) = written {
-        tracing::warn!(path = %path.display(), %error, "cannot cache a compiled plugin");
+    match written {
+        Ok(()) => {
+            tracing::debug!(path = %path.display(), "plugin compiled; cached for the next load")
+        }
+        Err(error) => {
+            tracing::warn!(path = %path.display(), %error, "cannot cache a compiled plugin")
+        }
     }
 }
 

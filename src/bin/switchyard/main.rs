@@ -81,11 +81,16 @@ enum LogFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    let captured = matches!(cli.command, Command::Plugin(PluginCommand::Run(_)))
+        .then(plugin::Captured::default);
+    init_logging(cli.log_format, captured.clone());
     let result = match cli.command {
         Command::Check { config } => check(&config),
         Command::Serve { config } => serve(&config),
-        Command::Plugin(PluginCommand::Run(args)) => plugin::run(args),
+        // It prints its own errors: its exit codes tell a difference from an error.
+        Command::Plugin(PluginCommand::Run(args)) => {
+            return plugin::run(args, &captured.unwrap_or_default());
+        }
         Command::Plugin(PluginCommand::New(args)) => new::new(args),
         Command::Admin(command) => admin::run(command),
         Command::Bench(args) => bench::run(args),
@@ -185,17 +190,28 @@ async fn reload(server: &Server, path: &std::path::Path) {
     }
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs to stderr, as RUST_LOG says. With `capture`, a plugin's own lines go
+/// to it instead, whatever their level (`plugin run` reports them per hook).
+fn init_logging(format: LogFormat, capture: Option<plugin::Captured>) {
+    use tracing_subscriber::filter::{FilterExt, filter_fn};
+    use tracing_subscriber::prelude::*;
+
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder
+    let capturing = capture.is_some();
+    let not_captured = filter_fn(move |meta| !(capturing && meta.target() == plugin::HOST_TARGET));
+    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let stderr = match format {
+        LogFormat::Human => stderr.boxed(),
+        LogFormat::Json => stderr
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .init(),
-    }
+            .boxed(),
+    };
+    let capture =
+        capture.map(|c| c.with_filter(filter_fn(|meta| meta.target() == plugin::HOST_TARGET)));
+    tracing_subscriber::registry()
+        .with(stderr.with_filter(filter.and(not_captured)))
+        .with(capture)
+        .init();
 }

@@ -193,11 +193,15 @@ impl Skeleton {
             ]),
             Lang::Python => files.extend([
                 ("app.py", source(Lang::Python, hook), false),
+                ("logic.py", logic(Lang::Python, hook), false),
+                ("test_logic.py", unit_tests(Lang::Python, hook), false),
                 ("build.sh", include_str!("templates/python/build.sh"), true),
                 ("wit/plugin.wit", WIT, false),
             ]),
             Lang::Js => files.extend([
                 ("plugin.js", source(Lang::Js, hook), false),
+                ("logic.js", logic(Lang::Js, hook), false),
+                ("logic.test.js", unit_tests(Lang::Js, hook), false),
                 ("build.sh", include_str!("templates/js/build.sh"), true),
                 (
                     "package.json",
@@ -234,6 +238,34 @@ fn source(lang: Lang, hook: Hook) -> &'static str {
     }
 }
 
+/// A Python or JavaScript plugin's logic, apart from the contract's bindings
+/// (which exist only inside the component), so it can be tested natively.
+fn logic(lang: Lang, hook: Hook) -> &'static str {
+    match (lang, hook) {
+        (Lang::Python, Hook::Filter) => include_str!("templates/python/filter_logic.py"),
+        (Lang::Python, Hook::Transform) => include_str!("templates/python/transform_logic.py"),
+        (Lang::Python, Hook::Classify) => include_str!("templates/python/classify_logic.py"),
+        (Lang::Js, Hook::Filter) => include_str!("templates/js/filter_logic.js"),
+        (Lang::Js, Hook::Transform) => include_str!("templates/js/transform_logic.js"),
+        (Lang::Js, Hook::Classify) => include_str!("templates/js/classify_logic.js"),
+        // A Rust plugin's tests are in its source, as Rust's are.
+        (Lang::Rust, _) => "",
+    }
+}
+
+/// The native unit tests of [`logic`].
+fn unit_tests(lang: Lang, hook: Hook) -> &'static str {
+    match (lang, hook) {
+        (Lang::Python, Hook::Filter) => include_str!("templates/python/filter_test.py"),
+        (Lang::Python, Hook::Transform) => include_str!("templates/python/transform_test.py"),
+        (Lang::Python, Hook::Classify) => include_str!("templates/python/classify_test.py"),
+        (Lang::Js, Hook::Filter) => include_str!("templates/js/filter_test.js"),
+        (Lang::Js, Hook::Transform) => include_str!("templates/js/transform_test.js"),
+        (Lang::Js, Hook::Classify) => include_str!("templates/js/classify_test.js"),
+        (Lang::Rust, _) => "",
+    }
+}
+
 const RUST_BUILD: &str = r#"```sh
 cargo build --release
 ```
@@ -254,7 +286,15 @@ const PYTHON_BUILD: &str = r#"```sh
 makes `{{wasm}}` with componentize-py, which the first run installs into
 `.venv` (it needs `python3` with `venv`, and PyPI). The component carries
 CPython, so it is large (about 18 MB) and its first load compiles for seconds;
-the router caches the compiled result."#;
+the router, and `switchyard plugin run`, cache the compiled result.
+
+The plugin's logic is in `logic.py`, plain Python that does not import the
+component's bindings; `app.py` adapts it to the contract. `test_logic.py` tests
+it natively, with no build:
+
+```sh
+python3 -m unittest
+```"#;
 
 const JS_BUILD: &str = r#"```sh
 ./build.sh
@@ -263,7 +303,16 @@ const JS_BUILD: &str = r#"```sh
 makes `{{wasm}}` with ComponentizeJS, which the first run installs into
 `node_modules` (it needs `node`, `npm` and the npm registry). The component
 carries a JavaScript engine, so it is large (about 12 MB) and its first load
-compiles for seconds; the router caches the compiled result."#;
+compiles for seconds; the router, and `switchyard plugin run`, cache the
+compiled result.
+
+The plugin's logic is in `logic.js`, plain JavaScript that does not import the
+contract's interfaces; `plugin.js` adapts it to the contract. `logic.test.js`
+tests it natively, with no build (node 20 or later):
+
+```sh
+node --test        # or: npm test
+```"#;
 
 /// `order-filter` → `OrderFilter`.
 fn type_name(name: &str) -> String {

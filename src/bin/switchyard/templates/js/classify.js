@@ -7,21 +7,12 @@
 // The router calls `init` once on each new instance, which then serves many
 // calls, so the parsed config lives in module state set by `init`. ComponentizeJS turns
 // a thrown *string* into the `err` of a `result`; anything else thrown traps.
+// The logic is in logic.js, plain JavaScript tested natively; this file adapts
+// it to the contract.
+
+import { parseConfig, permanentReason } from './logic.js';
 
 let permanent = [];
-
-function parseConfig(text) {
-  const config = JSON.parse(text);
-  const keys = Object.keys(config ?? {});
-  if (typeof config !== 'object' || keys.length !== 1 || keys[0] !== 'permanent') {
-    throw new Error('the config must be {"permanent": [...]}');
-  }
-  const list = config.permanent;
-  if (!Array.isArray(list) || !list.every((s) => Number.isInteger(s) && s >= 100 && s <= 599)) {
-    throw new Error('`permanent` must list HTTP statuses');
-  }
-  return list;
-}
 
 export const init = {
   init(config) {
@@ -38,9 +29,7 @@ export const classify = {
   // { tag: 'permanent', val: reason }, or { tag: 'default' }: no opinion.
   classify(event, attempt) {
     const outcome = attempt.outcome;
-    if (outcome.tag === 'response' && permanent.includes(outcome.val.status)) {
-      return { tag: 'permanent', val: `the receiver answered HTTP ${outcome.val.status}` };
-    }
-    return { tag: 'default' };
+    const reason = outcome.tag === 'response' && permanentReason(outcome.val.status, permanent);
+    return reason ? { tag: 'permanent', val: reason } : { tag: 'default' };
   },
 };

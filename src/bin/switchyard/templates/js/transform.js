@@ -6,20 +6,12 @@
 // The router calls `init` once on each new instance, which then serves many
 // calls, so the parsed config lives in module state set by `init`. ComponentizeJS turns
 // a thrown *string* into the `err` of a `result`; anything else thrown traps.
+// The logic is in logic.js, plain JavaScript tested natively; this file adapts
+// it to the contract.
+
+import { parseConfig, withFields } from './logic.js';
 
 let add = {};
-
-function parseConfig(text) {
-  const config = JSON.parse(text);
-  const keys = Object.keys(config ?? {});
-  if (typeof config !== 'object' || keys.length !== 1 || keys[0] !== 'add') {
-    throw new Error('the config must be {"add": {...}}');
-  }
-  if (typeof config.add !== 'object' || config.add === null || Array.isArray(config.add)) {
-    throw new Error('`add` must be a table of fields');
-  }
-  return config.add;
-}
 
 export const init = {
   init(config) {
@@ -38,19 +30,10 @@ export const transform = {
     if (Object.keys(add).length === 0) return { tag: 'unchanged' };
     let body;
     try {
-      body = JSON.parse(new TextDecoder().decode(event.body));
+      body = withFields(event.body, add);
     } catch (e) {
-      throw `the body is not JSON: ${e.message}`;
+      throw e.message;
     }
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      throw 'the body is not a JSON object';
-    }
-    Object.assign(body, add);
-    const replacement = {
-      body: new TextEncoder().encode(JSON.stringify(body)),
-      eventType: undefined,
-      headers: [],
-    };
-    return { tag: 'replaced', val: replacement };
+    return { tag: 'replaced', val: { body, eventType: undefined, headers: [] } };
   },
 };

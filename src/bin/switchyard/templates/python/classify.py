@@ -5,12 +5,12 @@ answer to the next classifier or the router's built-in rule:
     plugins = [{ path = "{{name}}.wasm", config = { permanent = [400, 404, 410, 422] } }]
 
 The router calls `init` once on each new instance, which then serves many calls,
-so the parsed config lives in module globals set by `init`.
+so the parsed config lives in module globals set by `init`. The logic is in
+logic.py, plain Python tested natively; this file adapts it to the contract.
 """
 
-import json
-
 from componentize_py_types import Err
+from logic import parse_config, permanent_reason
 from wit_world import exports
 from wit_world.imports.types import (
     Attempt,
@@ -22,17 +22,6 @@ from wit_world.imports.types import (
 )
 
 _permanent: list[int] = []
-
-
-def parse_config(text: str) -> list[int]:
-    """The permanent statuses, from the config; raises ValueError with a message."""
-    config = json.loads(text)
-    if not isinstance(config, dict) or set(config) != {"permanent"}:
-        raise ValueError('the config must be {"permanent": [...]}')
-    statuses = config["permanent"]
-    if not all(isinstance(s, int) and 100 <= s <= 599 for s in statuses):
-        raise ValueError("`permanent` must list HTTP statuses")
-    return statuses
 
 
 class Init(exports.Init):
@@ -49,6 +38,8 @@ class Classify(exports.Classify):
         """Verdict_Success(), Verdict_Retry(ms or None), Verdict_Permanent(reason),
         or Verdict_Default(): no opinion, ask the next classifier."""
         outcome = attempt.outcome
-        if isinstance(outcome, Outcome_Response) and outcome.value.status in _permanent:
-            return Verdict_Permanent(f"the receiver answered HTTP {outcome.value.status}")
+        if isinstance(outcome, Outcome_Response):
+            reason = permanent_reason(outcome.value.status, _permanent)
+            if reason is not None:
+                return Verdict_Permanent(reason)
         return Verdict_Default()

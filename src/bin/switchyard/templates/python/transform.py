@@ -4,12 +4,12 @@ fields to the top level of the body, replacing any of the same name:
     plugins = [{ path = "{{name}}.wasm", config = { add = { environment = "production" } } }]
 
 The router calls `init` once on each new instance, which then serves many calls,
-so the parsed config lives in module globals set by `init`.
+so the parsed config lives in module globals set by `init`. The logic is in
+logic.py, plain Python tested natively; this file adapts it to the contract.
 """
 
-import json
-
 from componentize_py_types import Err
+from logic import parse_config, with_fields
 from wit_world import exports
 from wit_world.imports.types import (
     Event,
@@ -20,16 +20,6 @@ from wit_world.imports.types import (
 )
 
 _add: dict = {}
-
-
-def parse_config(text: str) -> dict:
-    """The fields to add, from the config; raises ValueError with a message."""
-    config = json.loads(text)
-    if not isinstance(config, dict) or set(config) != {"add"}:
-        raise ValueError('the config must be {"add": {...}}')
-    if not isinstance(config["add"], dict):
-        raise ValueError("`add` must be a table of fields")
-    return config["add"]
 
 
 class Init(exports.Init):
@@ -48,11 +38,7 @@ class Transform(exports.Transform):
         if not _add:
             return Transformed_Unchanged()
         try:
-            body = json.loads(event.body)
+            new = with_fields(event.body, _add)
         except ValueError as e:
-            raise Err(f"the body is not JSON: {e}")
-        if not isinstance(body, dict):
-            raise Err("the body is not a JSON object")
-        body.update(_add)
-        new = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+            raise Err(str(e))
         return Transformed_Replaced(Replacement(body=new, event_type=None, headers=[]))
