@@ -8,7 +8,8 @@
 //! Stop: ingest answers 503 from the first moment; lanes stop dispatching and give
 //! in-flight attempts the grace period; the listeners and the purge stop; the writer commits
 //! what is queued and lets go of the data file. Anything not finished stays
-//! pending on disk for the next start.
+//! pending on disk for the next start. The trace exporter goes last, sending the
+//! spans of the final attempts.
 //!
 //! Reload: the new config's plugins are loaded (compiled components are reused)
 //! before anything changes, so a broken plugin is refused while the old chain keeps
@@ -36,6 +37,7 @@ use crate::plugin::{Chain, Runtime};
 use crate::replay::Replays;
 use crate::retention;
 use crate::store::{Store, StoreError};
+use crate::telemetry::{Settings as TelemetrySettings, Telemetry, TelemetryError};
 
 /// Why the router could not start.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +48,8 @@ pub enum StartError {
     Client(#[from] ClientError),
     #[error(transparent)]
     Plugins(#[from] PluginErrors),
+    #[error(transparent)]
+    Telemetry(#[from] TelemetryError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -117,7 +121,7 @@ async fn load_plugins(
 
 /// Server settings a running router cannot change: the listener, the data file and
 /// the outbound client are made once, at start.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 struct Fixed {
     listen: SocketAddr,
     admin_listen: Option<SocketAddr>,
@@ -127,6 +131,7 @@ struct Fixed {
     admin_max_connections: Option<usize>,
     header_timeout: Duration,
     idle_timeout: Duration,
+    telemetry: Option<TelemetrySettings>,
 }
 
 impl Fixed {
@@ -140,6 +145,7 @@ impl Fixed {
             admin_max_connections: config.admin.as_ref().and_then(|a| a.max_connections),
             header_timeout: config.server.header_timeout,
             idle_timeout: config.server.idle_timeout,
+            telemetry: config.telemetry.clone(),
         }
     }
 
@@ -169,6 +175,7 @@ impl Fixed {
                 "server.idle_timeout",
                 self.idle_timeout != other.idle_timeout,
             ),
+            ("telemetry", self.telemetry != other.telemetry),
         ]
         .into_iter()
         .filter_map(|(key, changed)| changed.then_some(key))
@@ -270,6 +277,7 @@ pub struct Server {
     /// Stops the listeners and the purge.
     stop_tasks: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    telemetry: Telemetry,
 }
 
 impl Server {
@@ -285,6 +293,7 @@ impl Server {
         );
         let chains = load_plugins(runtime.clone(), config.clone()).await?;
         let client = HttpClient::new(config.server.allow_private_networks)?;
+        let telemetry = Telemetry::start(config.telemetry.as_ref())?;
         let (ingest_listener, ingest_addr) = bind(config.server.listen).await?;
         let admin = match &config.admin {
             Some(admin) => Some(bind(admin.listen).await?),
@@ -292,13 +301,13 @@ impl Server {
         };
         let store = Store::open(&config.server.data_dir, metrics.clone())?;
 
-        let scheduler = Arc::new(Scheduler::start(chains, &store, &client, &metrics));
-        let ingest = Arc::new(Ingest::new(
-            &config,
-            store.clone(),
-            scheduler.clone(),
-            metrics.clone(),
+        let scheduler = Arc::new(Scheduler::start(
+            chains, &store, &client, &metrics, &telemetry,
         ));
+        let ingest = Arc::new(
+            Ingest::new(&config, store.clone(), scheduler.clone(), metrics.clone())
+                .with_telemetry(telemetry.clone()),
+        );
         let (stop_tasks, stopped) = watch::channel(false);
         let handler = {
             let ingest = ingest.clone();
@@ -377,6 +386,7 @@ impl Server {
             control,
             stop_tasks,
             tasks,
+            telemetry,
         })
     }
 
@@ -420,6 +430,8 @@ impl Server {
         if let Err(e) = store.close().await {
             tracing::error!(error = %e, "cannot close the store cleanly");
         }
+        // Last, so the spans of the final attempts go out too.
+        self.telemetry.shutdown().await;
         tracing::info!("stopped");
     }
 }

@@ -21,6 +21,7 @@ use crate::store::{
     AttemptError, AttemptRecord, DeliveryRecord, DeliveryStatus, Due, ErrorKind, EventRecord, Next,
     Outcome, PluginNote, RESPONSE_EXCERPT_BYTES, StoreError, now_ms,
 };
+use crate::telemetry::{AttemptEnd, AttemptFacts, AttemptTrace};
 
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
 static AGENT: HeaderValue =
@@ -34,7 +35,7 @@ pub(super) enum Attempted {
 }
 
 pub(super) async fn make(lane: &Lane, due: Due) -> Result<Attempted, StoreError> {
-    let Some((delivery, event)) = lane.store.delivery_with_event(due.delivery)? else {
+    let Some((delivery, event, trace)) = lane.store.delivery_with_event(due.delivery)? else {
         return Ok(Attempted::Stale);
     };
     if delivery.status != DeliveryStatus::Pending {
@@ -47,7 +48,24 @@ pub(super) async fn make(lane: &Lane, due: Due) -> Result<Attempted, StoreError>
         event = %event.id,
         attempt = delivery.attempts.saturating_add(1),
     );
-    let outcome = attempt(lane, due, &delivery, event).instrument(span).await;
+    let facts = AttemptFacts {
+        webhook: &lane.webhook.id,
+        delivery: &due.delivery,
+        event: &event.id,
+        number: delivery.attempts.saturating_add(1),
+        replay: delivery.replays,
+        url: &lane.webhook.url,
+    };
+    let trace = lane.telemetry.attempt(trace.as_ref(), &facts);
+    let outcome = (attempt(lane, due, &delivery, event, &trace))
+        .instrument(span)
+        .await;
+    let error = outcome.attempt.error.as_ref();
+    trace.end(&AttemptEnd {
+        status_code: outcome.attempt.status_code,
+        error: error.map(|e| (&e.kind as &dyn std::fmt::Debug, e.message.as_str())),
+        next: outcome.next.name(),
+    });
     Ok(Attempted::Made(Arc::new(outcome)))
 }
 
@@ -65,7 +83,13 @@ struct Attempt<'a> {
     notes: Vec<PluginNote>,
 }
 
-async fn attempt(lane: &Lane, due: Due, delivery: &DeliveryRecord, event: EventRecord) -> Outcome {
+async fn attempt(
+    lane: &Lane,
+    due: Due,
+    delivery: &DeliveryRecord,
+    event: EventRecord,
+    trace: &AttemptTrace,
+) -> Outcome {
     let mut attempt = Attempt {
         lane,
         due,
@@ -103,7 +127,7 @@ async fn attempt(lane: &Lane, due: Due, delivery: &DeliveryRecord, event: EventR
     } else {
         Bytes::from(std::mem::take(&mut event.body))
     };
-    let (result, verdict) = match request(lane, due, &event, body, attempt.at_ms) {
+    let (result, verdict) = match request(lane, due, &event, body, attempt.at_ms, trace) {
         Ok(request) => {
             attempt.request_headers = logged_headers(&request, &lane.webhook.headers);
             let result = lane.client.send(request, lane.webhook.timeout).await;
@@ -265,6 +289,7 @@ fn request(
     event: &plugin::Event,
     body: Bytes,
     at_ms: u64,
+    trace: &AttemptTrace,
 ) -> Result<Request<Full<Bytes>>, String> {
     let delivery_id = due.delivery.to_string();
     let message = Message {
@@ -290,6 +315,7 @@ fn request(
         headers.insert(CONTENT_TYPE, JSON.clone());
     }
     headers.insert(USER_AGENT, AGENT.clone());
+    trace.inject(headers);
     headers.extend(signed);
     Ok(request)
 }

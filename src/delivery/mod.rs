@@ -34,6 +34,7 @@ use crate::config::Webhook;
 use crate::metrics::Metrics;
 use crate::plugin::Chain;
 use crate::store::Store;
+use crate::telemetry::Telemetry;
 
 /// A webhook and its loaded plugin chain: what a lane runs.
 pub type WebhookChain = (Arc<Webhook>, Arc<Chain>);
@@ -45,6 +46,7 @@ struct Lane {
     store: Store,
     client: HttpClient,
     metrics: Arc<Metrics>,
+    telemetry: Telemetry,
 }
 
 /// A running lane, as the scheduler holds it.
@@ -107,6 +109,7 @@ pub struct Scheduler {
     store: Store,
     client: HttpClient,
     metrics: Arc<Metrics>,
+    telemetry: Telemetry,
 }
 
 /// What [`Scheduler::apply`] changed, by webhook id.
@@ -126,12 +129,14 @@ impl Scheduler {
         store: &Store,
         client: &HttpClient,
         metrics: &Arc<Metrics>,
+        telemetry: &Telemetry,
     ) -> Self {
         let scheduler = Self {
             lanes: Mutex::default(),
             store: store.clone(),
             client: client.clone(),
             metrics: metrics.clone(),
+            telemetry: telemetry.clone(),
         };
         let mut lanes = scheduler.lanes();
         for (webhook, chain) in webhooks.into_iter().filter(|(w, _)| w.enabled) {
@@ -215,6 +220,7 @@ impl Scheduler {
             store: self.store.clone(),
             client: self.client.clone(),
             metrics: self.metrics.clone(),
+            telemetry: self.telemetry.clone(),
         }
     }
 

@@ -31,13 +31,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::backoff::Backoff;
 use crate::metrics::Metrics;
+use crate::telemetry::TraceContext;
 
 use super::handle::{self, Handle};
 use super::pending::{Changes, Pending};
 use super::retention::{Purge, Purged};
 use super::schema::{
-    self, ATTEMPTS, CURSORS, DEDUPE, DELIVERIES, DUE, EVENT_DELIVERIES, EVENTS, FINISHED, HEALTH,
-    META,
+    self, ATTEMPTS, CURSORS, DEDUPE, DELIVERIES, DUE, EVENT_DELIVERIES, EVENT_TRACES, EVENTS,
+    FINISHED, HEALTH, META,
 };
 use super::{
     AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, DisableAfter, Disabled, EventKey,
@@ -56,6 +57,8 @@ pub struct NewEvent {
     pub received_at_ms: u64,
     pub payload: Vec<u8>,
     pub webhooks: Vec<Arc<str>>,
+    /// The trace its attempts continue: the sender's, or ingest's span's.
+    pub trace: Option<TraceContext>,
 }
 
 /// A [`NewEvent`]'s rows, keys made and records encoded on the caller's task:
@@ -68,6 +71,8 @@ pub(super) struct EventRows {
     record: Vec<u8>,
     /// Per webhook: its delivery's id and encoded record.
     deliveries: Vec<(Arc<str>, DeliveryId, Vec<u8>)>,
+    /// The encoded [`TraceContext`], if it has one.
+    trace: Option<Vec<u8>>,
 }
 
 impl EventRows {
@@ -91,6 +96,7 @@ impl EventRows {
             payload: event.payload,
         };
         Ok(Self {
+            trace: event.trace.as_ref().map(schema::encode).transpose()?,
             record: schema::encode(&record)?,
             sender: event.sender,
             id: record.id,
@@ -389,6 +395,7 @@ fn apply_all(
 /// Every table, open in one write transaction.
 pub(super) struct Tables<'txn> {
     pub events: Table<'txn, u128, &'static [u8]>,
+    pub event_traces: Table<'txn, u128, &'static [u8]>,
     pub dedupe: Table<'txn, (&'static str, &'static str), (u128, u64)>,
     pub deliveries: Table<'txn, u128, &'static [u8]>,
     pub due: Table<'txn, (&'static str, u64, u128), ()>,
@@ -406,6 +413,7 @@ impl<'txn> Tables<'txn> {
     fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
         Ok(Self {
             events: txn.open_table(EVENTS)?,
+            event_traces: txn.open_table(EVENT_TRACES)?,
             dedupe: txn.open_table(DEDUPE)?,
             deliveries: txn.open_table(DELIVERIES)?,
             due: txn.open_table(DUE)?,
@@ -482,6 +490,9 @@ impl<'txn> Tables<'txn> {
             self.event_deliveries.insert((event.key.0, id.0), ())?;
         }
         self.events.insert(event.key.0, event.record.as_slice())?;
+        if let Some(trace) = &event.trace {
+            self.event_traces.insert(event.key.0, trace.as_slice())?;
+        }
         Ok(Ingested::New)
     }
 
@@ -627,6 +638,7 @@ mod tests {
             received_at_ms,
             payload: b"{}".to_vec(),
             webhooks: vec!["w".into()],
+            trace: None,
         }
     }
 
