@@ -262,7 +262,7 @@ impl Telemetry {
             .start_with_context(&exporting.tracer, &parent);
         AttemptTrace {
             propagate: Some(TraceContext::of(span.span_context())),
-            span: Some(span),
+            span: Some((exporting.tracer.clone(), Context::new().with_span(span))),
         }
     }
 
@@ -278,17 +278,6 @@ impl Telemetry {
             Ok(Ok(())) => tracing::debug!("trace exporter stopped"),
             Ok(Err(e)) => tracing::warn!(error = %e, "the trace exporter did not stop cleanly"),
             Err(e) => tracing::warn!(error = %e, "stopping the trace exporter panicked"),
-        }
-    }
-
-    /// Exports the spans ended so far (for tests and a clean stop).
-    pub async fn flush(&self) {
-        let Some(exporting) = self.exporting.clone() else {
-            return;
-        };
-        let flushed = tokio::task::spawn_blocking(move || exporting.provider.force_flush()).await;
-        if let Ok(Err(e)) = flushed {
-            tracing::warn!(error = %e, "cannot flush the trace exporter");
         }
     }
 }
@@ -353,7 +342,8 @@ pub struct AttemptEnd<'a> {
 
 /// One attempt's span, and the context its request carries.
 pub struct AttemptTrace {
-    span: Option<Span>,
+    /// The span, in a context its children start from.
+    span: Option<(SdkTracer, Context)>,
     propagate: Option<TraceContext>,
 }
 
@@ -374,8 +364,25 @@ impl AttemptTrace {
         }
     }
 
+    /// A child span for one pass of the webhook's plugins over the attempt
+    /// (`hook`: `before_send`, the filters and transforms, or `classify`).
+    pub fn plugins(&self, hook: &'static str) -> PluginSpan {
+        let Some((tracer, context)) = &self.span else {
+            return PluginSpan { span: None };
+        };
+        let span = tracer
+            .span_builder("webhook.plugins")
+            .with_kind(SpanKind::Internal)
+            .with_attributes([KeyValue::new("switchyard.plugin.hook", hook)])
+            .start_with_context(tracer, context);
+        PluginSpan { span: Some(span) }
+    }
+
     pub fn end(self, end: &AttemptEnd<'_>) {
-        let Some(mut span) = self.span else { return };
+        let Some((_, context)) = self.span else {
+            return;
+        };
+        let span = context.span();
         if let Some(code) = end.status_code {
             span.set_attribute(KeyValue::new("http.response.status_code", i64::from(code)));
         }
@@ -384,6 +391,29 @@ impl AttemptTrace {
             let kind = format!("{kind:?}").to_lowercase();
             span.set_attribute(KeyValue::new("error.type", kind));
             span.set_status(Status::error(message.to_owned()));
+        }
+        span.end();
+    }
+}
+
+/// A pass of the plugins over an attempt, as a child span of it.
+pub struct PluginSpan {
+    span: Option<Span>,
+}
+
+impl PluginSpan {
+    /// Ends the span with what each plugin said (`results`, made only when it is
+    /// recorded), and the failure that ended the pass, if one did.
+    pub fn end(self, results: impl FnOnce() -> Vec<String>, failure: Option<&str>) {
+        let Some(mut span) = self.span else { return };
+        let results: Vec<opentelemetry::StringValue> =
+            results().into_iter().map(Into::into).collect();
+        span.set_attribute(KeyValue::new(
+            "switchyard.plugin.results",
+            opentelemetry::Value::Array(results.into()),
+        ));
+        if let Some(failure) = failure {
+            span.set_status(Status::error(failure.to_owned()));
         }
         span.end();
     }

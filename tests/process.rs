@@ -336,6 +336,38 @@ fn check_names_each_broken_key() {
     );
     let missing = check("");
     assert!(missing.contains("senders"), "{missing}");
+    let telemetry = check(
+        "[[senders]]\nname = \"a\"\ntoken = \"t\"\n[telemetry]\notlp_endpoint = \"collector:4318\"\nsample_ratio = -1.0\n",
+    );
+    assert!(
+        telemetry.contains("telemetry.otlp_endpoint")
+            && telemetry.contains("telemetry.sample_ratio"),
+        "{telemetry}"
+    );
+}
+
+#[test]
+fn check_reports_where_traces_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("traced.toml");
+    let text = "[[senders]]\nname = \"a\"\ntoken = \"t\"\n[telemetry]\notlp_endpoint = \"https://collector.example:4318/secret/path\"\n";
+    std::fs::write(&path, text).unwrap();
+    let output = Command::new(BIN)
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("traces: OTLP/HTTP to https://collector.example:4318 as \"switchyard\""),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("secret"),
+        "the path is not shown: {stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

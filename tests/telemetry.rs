@@ -365,3 +365,46 @@ fn telemetry_config_errors_name_their_keys() {
     .unwrap();
     assert!(off.telemetry.is_none());
 }
+
+/// Each pass of a webhook's plugins over an attempt is a child span of it,
+/// saying what each plugin answered.
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_passes_are_child_spans_of_the_attempt() {
+    let collector = Collector::start().await;
+    let receiver = Receiver::start(|_| Reply::status(404)).await;
+    let plugins = format!(
+        "plugins = [{{ path = {:?}, config = {{ mask = [\"/data\"] }} }}, {{ path = {:?} }}]",
+        plugin("redact"),
+        plugin("classify-http")
+    );
+    let rest = webhook("w", &receiver.url("/"), &plugins) + &telemetry_section(&collector, "");
+    let router = Router::start("", &rest).await;
+    router.send("evt-1", "t").await;
+    receiver.wait_for(1, WAIT).await;
+    let attempt = collector.wait_for("webhook.attempt", 1).await.remove(0);
+    let passes = collector.wait_for("webhook.plugins", 2).await;
+    for pass in &passes {
+        assert_eq!(pass.trace_id, attempt.trace_id);
+        assert_eq!(pass.parent_span_id, attempt.span_id);
+    }
+    let results = |hook: &str| -> Vec<String> {
+        let pass = (passes.iter())
+            .find(|p| {
+                attribute(p, "switchyard.plugin.hook") == Some(Value::StringValue(hook.into()))
+            })
+            .unwrap_or_else(|| panic!("no {hook} pass in {passes:?}"));
+        match attribute(pass, "switchyard.plugin.results") {
+            Some(Value::ArrayValue(array)) => (array.values.iter())
+                .map(|v| string(v.value.as_ref()))
+                .collect(),
+            other => panic!("results of {hook}: {other:?}"),
+        }
+    };
+    assert_eq!(results("before_send"), ["redact transform: replaced"]);
+    let classified = results("classify");
+    assert!(
+        classified.len() == 1 && classified[0].starts_with("classify_http classify: permanent"),
+        "{classified:?}"
+    );
+    router.server.shutdown().await;
+}

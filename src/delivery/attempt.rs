@@ -111,7 +111,15 @@ async fn attempt(
         headers: Vec::new(),
         body: event.payload,
     };
+    let plugins = (!lane.chain.is_empty()).then(|| trace.plugins("before_send"));
     let (prepared, notes) = before_send(&lane.chain, event).await;
+    if let Some(span) = plugins {
+        let failure = match &prepared {
+            BeforeSend::Failed(failure) => Some(failure_message(failure)),
+            _ => None,
+        };
+        span.end(|| describe(&notes), failure.as_deref());
+    }
     attempt.notes = notes;
     let mut event = match prepared {
         BeforeSend::Deliver(event) => event,
@@ -131,7 +139,7 @@ async fn attempt(
         Ok(request) => {
             attempt.request_headers = logged_headers(&request, &lane.webhook.headers);
             let result = lane.client.send(request, lane.webhook.timeout).await;
-            match attempt.judge(event, &result).await {
+            match attempt.judge(event, &result, trace).await {
                 Ok(verdict) => (result, verdict),
                 Err(failure) => return attempt.plugin_failed(Some(&result), &failure),
             }
@@ -161,6 +169,7 @@ impl Attempt<'_> {
         &mut self,
         event: plugin::Event,
         result: &Result<Response, TransportError>,
+        trace: &AttemptTrace,
     ) -> Result<Verdict, PluginFailure> {
         let chain = self.lane.chain.clone();
         let local = matches!(result, Err(e) if e.kind == ErrorKind::Local);
@@ -175,12 +184,18 @@ impl Attempt<'_> {
             outcome: plugin_outcome(result),
         };
         let mut notes = std::mem::take(&mut self.notes);
+        let (before, span) = (notes.len(), trace.plugins("classify"));
         let (classified, notes) = (self.lane.chain)
             .offload(move || {
                 let classified = chain.classify(&event, &attempt, &mut notes);
                 (classified, notes)
             })
             .await;
+        let failure = match &classified {
+            Classified::Failed(failure) => Some(failure_message(failure)),
+            _ => None,
+        };
+        span.end(|| describe(&notes[before..]), failure.as_deref());
         self.notes = notes;
         Ok(match classified {
             Classified::Verdict(plugin::Verdict::Success) => Verdict::Success,
@@ -204,7 +219,7 @@ impl Attempt<'_> {
         result: Option<&Result<Response, TransportError>>,
         failure: &PluginFailure,
     ) -> Outcome {
-        let message = format!("plugin {}: {}", failure.plugin, failure.error);
+        let message = failure_message(failure);
         let verdict = if failure.permanent {
             Verdict::Permanent {
                 reason: message.clone(),
@@ -261,6 +276,17 @@ impl Attempt<'_> {
             disable_after: self.lane.webhook.disable_after,
         }
     }
+}
+
+fn failure_message(failure: &PluginFailure) -> String {
+    format!("plugin {}: {}", failure.plugin, failure.error)
+}
+
+/// What each plugin said, for a span: `redact transform: replaced`.
+fn describe(notes: &[PluginNote]) -> Vec<String> {
+    (notes.iter())
+        .map(|n| format!("{} {}: {}", n.plugin, n.hook, n.result))
+        .collect()
 }
 
 /// Runs the chain's filters and transforms over `event`. An empty chain costs nothing.
