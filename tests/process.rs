@@ -303,18 +303,23 @@ fn check_accepts_the_example_config() {
     );
 }
 
+/// `switchyard check` of a config file holding `text`.
+fn check_text(dir: &std::path::Path, text: &str) -> std::process::Output {
+    let path = dir.join("checked.toml");
+    std::fs::write(&path, text).unwrap();
+    Command::new(BIN)
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn check_names_each_broken_key() {
     let dir = tempfile::tempdir().unwrap();
     let check = |text: &str| {
-        let path = dir.path().join("broken.toml");
-        std::fs::write(&path, text).unwrap();
-        let output = Command::new(BIN)
-            .arg("check")
-            .arg("--config")
-            .arg(&path)
-            .output()
-            .unwrap();
+        let output = check_text(dir.path(), text);
         assert!(!output.status.success());
         String::from_utf8_lossy(&output.stderr).into_owned()
     };
@@ -349,15 +354,8 @@ fn check_names_each_broken_key() {
 #[test]
 fn check_reports_where_traces_go() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("traced.toml");
     let text = "[[senders]]\nname = \"a\"\ntoken = \"t\"\n[telemetry]\notlp_endpoint = \"https://collector.example:4318/secret/path\"\n";
-    std::fs::write(&path, text).unwrap();
-    let output = Command::new(BIN)
-        .arg("check")
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .unwrap();
+    let output = check_text(dir.path(), text);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     assert!(
