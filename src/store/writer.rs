@@ -668,6 +668,89 @@ mod tests {
         assert_eq!(renewed.received_at_ms, fresh_at);
     }
 
+    fn traced_event(id: &str, received_at_ms: u64, trace: Option<TraceContext>) -> NewEvent {
+        NewEvent {
+            trace,
+            ..event(id, received_at_ms)
+        }
+    }
+
+    fn trace_rows(store: &Store) -> u64 {
+        use redb::{ReadableDatabase, ReadableTableMetadata};
+        let txn = store.db.get().unwrap().begin_read().unwrap();
+        txn.open_table(EVENT_TRACES).unwrap().len().unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_events_trace_context_is_read_with_it_and_purged_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Arc::new(Metrics::new())).unwrap();
+        let trace = TraceContext {
+            trace_id: [7; 16],
+            span_id: [9; 8],
+            flags: 1,
+            state: "vendor=x".into(),
+        };
+        let old = now_ms() - 120_000;
+        let events = vec![
+            traced_event("traced", old, Some(trace.clone())),
+            traced_event("untraced", old, None),
+        ];
+        store.ingest(events, 60_000).await.unwrap();
+        assert_eq!(
+            trace_rows(&store),
+            1,
+            "only an event with a context has a row"
+        );
+        let mut read = Vec::new();
+        for due in store.due("w", now_ms(), 10).unwrap() {
+            let (delivery, event, stored) =
+                store.delivery_with_event(due.delivery).unwrap().unwrap();
+            read.push((event.id, stored));
+            let outcome = settled(due.delivery, &delivery, Next::Succeeded);
+            store.record(outcome).await.unwrap();
+        }
+        read.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            read,
+            [
+                ("traced".to_owned(), Some(trace)),
+                ("untraced".to_owned(), None)
+            ]
+        );
+        let everything = Purge {
+            succeeded_before_ms: u64::MAX,
+            failed_before_ms: u64::MAX,
+            events_before_ms: now_ms(),
+            limit: 100,
+        };
+        assert_eq!(store.purge(everything).await.unwrap().events, 2);
+        assert_eq!(trace_rows(&store), 0, "the row goes with its event");
+    }
+
+    #[tokio::test]
+    async fn a_data_file_from_before_trace_contexts_opens_and_delivers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Arc::new(Metrics::new())).unwrap();
+        store
+            .ingest(vec![traced_event("e", now_ms(), None)], 60_000)
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+        // As an earlier build left it: the same version, no `event_traces` table.
+        let db = Database::open(dir.path().join(crate::store::FILE_NAME)).unwrap();
+        let txn = db.begin_write().unwrap();
+        assert!(txn.delete_table(EVENT_TRACES).unwrap());
+        txn.commit().unwrap();
+        drop(db);
+
+        let store = Store::open(dir.path(), Arc::new(Metrics::new())).unwrap();
+        let due = store.due("w", now_ms(), 10).unwrap();
+        let (_, event, trace) = store.delivery_with_event(due[0].delivery).unwrap().unwrap();
+        assert_eq!((event.id.as_str(), trace), ("e", None));
+        assert_eq!(trace_rows(&store), 0);
+    }
+
     fn settled(id: DeliveryId, delivery: &DeliveryRecord, next: Next) -> Arc<Outcome> {
         Arc::new(Outcome {
             delivery: id,
