@@ -52,6 +52,7 @@ impl Events {
                     received_at_ms: now_ms(),
                     payload: self.payload.clone(),
                     webhooks: self.webhooks.clone(),
+                    trace: None,
                 }
             })
             .collect()

@@ -33,6 +33,7 @@ use crate::plugin::{Limits, MAX_MEMORY_BYTES, OnPluginError, PluginSpec};
 use crate::signing::{Scheme, Signer};
 use crate::ssrf;
 use crate::store::{DisableAfter, OnGone};
+use crate::telemetry;
 use crate::tls::{self, ClientIdentity, Roots, Trust};
 
 /// A validated configuration.
@@ -46,6 +47,8 @@ pub struct Config {
     pub senders: Vec<Sender>,
     pub webhooks: Vec<Arc<Webhook>>,
     pub retention: Retention,
+    /// Trace export, if the file has a `[telemetry]` section; none without one.
+    pub telemetry: Option<telemetry::Settings>,
     /// The `[delivery]` section: how deliveries reach the network.
     pub outbound: Outbound,
 }
@@ -326,6 +329,7 @@ struct RawConfig {
     webhooks: Vec<RawWebhook>,
     #[serde(default)]
     retention: RawRetention,
+    telemetry: Option<RawTelemetry>,
     #[serde(default)]
     delivery: RawDelivery,
 }
@@ -359,6 +363,38 @@ struct RawProxy {
 struct RawWebhookTls {
     client_cert: PathBuf,
     client_key: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTelemetry {
+    otlp_endpoint: String,
+    #[serde(default = "default_service_name")]
+    service_name: String,
+    #[serde(default = "default_sample_ratio")]
+    sample_ratio: f64,
+    #[serde(default = "default_telemetry_timeout", with = "duration")]
+    timeout: Duration,
+    #[serde(default = "default_export_interval", with = "duration")]
+    export_interval: Duration,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    /// Header name → the environment variable holding its value.
+    #[serde(default)]
+    headers_env: BTreeMap<String, String>,
+}
+
+fn default_service_name() -> String {
+    "switchyard".into()
+}
+fn default_sample_ratio() -> f64 {
+    1.0
+}
+fn default_telemetry_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_export_interval() -> Duration {
+    Duration::from_secs(5)
 }
 
 #[derive(Deserialize)]
@@ -542,6 +578,9 @@ const RESERVED_HEADERS: &[&str] = &[
     "trailer",
     "transfer-encoding",
     "upgrade",
+    // The trace context of the attempt (docs/delivery.md).
+    "traceparent",
+    "tracestate",
 ];
 
 /// Bounds that keep one webhook from exhausting the process.
@@ -593,6 +632,7 @@ impl RawConfig {
             .collect();
         let retention = self.retention.validate(problems);
         let outbound = self.delivery.validate(base, problems);
+        let telemetry = self.telemetry.and_then(|t| t.validate(problems));
         Config {
             path: PathBuf::new(),
             server,
@@ -601,6 +641,7 @@ impl RawConfig {
             webhooks,
             retention,
             outbound,
+            telemetry,
         }
     }
 }
@@ -791,6 +832,108 @@ impl RawAdmin {
             max_connections: self.max_connections,
         })
     }
+}
+
+/// The OTLP/HTTP path of traces, added to an endpoint given without a path.
+const OTLP_TRACES_PATH: &str = "/v1/traces";
+
+impl RawTelemetry {
+    fn validate(self, problems: &mut Problems) -> Option<telemetry::Settings> {
+        let endpoint = otlp_endpoint(&self.otlp_endpoint, problems);
+        if self.service_name.trim().is_empty() {
+            problems.add("telemetry.service_name", "must not be empty");
+        }
+        if !(0.0..=1.0).contains(&self.sample_ratio) {
+            problems.add(
+                "telemetry.sample_ratio",
+                format!("{} is not between 0.0 and 1.0", self.sample_ratio),
+            );
+        }
+        if self.timeout.is_zero() || self.timeout > MAX_TIMEOUT {
+            problems.add("telemetry.timeout", "must be between 1ms and 1h");
+        }
+        if self.export_interval < Duration::from_millis(10) || self.export_interval > MAX_TIMEOUT {
+            problems.add("telemetry.export_interval", "must be between 10ms and 1h");
+        }
+        let mut raw = self.headers;
+        for (name, var) in self.headers_env {
+            let key = format!("telemetry.headers_env.{name}");
+            match raw.entry(name) {
+                std::collections::btree_map::Entry::Occupied(_) => {
+                    problems.add(key, "is also in telemetry.headers; set it in one place");
+                }
+                std::collections::btree_map::Entry::Vacant(entry) => {
+                    if let Some(value) = env_secret(&key, &var, problems) {
+                        entry.insert(value);
+                    }
+                }
+            }
+        }
+        let headers = collector_headers(raw, problems);
+        Some(telemetry::Settings {
+            endpoint: endpoint?,
+            service_name: self.service_name,
+            sample_ratio: self.sample_ratio,
+            timeout: self.timeout,
+            export_interval: self.export_interval,
+            headers,
+        })
+    }
+}
+
+/// The collector's traces URL: an absolute http(s) URL without credentials, with
+/// [`OTLP_TRACES_PATH`] added when it has no path (as OTLP exporters do).
+fn otlp_endpoint(raw: &str, problems: &mut Problems) -> Option<Uri> {
+    let key = "telemetry.otlp_endpoint";
+    let uri: Uri = match raw.parse() {
+        Ok(uri) => uri,
+        Err(e) => {
+            problems.add(key, format!("is not a URL: {e}"));
+            return None;
+        }
+    };
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+        problems.add(
+            key,
+            "must be an absolute http:// or https:// URL, such as http://127.0.0.1:4318",
+        );
+        return None;
+    }
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        problems.add(
+            key,
+            "must not hold user:password@; put credentials in telemetry.headers",
+        );
+        return None;
+    }
+    if !matches!(uri.path(), "" | "/") {
+        return Some(uri);
+    }
+    let mut parts = uri.into_parts();
+    parts.path_and_query = Some(http::uri::PathAndQuery::from_static(OTLP_TRACES_PATH));
+    Uri::from_parts(parts)
+        .map_err(|e| problems.add(key, e.to_string()))
+        .ok()
+}
+
+/// Headers sent to the collector, valid and marked sensitive (they are often credentials).
+fn collector_headers(raw: BTreeMap<String, String>, problems: &mut Problems) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in raw {
+        let key = format!("telemetry.headers.{name}");
+        let Ok(name) = HeaderName::try_from(name.as_str()) else {
+            problems.add(key, "is not a valid header name");
+            continue;
+        };
+        match HeaderValue::try_from(value) {
+            Ok(mut value) => {
+                value.set_sensitive(true);
+                headers.insert(name, value);
+            }
+            Err(_) => problems.add(key, "is not a valid header value"),
+        }
+    }
+    headers
 }
 
 /// A token given as `token` or, kept out of the file, as `token_env`.

@@ -38,6 +38,7 @@ use crate::delivery::Scheduler;
 use crate::log_limit::LogLimit;
 use crate::metrics::Metrics;
 use crate::store::{Ingested, NewEvent, Store, StoreError, now_ms};
+use crate::telemetry::{Telemetry, TraceContext};
 
 /// The most events one batch request may carry.
 pub const MAX_BATCH: usize = 1000;
@@ -80,6 +81,7 @@ pub struct Ingest {
     memory: Arc<Semaphore>,
     /// Refusals (503, 408) to log, at most once a second.
     refusals: LogLimit,
+    telemetry: Telemetry,
 }
 
 /// The part of the config ingest works from; see the module docs.
@@ -111,7 +113,14 @@ impl Ingest {
             draining: AtomicBool::new(false),
             memory: Arc::new(Semaphore::new(MEMORY_BUDGET_KIB as usize)),
             refusals: LogLimit::default(),
+            telemetry: Telemetry::off(),
         }
+    }
+
+    /// Traces each request, and keeps the trace context with its events.
+    pub fn with_telemetry(mut self, telemetry: Telemetry) -> Self {
+        self.telemetry = telemetry;
+        self
     }
 
     /// Routes every request that starts from now on by `config`; requests already
@@ -164,14 +173,24 @@ impl Ingest {
             sender = tracing::field::Empty,
             events = tracing::field::Empty
         );
-        let result = self.accept(request, batch).instrument(span).await;
+        let trace = self.telemetry.ingest(request.headers(), route);
+        let result = (self.accept(request, batch, trace.context()))
+            .instrument(span)
+            .await;
         if let Err(refusal) = &result {
             self.count_refusal(refusal);
         }
-        api::respond(result)
+        let Ok(response) = api::respond(result);
+        trace.end(response.status());
+        Ok(response)
     }
 
-    async fn accept<B>(&self, request: Request<B>, batch: bool) -> Result<Response<Body>, ApiError>
+    async fn accept<B>(
+        &self,
+        request: Request<B>,
+        batch: bool,
+        trace: Option<&TraceContext>,
+    ) -> Result<Response<Body>, ApiError>
     where
         B: hyper::body::Body,
         B::Error: std::error::Error + Send + Sync + 'static,
@@ -200,9 +219,9 @@ impl Ingest {
         })
         .await?;
         if batch {
-            accept_batch(self, &routes, &sender, &body).await
+            accept_batch(self, &routes, &sender, &body, trace).await
         } else {
-            accept_one(self, &routes, &sender, &body).await
+            accept_one(self, &routes, &sender, &body, trace).await
         }
     }
 
@@ -289,8 +308,9 @@ async fn accept_one(
     routes: &Routes,
     sender: &Arc<str>,
     body: &[u8],
+    trace: Option<&TraceContext>,
 ) -> Result<Response<Body>, ApiError> {
-    let event = (parse_json(body).and_then(|e| routes.prepare(sender, e)))
+    let event = (parse_json(body).and_then(|e| routes.prepare(sender, e, trace)))
         .inspect_err(|_| ingest.metrics.ingested(sender, "rejected"))?;
     tracing::Span::current().record("events", event.id.as_str());
     let id = event.id.clone();
@@ -328,6 +348,7 @@ async fn accept_batch(
     routes: &Routes,
     sender: &Arc<str>,
     body: &[u8],
+    trace: Option<&TraceContext>,
 ) -> Result<Response<Body>, ApiError> {
     let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(
@@ -344,7 +365,7 @@ async fn accept_batch(
     let mut answers: Vec<Result<String, ApiError>> = Vec::with_capacity(items.len());
     let mut valid = Vec::with_capacity(items.len());
     for item in items {
-        match parse_json(item.get().as_bytes()).and_then(|e| routes.prepare(sender, e)) {
+        match parse_json(item.get().as_bytes()).and_then(|e| routes.prepare(sender, e, trace)) {
             Ok(event) => {
                 answers.push(Ok(event.id.clone()));
                 valid.push(event);
@@ -458,8 +479,14 @@ impl Routes {
         })
     }
 
-    /// Validates an incoming event and routes it to the webhooks that subscribe to its type.
-    fn prepare(&self, sender: &Arc<str>, event: Incoming<'_>) -> Result<NewEvent, ApiError> {
+    /// Validates an incoming event and routes it to the webhooks that subscribe to
+    /// its type; its attempts will continue `trace`.
+    fn prepare(
+        &self,
+        sender: &Arc<str>,
+        event: Incoming<'_>,
+        trace: Option<&TraceContext>,
+    ) -> Result<NewEvent, ApiError> {
         let built = build(event)?;
         let webhooks = (self.webhooks.iter())
             .filter(|w| w.events.matches(&built.event_type))
@@ -472,6 +499,7 @@ impl Routes {
             received_at_ms: built.received_at_ms,
             payload: built.payload,
             webhooks,
+            trace: trace.cloned(),
         })
     }
 }

@@ -5,8 +5,8 @@
 //! take due deliveries from the store, [`signing`] them and sending them through
 //! the [`ssrf`]-guarded client, and record each attempt back in the store. The
 //! [`server`] starts and stops the parts in order; [`config`] says what they do.
-//! Beside the flow, [`retention`] purges what is old, and [`admin`] is the
-//! operator's API.
+//! Beside the flow, [`retention`] purges what is old, [`admin`] is the
+//! operator's API, and [`telemetry`] exports a trace of each event's way through.
 
 pub mod admin;
 pub mod api;
@@ -25,6 +25,7 @@ pub mod signing;
 pub mod ssrf;
 pub mod store;
 pub mod tls;
+pub mod telemetry;
 
 pub use config::Config;
 pub use server::Server;

@@ -8,7 +8,8 @@
 //! Stop: ingest answers 503 from the first moment; lanes stop dispatching and give
 //! in-flight attempts the grace period; the listeners and the purge stop; the writer commits
 //! what is queued and lets go of the data file. Anything not finished stays
-//! pending on disk for the next start.
+//! pending on disk for the next start. The trace exporter goes last, sending the
+//! spans of the final attempts.
 //!
 //! Reload: the new config's plugins are loaded (compiled components are reused)
 //! before anything changes, so a broken plugin is refused while the old chain keeps
@@ -37,6 +38,7 @@ use crate::plugin::{Chain, Runtime};
 use crate::replay::Replays;
 use crate::retention;
 use crate::store::{Store, StoreError};
+use crate::telemetry::{Settings as TelemetrySettings, Telemetry, TelemetryError};
 
 /// Why the router could not start.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +49,8 @@ pub enum StartError {
     Client(#[from] ClientError),
     #[error(transparent)]
     Plugins(#[from] PluginErrors),
+    #[error(transparent)]
+    Telemetry(#[from] TelemetryError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -120,7 +124,7 @@ async fn load_plugins(
 
 /// Server settings a running router cannot change: the listener, the data file and
 /// the outbound client are made once, at start.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 struct Fixed {
     listen: SocketAddr,
     admin_listen: Option<SocketAddr>,
@@ -130,6 +134,7 @@ struct Fixed {
     admin_max_connections: Option<usize>,
     header_timeout: Duration,
     idle_timeout: Duration,
+    telemetry: Option<TelemetrySettings>,
 }
 
 impl Fixed {
@@ -143,6 +148,7 @@ impl Fixed {
             admin_max_connections: config.admin.as_ref().and_then(|a| a.max_connections),
             header_timeout: config.server.header_timeout,
             idle_timeout: config.server.idle_timeout,
+            telemetry: config.telemetry.clone(),
         }
     }
 
@@ -172,6 +178,7 @@ impl Fixed {
                 "server.idle_timeout",
                 self.idle_timeout != other.idle_timeout,
             ),
+            ("telemetry", self.telemetry != other.telemetry),
         ]
         .into_iter()
         .filter_map(|(key, changed)| changed.then_some(key))
@@ -274,6 +281,7 @@ pub struct Server {
     /// Stops the listeners and the purge.
     stop_tasks: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    telemetry: Telemetry,
 }
 
 impl Server {
@@ -289,6 +297,7 @@ impl Server {
         );
         let chains = load_plugins(runtime.clone(), config.clone()).await?;
         let clients = Clients::new(config.server.allow_private_networks, &config)?;
+        let telemetry = Telemetry::start(config.telemetry.as_ref(), &config.outbound.trust)?;
         let (ingest_listener, ingest_addr) = bind(config.server.listen).await?;
         let admin = match &config.admin {
             Some(admin) => Some(bind(admin.listen).await?),
@@ -296,13 +305,13 @@ impl Server {
         };
         let store = Store::open(&config.server.data_dir, metrics.clone())?;
 
-        let scheduler = Arc::new(Scheduler::start(chains, &store, clients, &metrics));
-        let ingest = Arc::new(Ingest::new(
-            &config,
-            store.clone(),
-            scheduler.clone(),
-            metrics.clone(),
+        let scheduler = Arc::new(Scheduler::start(
+            chains, &store, clients, &metrics, &telemetry,
         ));
+        let ingest = Arc::new(
+            Ingest::new(&config, store.clone(), scheduler.clone(), metrics.clone())
+                .with_telemetry(telemetry.clone()),
+        );
         let (stop_tasks, stopped) = watch::channel(false);
         let handler = {
             let ingest = ingest.clone();
@@ -381,6 +390,7 @@ impl Server {
             control,
             stop_tasks,
             tasks,
+            telemetry,
         })
     }
 
@@ -424,6 +434,8 @@ impl Server {
         if let Err(e) = store.close().await {
             tracing::error!(error = %e, "cannot close the store cleanly");
         }
+        // Last, so the spans of the final attempts go out too.
+        self.telemetry.shutdown().await;
         tracing::info!("stopped");
     }
 }

@@ -303,18 +303,23 @@ fn check_accepts_the_example_config() {
     );
 }
 
+/// `switchyard check` of a config file holding `text`.
+fn check_text(dir: &std::path::Path, text: &str) -> std::process::Output {
+    let path = dir.join("checked.toml");
+    std::fs::write(&path, text).unwrap();
+    Command::new(BIN)
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn check_names_each_broken_key() {
     let dir = tempfile::tempdir().unwrap();
     let check = |text: &str| {
-        let path = dir.path().join("broken.toml");
-        std::fs::write(&path, text).unwrap();
-        let output = Command::new(BIN)
-            .arg("check")
-            .arg("--config")
-            .arg(&path)
-            .output()
-            .unwrap();
+        let output = check_text(dir.path(), text);
         assert!(!output.status.success());
         String::from_utf8_lossy(&output.stderr).into_owned()
     };
@@ -336,6 +341,31 @@ fn check_names_each_broken_key() {
     );
     let missing = check("");
     assert!(missing.contains("senders"), "{missing}");
+    let telemetry = check(
+        "[[senders]]\nname = \"a\"\ntoken = \"t\"\n[telemetry]\notlp_endpoint = \"collector:4318\"\nsample_ratio = -1.0\n",
+    );
+    assert!(
+        telemetry.contains("telemetry.otlp_endpoint")
+            && telemetry.contains("telemetry.sample_ratio"),
+        "{telemetry}"
+    );
+}
+
+#[test]
+fn check_reports_where_traces_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[[senders]]\nname = \"a\"\ntoken = \"t\"\n[telemetry]\notlp_endpoint = \"https://collector.example:4318/secret/path\"\n";
+    let output = check_text(dir.path(), text);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("traces: OTLP/HTTP to https://collector.example:4318 as \"switchyard\""),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("secret"),
+        "the path is not shown: {stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -158,6 +158,7 @@ async fn purged_space_goes_back_to_the_file_system_by_the_next_start() {
                 received_at_ms: now_ms(),
                 payload: vec![b'x'; 1 << 20],
                 webhooks: Vec::new(),
+                trace: None,
             })
             .collect();
         store.ingest(events, HOUR).await.unwrap();
@@ -174,6 +175,7 @@ async fn purged_space_goes_back_to_the_file_system_by_the_next_start() {
         received_at_ms: now_ms(),
         payload: b"{}".to_vec(),
         webhooks: Vec::new(),
+        trace: None,
     };
     store.ingest(vec![young], HOUR).await.unwrap();
     let everything = Purge {

@@ -21,6 +21,7 @@ use crate::store::{
     AttemptError, AttemptRecord, DeliveryRecord, DeliveryStatus, Due, ErrorKind, EventRecord,
     GONE_REASON, Next, Outcome, PluginNote, RESPONSE_EXCERPT_BYTES, StoreError, now_ms,
 };
+use crate::telemetry::{AttemptEnd, AttemptFacts, AttemptTrace};
 
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
 static AGENT: HeaderValue =
@@ -34,7 +35,7 @@ pub(super) enum Attempted {
 }
 
 pub(super) async fn make(lane: &Lane, due: Due) -> Result<Attempted, StoreError> {
-    let Some((delivery, event)) = lane.store.delivery_with_event(due.delivery)? else {
+    let Some((delivery, event, trace)) = lane.store.delivery_with_event(due.delivery)? else {
         return Ok(Attempted::Stale);
     };
     if delivery.status != DeliveryStatus::Pending {
@@ -47,7 +48,24 @@ pub(super) async fn make(lane: &Lane, due: Due) -> Result<Attempted, StoreError>
         event = %event.id,
         attempt = delivery.attempts.saturating_add(1),
     );
-    let outcome = attempt(lane, due, &delivery, event).instrument(span).await;
+    let facts = AttemptFacts {
+        webhook: &lane.webhook.id,
+        delivery: &due.delivery,
+        event: &event.id,
+        number: delivery.attempts.saturating_add(1),
+        replay: delivery.replays,
+        url: &lane.webhook.url,
+    };
+    let trace = lane.telemetry.attempt(trace.as_ref(), &facts);
+    let outcome = (attempt(lane, due, &delivery, event, &trace))
+        .instrument(span)
+        .await;
+    let error = outcome.attempt.error.as_ref();
+    trace.end(&AttemptEnd {
+        status_code: outcome.attempt.status_code,
+        error: error.map(|e| (&e.kind as &dyn std::fmt::Debug, e.message.as_str())),
+        next: outcome.next.name(),
+    });
     Ok(Attempted::Made(Arc::new(outcome)))
 }
 
@@ -65,7 +83,13 @@ struct Attempt<'a> {
     notes: Vec<PluginNote>,
 }
 
-async fn attempt(lane: &Lane, due: Due, delivery: &DeliveryRecord, event: EventRecord) -> Outcome {
+async fn attempt(
+    lane: &Lane,
+    due: Due,
+    delivery: &DeliveryRecord,
+    event: EventRecord,
+    trace: &AttemptTrace,
+) -> Outcome {
     let mut attempt = Attempt {
         lane,
         due,
@@ -87,7 +111,15 @@ async fn attempt(lane: &Lane, due: Due, delivery: &DeliveryRecord, event: EventR
         headers: Vec::new(),
         body: event.payload,
     };
+    let plugins = (!lane.chain.is_empty()).then(|| trace.plugins("before_send"));
     let (prepared, notes) = before_send(&lane.chain, event).await;
+    if let Some(span) = plugins {
+        let failure = match &prepared {
+            BeforeSend::Failed(failure) => Some(failure_message(failure)),
+            _ => None,
+        };
+        span.end(|| describe(&notes), failure.as_deref());
+    }
     attempt.notes = notes;
     let mut event = match prepared {
         BeforeSend::Deliver(event) => event,
@@ -103,11 +135,11 @@ async fn attempt(lane: &Lane, due: Due, delivery: &DeliveryRecord, event: EventR
     } else {
         Bytes::from(std::mem::take(&mut event.body))
     };
-    let (result, verdict) = match request(lane, due, &event, body, attempt.at_ms) {
+    let (result, verdict) = match request(lane, due, &event, body, attempt.at_ms, trace) {
         Ok(request) => {
             attempt.request_headers = logged_headers(&request, &lane.webhook.headers);
             let result = lane.client.send(request, lane.webhook.timeout).await;
-            match attempt.judge(event, &result).await {
+            match attempt.judge(event, &result, trace).await {
                 Ok(verdict) => (result, verdict),
                 Err(failure) => return attempt.plugin_failed(Some(&result), &failure),
             }
@@ -138,6 +170,7 @@ impl Attempt<'_> {
         &mut self,
         event: plugin::Event,
         result: &Result<Response, TransportError>,
+        trace: &AttemptTrace,
     ) -> Result<Verdict, PluginFailure> {
         let chain = self.lane.chain.clone();
         let local = matches!(result, Err(e) if e.kind == ErrorKind::Local);
@@ -152,12 +185,18 @@ impl Attempt<'_> {
             outcome: plugin_outcome(result),
         };
         let mut notes = std::mem::take(&mut self.notes);
+        let (before, span) = (notes.len(), trace.plugins("classify"));
         let (classified, notes) = (self.lane.chain)
             .offload(move || {
                 let classified = chain.classify(&event, &attempt, &mut notes);
                 (classified, notes)
             })
             .await;
+        let failure = match &classified {
+            Classified::Failed(failure) => Some(failure_message(failure)),
+            _ => None,
+        };
+        span.end(|| describe(&notes[before..]), failure.as_deref());
         self.notes = notes;
         Ok(match classified {
             Classified::Verdict(plugin::Verdict::Success) => Verdict::Success,
@@ -181,7 +220,7 @@ impl Attempt<'_> {
         result: Option<&Result<Response, TransportError>>,
         failure: &PluginFailure,
     ) -> Outcome {
-        let message = format!("plugin {}: {}", failure.plugin, failure.error);
+        let message = failure_message(failure);
         let verdict = if failure.permanent {
             Verdict::Permanent {
                 reason: message.clone(),
@@ -241,6 +280,17 @@ impl Attempt<'_> {
     }
 }
 
+fn failure_message(failure: &PluginFailure) -> String {
+    format!("plugin {}: {}", failure.plugin, failure.error)
+}
+
+/// What each plugin said, for a span: `redact transform: replaced`.
+fn describe(notes: &[PluginNote]) -> Vec<String> {
+    (notes.iter())
+        .map(|n| format!("{} {}: {}", n.plugin, n.hook, n.result))
+        .collect()
+}
+
 /// Runs the chain's filters and transforms over `event`. An empty chain costs nothing.
 async fn before_send(chain: &Arc<Chain>, event: plugin::Event) -> (BeforeSend, Vec<PluginNote>) {
     if chain.is_empty() {
@@ -267,6 +317,7 @@ fn request(
     event: &plugin::Event,
     body: Bytes,
     at_ms: u64,
+    trace: &AttemptTrace,
 ) -> Result<Request<Full<Bytes>>, String> {
     let delivery_id = due.delivery.to_string();
     let message = Message {
@@ -292,6 +343,7 @@ fn request(
         headers.insert(CONTENT_TYPE, JSON.clone());
     }
     headers.insert(USER_AGENT, AGENT.clone());
+    trace.inject(headers);
     headers.extend(signed);
     Ok(request)
 }

@@ -38,6 +38,7 @@ use crate::config::Webhook;
 use crate::metrics::Metrics;
 use crate::plugin::Chain;
 use crate::store::Store;
+use crate::telemetry::Telemetry;
 
 /// A webhook and its loaded plugin chain: what a lane runs.
 pub type WebhookChain = (Arc<Webhook>, Arc<Chain>);
@@ -49,6 +50,7 @@ struct Lane {
     store: Store,
     client: HttpClient,
     metrics: Arc<Metrics>,
+    telemetry: Telemetry,
 }
 
 /// A running lane, as the scheduler holds it.
@@ -112,6 +114,7 @@ pub struct Scheduler {
     /// The clients of the config in force; a reload replaces them.
     clients: Mutex<Clients>,
     metrics: Arc<Metrics>,
+    telemetry: Telemetry,
 }
 
 /// What [`Scheduler::apply`] changed, by webhook id.
@@ -131,12 +134,14 @@ impl Scheduler {
         store: &Store,
         clients: Clients,
         metrics: &Arc<Metrics>,
+        telemetry: &Telemetry,
     ) -> Self {
         let scheduler = Self {
             lanes: Mutex::default(),
             store: store.clone(),
             clients: Mutex::new(clients),
             metrics: metrics.clone(),
+            telemetry: telemetry.clone(),
         };
         let mut lanes = scheduler.lanes();
         for (webhook, chain) in webhooks.into_iter().filter(|(w, _)| w.enabled) {
@@ -236,6 +241,7 @@ impl Scheduler {
             store: self.store.clone(),
             client,
             metrics: self.metrics.clone(),
+            telemetry: self.telemetry.clone(),
         }
     }
 

@@ -21,6 +21,7 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
+use crate::telemetry::TraceContext;
 
 pub use query::{DeliveryQuery, Listed};
 pub use records::{
@@ -34,8 +35,8 @@ pub use writer::{Ingested, NewEvent, Next, Outcome, Replayed};
 use handle::Handle;
 use pending::Pending;
 use schema::{
-    ATTEMPTS, CURSORS, DEDUPE, DELIVERIES, DUE, EVENT_DELIVERIES, EVENTS, FINISHED, HEALTH, META,
-    SCHEMA_VERSION,
+    ATTEMPTS, CURSORS, DEDUPE, DELIVERIES, DUE, EVENT_DELIVERIES, EVENT_TRACES, EVENTS, FINISHED,
+    HEALTH, META, SCHEMA_VERSION,
 };
 use writer::{Command, Done, EventRows, Op};
 
@@ -286,18 +287,27 @@ impl Store {
         }
     }
 
-    /// A delivery with its event: what an attempt needs.
+    /// A delivery with its event and the event's trace context: what an attempt needs.
+    #[allow(clippy::type_complexity)]
     pub fn delivery_with_event(
         &self,
         id: DeliveryId,
-    ) -> Result<Option<(DeliveryRecord, EventRecord)>, StoreError> {
+    ) -> Result<Option<(DeliveryRecord, EventRecord, Option<TraceContext>)>, StoreError> {
         let txn = self.db.get()?.begin_read()?;
         let Some(delivery) = read(&txn.open_table(DELIVERIES)?, id.0)? else {
             return Ok(None);
         };
         let delivery: DeliveryRecord = delivery;
-        let event = read(&txn.open_table(EVENTS)?, delivery.event.0)?;
-        Ok(event.map(|event| (delivery, event)))
+        let Some(event) = read(&txn.open_table(EVENTS)?, delivery.event.0)? else {
+            return Ok(None);
+        };
+        // A trace context that cannot be read costs the attempt its parent span, not
+        // the delivery.
+        let trace = read(&txn.open_table(EVENT_TRACES)?, delivery.event.0)
+            .inspect_err(|e| tracing::debug!(error = %e, "an event's trace context is unreadable"))
+            .ok()
+            .flatten();
+        Ok(Some((delivery, event, trace)))
     }
 
     pub fn delivery(&self, id: DeliveryId) -> Result<Option<DeliveryRecord>, StoreError> {
@@ -450,6 +460,7 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
         txn.open_table(DELIVERIES)?;
         txn.open_table(DUE)?;
         txn.open_table(EVENT_DELIVERIES)?;
+        txn.open_table(EVENT_TRACES)?;
         txn.open_table(ATTEMPTS)?;
         txn.open_table(HEALTH)?;
         txn.open_table(FINISHED)?;

@@ -183,6 +183,8 @@ impl Tables<'_> {
         }
         let removed = self.events.remove(key)?;
         purged.bytes += removed.map_or(0, |v| v.value().len() as u64);
+        let trace = self.event_traces.remove(key)?;
+        purged.bytes += trace.map_or(0, |v| v.value().len() as u64);
         purged.events += 1;
         Ok(())
     }

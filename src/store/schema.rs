@@ -24,7 +24,12 @@
 //!    `"events_purged_before"` cursor has already passed it, else when the cursor
 //!    passes it. Every event crosses the cursor once, so none is left behind.
 //!
-//! Bump [`SCHEMA_VERSION`] on any change to a key or record layout.
+//! 7. An event's `EVENT_TRACES` entry, if it has one, is written in the event's
+//!    transaction and deleted with the event.
+//!
+//! Bump [`SCHEMA_VERSION`] on any change to a key or record layout. A new table is
+//! not such a change: [`super::init_schema`] creates it in a file that lacks it,
+//! and a file written with it still opens in a build that does not know it.
 
 use redb::TableDefinition;
 use serde::Serialize;
@@ -44,6 +49,11 @@ pub const DEDUPE: TableDefinition<(&str, &str), (u128, u64)> = TableDefinition::
 pub const DELIVERIES: TableDefinition<u128, &[u8]> = TableDefinition::new("deliveries");
 /// `(webhook, due_at_ms, delivery id)` → `()`: the time-ordered work queue, per webhook.
 pub const DUE: TableDefinition<(&str, u64, u128), ()> = TableDefinition::new("due");
+/// Event key → [`crate::telemetry::TraceContext`]: what its attempts' spans continue.
+/// Only events that had one (a sender's `traceparent`, or trace export on) have an
+/// entry: a table apart rather than a field of [`super::EventRecord`], so files
+/// written before it existed read on unchanged.
+pub const EVENT_TRACES: TableDefinition<u128, &[u8]> = TableDefinition::new("event_traces");
 /// `(event key, delivery id)` → `()`: an event's deliveries.
 pub const EVENT_DELIVERIES: TableDefinition<(u128, u128), ()> =
     TableDefinition::new("event_deliveries");

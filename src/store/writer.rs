@@ -31,13 +31,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::backoff::Backoff;
 use crate::metrics::Metrics;
+use crate::telemetry::TraceContext;
 
 use super::handle::{self, Handle};
 use super::pending::{Changes, Pending};
 use super::retention::{Purge, Purged};
 use super::schema::{
-    self, ATTEMPTS, CURSORS, DEDUPE, DELIVERIES, DUE, EVENT_DELIVERIES, EVENTS, FINISHED, HEALTH,
-    META,
+    self, ATTEMPTS, CURSORS, DEDUPE, DELIVERIES, DUE, EVENT_DELIVERIES, EVENT_TRACES, EVENTS,
+    FINISHED, HEALTH, META,
 };
 use super::{
     AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, DisableAfter, Disabled, EventKey,
@@ -56,6 +57,8 @@ pub struct NewEvent {
     pub received_at_ms: u64,
     pub payload: Vec<u8>,
     pub webhooks: Vec<Arc<str>>,
+    /// The trace its attempts continue: the sender's, or ingest's span's.
+    pub trace: Option<TraceContext>,
 }
 
 /// A [`NewEvent`]'s rows, keys made and records encoded on the caller's task:
@@ -68,6 +71,8 @@ pub(super) struct EventRows {
     record: Vec<u8>,
     /// Per webhook: its delivery's id and encoded record.
     deliveries: Vec<(Arc<str>, DeliveryId, Vec<u8>)>,
+    /// The encoded [`TraceContext`], if it has one.
+    trace: Option<Vec<u8>>,
 }
 
 impl EventRows {
@@ -91,6 +96,7 @@ impl EventRows {
             payload: event.payload,
         };
         Ok(Self {
+            trace: event.trace.as_ref().map(schema::encode).transpose()?,
             record: schema::encode(&record)?,
             sender: event.sender,
             id: record.id,
@@ -397,6 +403,7 @@ fn apply_all(
 /// Every table, open in one write transaction.
 pub(super) struct Tables<'txn> {
     pub events: Table<'txn, u128, &'static [u8]>,
+    pub event_traces: Table<'txn, u128, &'static [u8]>,
     pub dedupe: Table<'txn, (&'static str, &'static str), (u128, u64)>,
     pub deliveries: Table<'txn, u128, &'static [u8]>,
     pub due: Table<'txn, (&'static str, u64, u128), ()>,
@@ -414,6 +421,7 @@ impl<'txn> Tables<'txn> {
     fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
         Ok(Self {
             events: txn.open_table(EVENTS)?,
+            event_traces: txn.open_table(EVENT_TRACES)?,
             dedupe: txn.open_table(DEDUPE)?,
             deliveries: txn.open_table(DELIVERIES)?,
             due: txn.open_table(DUE)?,
@@ -490,6 +498,9 @@ impl<'txn> Tables<'txn> {
             self.event_deliveries.insert((event.key.0, id.0), ())?;
         }
         self.events.insert(event.key.0, event.record.as_slice())?;
+        if let Some(trace) = &event.trace {
+            self.event_traces.insert(event.key.0, trace.as_slice())?;
+        }
         Ok(Ingested::New)
     }
 
@@ -639,6 +650,7 @@ mod tests {
             received_at_ms,
             payload: b"{}".to_vec(),
             webhooks: vec!["w".into()],
+            trace: None,
         }
     }
 
@@ -666,6 +678,89 @@ mod tests {
         assert_eq!(ingest(event("o", fresh_at)).await.unwrap(), [Ingested::New]);
         let renewed = store.event_by_sender_id("s", "o").unwrap().unwrap();
         assert_eq!(renewed.received_at_ms, fresh_at);
+    }
+
+    fn traced_event(id: &str, received_at_ms: u64, trace: Option<TraceContext>) -> NewEvent {
+        NewEvent {
+            trace,
+            ..event(id, received_at_ms)
+        }
+    }
+
+    fn trace_rows(store: &Store) -> u64 {
+        use redb::{ReadableDatabase, ReadableTableMetadata};
+        let txn = store.db.get().unwrap().begin_read().unwrap();
+        txn.open_table(EVENT_TRACES).unwrap().len().unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_events_trace_context_is_read_with_it_and_purged_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Arc::new(Metrics::new())).unwrap();
+        let trace = TraceContext {
+            trace_id: [7; 16],
+            span_id: [9; 8],
+            flags: 1,
+            state: "vendor=x".into(),
+        };
+        let old = now_ms() - 120_000;
+        let events = vec![
+            traced_event("traced", old, Some(trace.clone())),
+            traced_event("untraced", old, None),
+        ];
+        store.ingest(events, 60_000).await.unwrap();
+        assert_eq!(
+            trace_rows(&store),
+            1,
+            "only an event with a context has a row"
+        );
+        let mut read = Vec::new();
+        for due in store.due("w", now_ms(), 10).unwrap() {
+            let (delivery, event, stored) =
+                store.delivery_with_event(due.delivery).unwrap().unwrap();
+            read.push((event.id, stored));
+            let outcome = settled(due.delivery, &delivery, Next::Succeeded);
+            store.record(outcome).await.unwrap();
+        }
+        read.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            read,
+            [
+                ("traced".to_owned(), Some(trace)),
+                ("untraced".to_owned(), None)
+            ]
+        );
+        let everything = Purge {
+            succeeded_before_ms: u64::MAX,
+            failed_before_ms: u64::MAX,
+            events_before_ms: now_ms(),
+            limit: 100,
+        };
+        assert_eq!(store.purge(everything).await.unwrap().events, 2);
+        assert_eq!(trace_rows(&store), 0, "the row goes with its event");
+    }
+
+    #[tokio::test]
+    async fn a_data_file_from_before_trace_contexts_opens_and_delivers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Arc::new(Metrics::new())).unwrap();
+        store
+            .ingest(vec![traced_event("e", now_ms(), None)], 60_000)
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+        // As an earlier build left it: the same version, no `event_traces` table.
+        let db = Database::open(dir.path().join(crate::store::FILE_NAME)).unwrap();
+        let txn = db.begin_write().unwrap();
+        assert!(txn.delete_table(EVENT_TRACES).unwrap());
+        txn.commit().unwrap();
+        drop(db);
+
+        let store = Store::open(dir.path(), Arc::new(Metrics::new())).unwrap();
+        let due = store.due("w", now_ms(), 10).unwrap();
+        let (_, event, trace) = store.delivery_with_event(due[0].delivery).unwrap().unwrap();
+        assert_eq!((event.id.as_str(), trace), ("e", None));
+        assert_eq!(trace_rows(&store), 0);
     }
 
     fn settled(id: DeliveryId, delivery: &DeliveryRecord, next: Next) -> Arc<Outcome> {

@@ -148,6 +148,17 @@ fn check(path: &std::path::Path) -> anyhow::Result<()> {
             webhook.events.patterns().join(" ")
         );
     }
+    if let Some(telemetry) = &config.telemetry {
+        // Scheme and host only: a path can hold a credential.
+        let endpoint = &telemetry.endpoint;
+        say!(
+            "  traces: OTLP/HTTP to {}://{} as {:?}, sample ratio {}",
+            endpoint.scheme_str().unwrap_or("http"),
+            endpoint.authority().map_or("", |a| a.as_str()),
+            telemetry.service_name,
+            telemetry.sample_ratio
+        );
+    }
     Ok(())
 }
 
