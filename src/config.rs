@@ -54,6 +54,9 @@ pub struct Retention {
 pub struct Admin {
     pub listen: SocketAddr,
     pub token: Secret,
+    /// A second token that may only scrape `GET /metrics`: what a Prometheus
+    /// server is given, so it cannot pause or replay anything.
+    pub metrics_token: Option<Secret>,
     /// Open connections the admin listener holds at most; by default, derived
     /// from the open files limit when the listener starts.
     pub max_connections: Option<usize>,
@@ -151,10 +154,12 @@ impl fmt::Debug for Secret {
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    /// The cause is in the message, not a `source`: printed with its causes
+    /// (`{:#}`), it would appear twice.
+    #[error("cannot read config file {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("config file {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
@@ -186,9 +191,9 @@ fn format_problems(problems: &[Problem]) -> String {
 impl Config {
     /// Reads, parses and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         Self::parse(&text, path)
     }
@@ -360,6 +365,8 @@ struct RawAdmin {
     listen: String,
     token: Option<String>,
     token_env: Option<String>,
+    metrics_token: Option<String>,
+    metrics_token_env: Option<String>,
     max_connections: Option<usize>,
 }
 
@@ -642,9 +649,31 @@ impl RawAdmin {
             return None;
         }
         check_connections("admin.max_connections", self.max_connections, problems);
+        let metrics_token = match (self.metrics_token, self.metrics_token_env) {
+            (None, None) => None,
+            (given, env) => {
+                let metrics = named_token("admin", "metrics_token", given, env, problems);
+                if metrics.as_ref().is_some_and(|t| t.len() < MIN_ADMIN_TOKEN) {
+                    problems.add(
+                        "admin.metrics_token",
+                        format!("must be at least {MIN_ADMIN_TOKEN} characters"),
+                    );
+                    return None;
+                }
+                if metrics.is_some() && metrics == token {
+                    problems.add(
+                        "admin.metrics_token",
+                        "must differ from the admin token, which can do everything",
+                    );
+                    return None;
+                }
+                Some(Secret(metrics?))
+            }
+        };
         Some(Admin {
             listen: listen.ok()?,
             token: Secret(token?),
+            metrics_token,
             max_connections: self.max_connections,
         })
     }
@@ -657,20 +686,31 @@ fn token(
     token_env: Option<String>,
     problems: &mut Problems,
 ) -> Option<String> {
+    named_token(key, "token", token, token_env, problems)
+}
+
+/// A token given as `<field>` or, kept out of the file, as `<field>_env`.
+fn named_token(
+    key: &str,
+    field: &str,
+    token: Option<String>,
+    token_env: Option<String>,
+    problems: &mut Problems,
+) -> Option<String> {
     let token = match (token, token_env) {
         (Some(t), None) => Some(t),
-        (None, Some(var)) => env_secret(&format!("{key}.token_env"), &var, problems),
+        (None, Some(var)) => env_secret(&format!("{key}.{field}_env"), &var, problems),
         (Some(_), Some(_)) => {
-            problems.add(key, "set `token` or `token_env`, not both");
+            problems.add(key, format!("set `{field}` or `{field}_env`, not both"));
             None
         }
         (None, None) => {
-            problems.add(key, "needs `token` or `token_env`");
+            problems.add(key, format!("needs `{field}` or `{field}_env`"));
             None
         }
     }?;
     if token.is_empty() {
-        problems.add(format!("{key}.token"), "must not be empty");
+        problems.add(format!("{key}.{field}"), "must not be empty");
         return None;
     }
     Some(token)

@@ -32,9 +32,11 @@ use time::format_description::well_known::Rfc3339;
 use tracing::Instrument;
 use utoipa::ToSchema;
 
+use crate::access;
 use crate::api::{self, ApiError, Body, ErrorBody};
 use crate::config::{Config, Sender, Webhook};
 use crate::delivery::Scheduler;
+use crate::health;
 use crate::log_limit::LogLimit;
 use crate::metrics::Metrics;
 use crate::store::{Ingested, NewEvent, Store, StoreError, now_ms};
@@ -147,6 +149,9 @@ impl Ingest {
         B::Error: std::error::Error + Send + Sync + 'static,
     {
         let path = request.uri().path();
+        if let Some(probe) = health::Probe::of(path) {
+            return Ok(probe.answer(request.method(), || self.is_ready()));
+        }
         let Some(&(route, methods)) = ROUTES.iter().find(|(p, _)| *p == path) else {
             let message = format!("no route for {path}");
             return api::respond(Err(ApiError::new(
@@ -158,20 +163,41 @@ impl Ingest {
         if !methods.contains(request.method()) {
             return api::respond(Err(api::method_not_allowed(methods)));
         }
+        let started = std::time::Instant::now();
         let batch = route == BATCH;
         let span = tracing::info_span!(
             "ingest",
             sender = tracing::field::Empty,
             events = tracing::field::Empty
         );
-        let result = self.accept(request, batch).instrument(span).await;
+        let mut sender = None;
+        let result = self
+            .accept(request, batch, &mut sender)
+            .instrument(span)
+            .await;
         if let Err(refusal) = &result {
             self.count_refusal(refusal);
         }
-        api::respond(result)
+        let mut response = result.unwrap_or_else(ApiError::into_response);
+        (self.metrics).ingest_answered(response.status(), started.elapsed());
+        if let Some(sender) = sender {
+            response.extensions_mut().insert(access::Sender(sender));
+        }
+        Ok(response)
     }
 
-    async fn accept<B>(&self, request: Request<B>, batch: bool) -> Result<Response<Body>, ApiError>
+    /// Whether ingest takes events: not shutting down, and the store takes writes.
+    pub fn is_ready(&self) -> bool {
+        !self.is_draining() && self.store.is_writable()
+    }
+
+    /// Takes the request's events; `sender` is set once the sender is known.
+    async fn accept<B>(
+        &self,
+        request: Request<B>,
+        batch: bool,
+        sender_out: &mut Option<Arc<str>>,
+    ) -> Result<Response<Body>, ApiError>
     where
         B: hyper::body::Body,
         B::Error: std::error::Error + Send + Sync + 'static,
@@ -186,6 +212,7 @@ impl Ingest {
         let routes = self.routes();
         let sender = routes.authenticate(request.headers())?;
         tracing::Span::current().record("sender", &*sender);
+        *sender_out = Some(sender.clone());
         api::require_json(request.headers())?;
         let mut memory = Reservation {
             global: self.memory.clone(),

@@ -8,11 +8,13 @@
 //! Beside the flow, [`retention`] purges what is old, and [`admin`] is the
 //! operator's API.
 
+pub mod access;
 pub mod admin;
 pub mod api;
 pub mod backoff;
 pub mod config;
 pub mod delivery;
+pub mod health;
 pub mod ingest;
 pub mod listener;
 pub mod log_limit;

@@ -850,7 +850,7 @@ async fn plugin_metrics_are_labelled_by_webhook_and_pool_waits_are_measured() {
             ));
         }
     }
-    let text = metrics.render();
+    let text = metrics.render(switchyard::metrics::Format::OpenMetrics);
     for (webhook, calls) in [("a", 2), ("b", 3)] {
         let series = format!(
             "switchyard_plugin_calls_total{{webhook=\"{webhook}\",plugin=\"event_filter\",hook=\"filter\"}} {calls}"

@@ -167,17 +167,25 @@ async fn reload(server: &Server, path: &std::path::Path) {
     }
 }
 
+/// Logs go to stderr: human-readable, coloured only on a terminal (and never
+/// with `NO_COLOR` set), or one JSON object a line. A JSON line names its
+/// enclosing spans, outermost first, in `spans`, each with its fields; the
+/// innermost is the last (no separate `span`, which would repeat it).
 fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Human => builder.init(),
+        LogFormat::Human => builder.with_ansi(colour).init(),
         LogFormat::Json => builder
+            .with_ansi(false)
             .json()
             .flatten_event(true)
-            .with_current_span(true)
+            .with_current_span(false)
+            .with_span_list(true)
             .init(),
     }
 }
