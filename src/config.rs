@@ -1067,6 +1067,36 @@ mod tests {
     }
 
     #[test]
+    fn a_metrics_token_is_optional_long_and_not_the_admin_token() {
+        const ADMIN: &str = "[admin]\ntoken = \"0123456789abcdef\"\n";
+        let admin = parse(&format!("{MINIMAL}\n{ADMIN}"))
+            .unwrap()
+            .admin
+            .unwrap();
+        assert!(admin.metrics_token.is_none());
+        let with = format!("{MINIMAL}\n{ADMIN}metrics_token = \"fedcba9876543210\"\n");
+        let admin = parse(&with).unwrap().admin.unwrap();
+        assert_eq!(admin.metrics_token.unwrap().expose(), "fedcba9876543210");
+        for (line, expected) in [
+            (
+                "metrics_token = \"short\"",
+                "admin.metrics_token: must be at least 16",
+            ),
+            (
+                "metrics_token = \"0123456789abcdef\"",
+                "admin.metrics_token: must differ from the admin token",
+            ),
+            (
+                "metrics_token = \"fedcba9876543210\"\nmetrics_token_env = \"X\"",
+                "set `metrics_token` or `metrics_token_env`, not both",
+            ),
+        ] {
+            let err = parse(&format!("{MINIMAL}\n{ADMIN}{line}\n")).unwrap_err();
+            assert!(err.to_string().contains(expected), "{line}: {err}");
+        }
+    }
+
+    #[test]
     fn the_admin_api_is_off_without_its_section_and_needs_a_long_token_with_it() {
         assert!(parse(MINIMAL).unwrap().admin.is_none());
         let admin = parse(&format!(
