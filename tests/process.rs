@@ -548,3 +548,27 @@ fn an_os_errors_cause_is_printed_once() {
     assert!(!output.status.success());
     assert_eq!(stderr.matches("(os error 98)").count(), 1, "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_trap_is_logged_once_on_one_line_in_its_attempts_span() {
+    let receiver = Receiver::ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = format!("plugins = [{{ path = {:?} }}]", plugin("trap"));
+    let config = write_config(dir.path(), "", &webhook("w", &receiver.url("/"), &plugins));
+    let router = Process::spawn(&config);
+    let sent = try_post(router.addr, r#"{"id":"e1","type":"t","data":1}"#).await;
+    assert_eq!(sent.unwrap().status, 202);
+    // The call runs on a plugin thread; its warning is still the attempt's.
+    let failed = router.logged("plugin call failed", 1).await;
+    let spans = failed["spans"].as_array().unwrap();
+    let attempt = spans.last().unwrap();
+    assert_eq!(attempt["name"], "attempt", "{failed}");
+    assert_eq!(attempt["event"], "e1", "{failed}");
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.contains("wasm trap") && !error.contains('\n'), "{error}");
+    let log = router.log.lock().unwrap();
+    assert!(
+        !log.iter().any(|e| e.to_string().contains("wasm backtrace")),
+        "the backtrace is DEBUG"
+    );
+}
