@@ -1174,3 +1174,21 @@ async fn every_answer_carries_a_request_id_the_clients_if_sane_else_a_new_one() 
         assert!(a.len() == 32 && a != b, "{a:?} {b:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_removed_by_a_reload_leaves_no_status_or_queue_series_behind() {
+    let (a, b) = (
+        webhook("a", "http://127.0.0.1:9/", ""),
+        webhook("b", "http://127.0.0.1:9/", ""),
+    );
+    let router = start(&(a.clone() + &b)).await;
+    let paused = post(&router, "/v1/webhooks/b/pause").await;
+    assert_eq!(paused.status, StatusCode::OK);
+    let (_, text) = scrape(&router, None, ADMIN_TOKEN).await;
+    let b_paused = r#"switchyard_webhook_status{webhook="b",status="paused"} 1"#;
+    assert!(text.contains(b_paused), "{text}");
+    router.reload("", &(admin_section() + &a)).await.unwrap();
+    let (_, text) = scrape(&router, None, ADMIN_TOKEN).await;
+    assert!(!text.contains(r#"webhook="b""#), "{text}");
+    assert!(text.contains(r#"switchyard_webhook_status{webhook="a",status="active"} 1"#));
+}

@@ -565,7 +565,10 @@ async fn a_plugin_trap_is_logged_once_on_one_line_in_its_attempts_span() {
     assert_eq!(attempt["name"], "attempt", "{failed}");
     assert_eq!(attempt["event"], "e1", "{failed}");
     let error = failed["error"].as_str().unwrap();
-    assert!(error.contains("wasm trap") && !error.contains('\n'), "{error}");
+    assert!(
+        error.contains("wasm trap") && !error.contains('\n'),
+        "{error}"
+    );
     let log = router.log.lock().unwrap();
     assert!(
         !log.iter().any(|e| e.to_string().contains("wasm backtrace")),

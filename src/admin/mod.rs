@@ -311,7 +311,9 @@ fn metrics(control: &Control, headers: &HeaderMap) -> Result<Response<Body>, Api
     let store = control.store();
     let now = crate::store::now_ms();
     control.metrics().store_writable(store.is_writable());
-    for webhook in &control.config().webhooks {
+    let config = control.config();
+    (control.metrics()).scraped_webhooks(config.webhooks.iter().map(|w| &*w.id));
+    for webhook in &config.webhooks {
         let pending = store.pending_count(&webhook.id);
         // A store that cannot be read now leaves the ages and statuses as they
         // were: the metrics that say why matter most at such a time.

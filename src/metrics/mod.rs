@@ -13,6 +13,8 @@
 mod format;
 mod process;
 
+use std::collections::HashSet;
+use std::sync::Mutex;
 use std::time::Duration;
 
 pub use format::Format;
@@ -134,6 +136,9 @@ pub struct Metrics {
     ingest_seconds: Histograms<StatusClass>,
     attempt_errors: Family<WebhookKind, Counter>,
     webhook_status: Family<WebhookStatus, Gauge>,
+    /// The webhooks the scrape-time families have series of, so the series of one
+    /// a reload removed can go rather than stay at their last values.
+    scraped_webhooks: Mutex<HashSet<String>>,
     events: Family<SenderOutcome, Counter>,
     attempts: Family<WebhookOutcome, Counter>,
     attempt_seconds: Histograms<WebhookLabel>,
@@ -170,6 +175,7 @@ impl Metrics {
             ingest_seconds: Family::new_with_constructor(latency),
             attempt_errors: Family::default(),
             webhook_status: Family::default(),
+            scraped_webhooks: Mutex::default(),
             events: Family::default(),
             attempts: Family::default(),
             attempt_seconds: Family::new_with_constructor(latency),
@@ -353,6 +359,29 @@ impl Metrics {
                 .get_or_create(&labels)
                 .set(i64::from(each == status));
         }
+    }
+
+    /// Drops the scrape-time series (queue, status) of the webhooks not in
+    /// `webhooks`: a webhook a reload removed is not paused, nor pending, forever.
+    pub fn scraped_webhooks<'a>(&self, webhooks: impl IntoIterator<Item = &'a str>) {
+        let now: HashSet<String> = webhooks.into_iter().map(str::to_owned).collect();
+        let mut known = self
+            .scraped_webhooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for gone in known.difference(&now) {
+            let webhook = WebhookLabel {
+                webhook: gone.clone(),
+            };
+            self.pending.remove(&webhook);
+            self.oldest_pending_seconds.remove(&webhook);
+            for &status in WEBHOOK_STATUSES {
+                let webhook = gone.clone();
+                self.webhook_status
+                    .remove(&WebhookStatus { webhook, status });
+            }
+        }
+        *known = now;
     }
 
     /// An ingest request refused with 503 or 408, by its error code.
