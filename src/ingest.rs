@@ -1,7 +1,8 @@
 //! Ingest: the HTTP endpoint senders post events to.
 //!
 //! `POST /v1/events` takes one event, `POST /v1/events/batch` up to
-//! [`MAX_BATCH`]. A request is answered 2xx only after its events, their dedupe
+//! [`MAX_BATCH`]. The probes, `/healthz` and `/readyz`, are answered here too
+//! ([`crate::health`]), for the load balancer in front of this listener. A request is answered 2xx only after its events, their dedupe
 //! keys and their deliveries are durably committed; the commit is shared with
 //! every other request in flight (see [`crate::store`]), which is what makes
 //! durable acks fast. After the commit, the lanes of the webhooks that got new
@@ -191,7 +192,8 @@ impl Ingest {
         !self.is_draining() && self.store.is_writable()
     }
 
-    /// Takes the request's events; `sender` is set once the sender is known.
+    /// Takes the request's events; `sender_out` is set once the sender is known,
+    /// for the access log, whatever the answer.
     async fn accept<B>(
         &self,
         request: Request<B>,

@@ -20,6 +20,9 @@
 //!
 //! The cap's semaphore doubles as the count of live connections, which is how a
 //! stopping listener knows when the last one is done.
+//!
+//! Each request is served through [`crate::access`], which gives it its request
+//! id, its span and its access log line, whichever API the listener serves.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

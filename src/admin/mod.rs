@@ -1,9 +1,11 @@
 //! The admin API: the operator's HTTP surface, on a listener of its own.
 //!
 //! Every route but `/healthz` and `/readyz` wants `Authorization: Bearer <admin
-//! token>`: the token of the config in force, so a reload can rotate it. A
-//! presented token is hashed and the digests compared in constant time, so the
-//! comparison gives nothing away.
+//! token>`: the token of the config in force, so a reload can rotate it.
+//! `GET /metrics` also takes the read-only metrics token, so the credentials a
+//! Prometheus server holds cannot pause or replay anything. A presented token is
+//! hashed and the digests compared in constant time, so the comparison gives
+//! nothing away. The probes are [`crate::health`]'s, shared with ingest.
 //!
 //! Routes are matched by [`matchit`]; each handler lives in the module of what it
 //! acts on ([`webhooks`], ...) and answers JSON, with errors in the shape every
@@ -341,10 +343,13 @@ fn metrics(control: &Control, headers: &HeaderMap) -> Result<Response<Body>, Api
         .and_then(|v| v.to_str().ok());
     let format = Format::negotiate(accept);
     let mut response = Response::new(Body::from(control.metrics().render(format)));
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),
     );
+    // The answer depends on `Accept`: a cache in between must not mix them up.
+    headers.insert(http::header::VARY, HeaderValue::from_static("accept"));
     Ok(response)
 }
 
