@@ -86,6 +86,9 @@ pub struct Retention {
 pub struct Admin {
     pub listen: SocketAddr,
     pub token: Secret,
+    /// A second token that may only scrape `GET /metrics`: what a Prometheus
+    /// server is given, so it cannot pause or replay anything.
+    pub metrics_token: Option<Secret>,
     /// Open connections the admin listener holds at most; by default, derived
     /// from the open files limit when the listener starts.
     pub max_connections: Option<usize>,
@@ -187,10 +190,12 @@ impl fmt::Debug for Secret {
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    /// The cause is in the message, not a `source`: printed with its causes
+    /// (`{:#}`), it would appear twice.
+    #[error("cannot read config file {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Every problem found, syntax, type or validation, in the file's order.
     #[error("config file {path} has {}:\n{}", report::count(problems.len()), format_problems(problems))]
@@ -234,9 +239,9 @@ fn format_problems(problems: &[Problem]) -> String {
 impl Config {
     /// Reads, parses and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         Self::parse(&text, path)
     }
@@ -462,6 +467,8 @@ struct RawAdmin {
     listen: String,
     token: Option<String>,
     token_env: Option<String>,
+    metrics_token: Option<String>,
+    metrics_token_env: Option<String>,
     max_connections: Option<usize>,
 }
 
@@ -826,9 +833,31 @@ impl RawAdmin {
             return None;
         }
         check_connections("admin.max_connections", self.max_connections, problems);
+        let metrics_token = match (self.metrics_token, self.metrics_token_env) {
+            (None, None) => None,
+            (given, env) => {
+                let metrics = named_token("admin", "metrics_token", given, env, problems);
+                if metrics.as_ref().is_some_and(|t| t.len() < MIN_ADMIN_TOKEN) {
+                    problems.add(
+                        "admin.metrics_token",
+                        format!("must be at least {MIN_ADMIN_TOKEN} characters"),
+                    );
+                    return None;
+                }
+                if metrics.is_some() && metrics == token {
+                    problems.add(
+                        "admin.metrics_token",
+                        "must differ from the admin token, which can do everything",
+                    );
+                    return None;
+                }
+                Some(Secret(metrics?))
+            }
+        };
         Some(Admin {
             listen: listen.ok()?,
             token: Secret(token?),
+            metrics_token,
             max_connections: self.max_connections,
         })
     }
@@ -943,20 +972,31 @@ fn token(
     token_env: Option<String>,
     problems: &mut Problems,
 ) -> Option<String> {
+    named_token(key, "token", token, token_env, problems)
+}
+
+/// A token given as `<field>` or, kept out of the file, as `<field>_env`.
+fn named_token(
+    key: &str,
+    field: &str,
+    token: Option<String>,
+    token_env: Option<String>,
+    problems: &mut Problems,
+) -> Option<String> {
     let token = match (token, token_env) {
         (Some(t), None) => Some(t),
-        (None, Some(var)) => env_secret(&format!("{key}.token_env"), &var, problems),
+        (None, Some(var)) => env_secret(&format!("{key}.{field}_env"), &var, problems),
         (Some(_), Some(_)) => {
-            problems.add(key, "set `token` or `token_env`, not both");
+            problems.add(key, format!("set `{field}` or `{field}_env`, not both"));
             None
         }
         (None, None) => {
-            problems.add(key, "needs `token` or `token_env`");
+            problems.add(key, format!("needs `{field}` or `{field}_env`"));
             None
         }
     }?;
     if token.is_empty() {
-        problems.add(format!("{key}.token"), "must not be empty");
+        problems.add(format!("{key}.{field}"), "must not be empty");
         return None;
     }
     Some(token)
@@ -1315,6 +1355,36 @@ mod tests {
         assert_eq!(hook.max_attempts(), 4);
         assert!(hook.events.matches("anything.at.all"));
         assert!(hook.enabled);
+    }
+
+    #[test]
+    fn a_metrics_token_is_optional_long_and_not_the_admin_token() {
+        const ADMIN: &str = "[admin]\ntoken = \"0123456789abcdef\"\n";
+        let admin = parse(&format!("{MINIMAL}\n{ADMIN}"))
+            .unwrap()
+            .admin
+            .unwrap();
+        assert!(admin.metrics_token.is_none());
+        let with = format!("{MINIMAL}\n{ADMIN}metrics_token = \"fedcba9876543210\"\n");
+        let admin = parse(&with).unwrap().admin.unwrap();
+        assert_eq!(admin.metrics_token.unwrap().expose(), "fedcba9876543210");
+        for (line, expected) in [
+            (
+                "metrics_token = \"short\"",
+                "admin.metrics_token: must be at least 16",
+            ),
+            (
+                "metrics_token = \"0123456789abcdef\"",
+                "admin.metrics_token: must differ from the admin token",
+            ),
+            (
+                "metrics_token = \"fedcba9876543210\"\nmetrics_token_env = \"X\"",
+                "set `metrics_token` or `metrics_token_env`, not both",
+            ),
+        ] {
+            let err = parse(&format!("{MINIMAL}\n{ADMIN}{line}\n")).unwrap_err();
+            assert!(err.to_string().contains(expected), "{line}: {err}");
+        }
     }
 
     #[test]

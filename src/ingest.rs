@@ -1,7 +1,8 @@
 //! Ingest: the HTTP endpoint senders post events to.
 //!
 //! `POST /v1/events` takes one event, `POST /v1/events/batch` up to
-//! [`MAX_BATCH`]. A request is answered 2xx only after its events, their dedupe
+//! [`MAX_BATCH`]. The probes, `/healthz` and `/readyz`, are answered here too
+//! ([`crate::health`]), for the load balancer in front of this listener. A request is answered 2xx only after its events, their dedupe
 //! keys and their deliveries are durably committed; the commit is shared with
 //! every other request in flight (see [`crate::store`]), which is what makes
 //! durable acks fast. After the commit, the lanes of the webhooks that got new
@@ -32,9 +33,11 @@ use time::format_description::well_known::Rfc3339;
 use tracing::Instrument;
 use utoipa::ToSchema;
 
+use crate::access;
 use crate::api::{self, ApiError, Body, ErrorBody};
 use crate::config::{Config, Sender, Webhook};
 use crate::delivery::Scheduler;
+use crate::health;
 use crate::log_limit::LogLimit;
 use crate::metrics::Metrics;
 use crate::store::{Ingested, NewEvent, Store, StoreError, now_ms};
@@ -156,6 +159,9 @@ impl Ingest {
         B::Error: std::error::Error + Send + Sync + 'static,
     {
         let path = request.uri().path();
+        if let Some(probe) = health::Probe::of(path) {
+            return Ok(probe.answer(request.method(), || self.is_ready()));
+        }
         let Some(&(route, methods)) = ROUTES.iter().find(|(p, _)| *p == path) else {
             let message = format!("no route for {path}");
             return api::respond(Err(ApiError::new(
@@ -167,6 +173,7 @@ impl Ingest {
         if !methods.contains(request.method()) {
             return api::respond(Err(api::method_not_allowed(methods)));
         }
+        let started = std::time::Instant::now();
         let batch = route == BATCH;
         let span = tracing::info_span!(
             "ingest",
@@ -174,22 +181,35 @@ impl Ingest {
             events = tracing::field::Empty
         );
         let trace = self.telemetry.ingest(request.headers(), route);
-        let result = (self.accept(request, batch, trace.context()))
+        let mut sender = None;
+        let result = (self.accept(request, batch, trace.context(), &mut sender))
             .instrument(span)
             .await;
         if let Err(refusal) = &result {
             self.count_refusal(refusal);
         }
-        let Ok(response) = api::respond(result);
+        let mut response = result.unwrap_or_else(ApiError::into_response);
+        (self.metrics).ingest_answered(response.status(), started.elapsed());
         trace.end(response.status());
+        if let Some(sender) = sender {
+            response.extensions_mut().insert(access::Sender(sender));
+        }
         Ok(response)
     }
 
+    /// Whether ingest takes events: not shutting down, and the store takes writes.
+    pub fn is_ready(&self) -> bool {
+        !self.is_draining() && self.store.is_writable()
+    }
+
+    /// Takes the request's events; `sender_out` is set once the sender is known,
+    /// for the access log, whatever the answer.
     async fn accept<B>(
         &self,
         request: Request<B>,
         batch: bool,
         trace: Option<&TraceContext>,
+        sender_out: &mut Option<Arc<str>>,
     ) -> Result<Response<Body>, ApiError>
     where
         B: hyper::body::Body,
@@ -205,6 +225,7 @@ impl Ingest {
         let routes = self.routes();
         let sender = routes.authenticate(request.headers())?;
         tracing::Span::current().record("sender", &*sender);
+        *sender_out = Some(sender.clone());
         api::require_json(request.headers())?;
         let mut memory = Reservation {
             global: self.memory.clone(),

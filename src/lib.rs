@@ -8,11 +8,13 @@
 //! Beside the flow, [`retention`] purges what is old, [`admin`] is the
 //! operator's API, and [`telemetry`] exports a trace of each event's way through.
 
+pub mod access;
 pub mod admin;
 pub mod api;
 pub mod backoff;
 pub mod config;
 pub mod delivery;
+pub mod health;
 pub mod ingest;
 pub mod listener;
 pub mod log_limit;
@@ -24,8 +26,8 @@ pub mod server;
 pub mod signing;
 pub mod ssrf;
 pub mod store;
-pub mod tls;
 pub mod telemetry;
+pub mod tls;
 
 pub use config::Config;
 pub use server::Server;

@@ -20,8 +20,12 @@
 //!
 //! The cap's semaphore doubles as the count of live connections, which is how a
 //! stopping listener knows when the last one is done.
+//!
+//! Each request is served through [`crate::access`], which gives it its request
+//! id, its span and its access log line, whichever API the listener serves.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -33,6 +37,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::time::Instant;
 
+use crate::access;
 use crate::api::Body;
 use crate::log_limit::LogLimit;
 use crate::metrics::Metrics;
@@ -123,9 +128,9 @@ pub async fn serve<H, F>(
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let refusals = LogLimit::default();
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors, usually: back off instead of spinning.
                     tracing::warn!(listener = name, error = %e, "cannot accept a connection");
@@ -159,7 +164,7 @@ pub async fn serve<H, F>(
         let handler = handler.clone();
         metrics.connection_opened(name);
         tokio::spawn(async move {
-            connection.run(stream, handler).await;
+            connection.run(stream, peer, handler).await;
             connection.metrics.connection_closed(name);
             drop(slot);
         });
@@ -191,17 +196,17 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run<H, F>(&self, stream: TcpStream, handler: H)
+    async fn run<H, F>(&self, stream: TcpStream, peer: SocketAddr, handler: H)
     where
         H: Fn(Request<hyper::body::Incoming>) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
     {
         let activity = Arc::new(Activity::new());
         let service = {
-            let activity = activity.clone();
+            let (activity, name) = (activity.clone(), self.name);
             hyper::service::service_fn(move |request| {
                 let busy = activity.begin();
-                let response = handler(request);
+                let response = access::serve(name, peer, request, &handler);
                 async move {
                     let response = response.await;
                     drop(busy);

@@ -68,6 +68,18 @@ pub enum State {
     Failed(String),
 }
 
+impl State {
+    /// Its name as the API spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::Running => "running",
+            State::Done => "done",
+            State::Cancelled => "cancelled",
+            State::Failed(_) => "failed",
+        }
+    }
+}
+
 /// A job and how far it has got.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
@@ -145,7 +157,11 @@ impl Replays {
             }
             keep(&mut jobs, entry.clone());
         }
-        tracing::info!(job = job.id, filter = ?job.filter, "bulk replay started");
+        let filter = &job.filter;
+        tracing::info!(job = job.id, webhook = filter.webhook.as_deref(),
+            status = filter.status.name(), event_type = filter.event_type.as_deref(),
+            since = %crate::api::timestamp(filter.since_ms),
+            until = %crate::api::timestamp(filter.until_ms), "bulk replay started");
         let runner = Runner {
             store: self.store.clone(),
             scheduler: self.scheduler.clone(),
@@ -209,8 +225,19 @@ impl Runner {
         let mut job = self.entry.job();
         job.state = state;
         job.finished_at_ms = Some(now_ms());
-        tracing::info!(job = job.id, state = ?job.state, matched = job.matched,
-            replayed = job.replayed, skipped = job.skipped, "bulk replay finished");
+        let error = match &job.state {
+            State::Failed(error) => Some(error.as_str()),
+            _ => None,
+        };
+        tracing::info!(
+            job = job.id,
+            state = job.state.name(),
+            error,
+            matched = job.matched,
+            replayed = job.replayed,
+            skipped = job.skipped,
+            "bulk replay finished"
+        );
     }
 
     /// Pages through the matching deliveries until there are no more, or cancelled.

@@ -51,10 +51,12 @@ pub enum StartError {
     Plugins(#[from] PluginErrors),
     #[error(transparent)]
     Telemetry(#[from] TelemetryError),
-    #[error("cannot listen on {addr}: {source}")]
+    /// The cause is in the message, not a `source`: printed with its causes
+    /// (`{:#}`), it would appear twice.
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -226,7 +228,7 @@ impl Control {
 
     /// Whether the router takes events: not shutting down, and its store takes writes.
     pub fn is_ready(&self) -> bool {
-        !self.ingest.is_draining() && self.store.is_writable()
+        self.ingest.is_ready()
     }
 
     /// Runs on `config` from now on, or refuses it, naming every plugin that cannot
@@ -252,10 +254,10 @@ impl Control {
             .collect();
         let need_restart = self.fixed.changed(&Fixed::of(&config));
         self.config.send_replace(config);
-        tracing::info!(started = ?lanes.started, updated = ?lanes.updated,
-            stopped = ?lanes.stopped, "config reloaded");
+        tracing::info!(started = %lanes.started.join(","), updated = %lanes.updated.join(","),
+            stopped = %lanes.stopped.join(","), "config reloaded");
         if !need_restart.is_empty() {
-            tracing::warn!(keys = ?need_restart,
+            tracing::warn!(keys = %need_restart.join(","),
                 "these settings changed, and take effect only at a restart");
         }
         Ok(Reloaded {
@@ -362,7 +364,7 @@ impl Server {
         });
         let admin_addr = match (admin, &config.admin) {
             (Some((socket, addr)), Some(settings)) => {
-                let api = Arc::new(Admin::new(control.clone(), &settings.token));
+                let api = Arc::new(Admin::new(control.clone(), settings));
                 let handler = move |request| api.clone().handle(request);
                 let limits = limits(
                     (settings.max_connections)
@@ -442,9 +444,9 @@ impl Server {
 
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
     let listener =
-        (TcpListener::bind(addr).await).map_err(|source| StartError::Bind { addr, source })?;
+        (TcpListener::bind(addr).await).map_err(|error| StartError::Bind { addr, error })?;
     let bound = listener
         .local_addr()
-        .map_err(|source| StartError::Bind { addr, source })?;
+        .map_err(|error| StartError::Bind { addr, error })?;
     Ok((listener, bound))
 }

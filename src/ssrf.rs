@@ -120,8 +120,9 @@ fn refuse_if_forbidden(host: &str, ip: IpAddr) -> Result<(), Blocked> {
 /// Why the client's resolver produced no address to dial.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
-    #[error("DNS lookup of {host} failed: {source}")]
-    Lookup { host: String, source: io::Error },
+    /// The cause is in the message, not a `source`, so it is printed once.
+    #[error("DNS lookup of {host} failed: {error}")]
+    Lookup { host: String, error: io::Error },
     #[error(transparent)]
     Blocked(#[from] Blocked),
 }
@@ -164,9 +165,9 @@ async fn resolve(host: String, allow_private: bool) -> Result<Vec<SocketAddr>, R
     // Port 0: the connector sets the URL's port on each address afterwards.
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
         .await
-        .map_err(|source| ResolveError::Lookup {
+        .map_err(|error| ResolveError::Lookup {
             host: host.clone(),
-            source,
+            error,
         })?
         .collect();
     if !allow_private && let Some(bad) = addrs.iter().find(|a| is_forbidden(a.ip())) {

@@ -961,3 +961,238 @@ async fn head_asks_the_health_routes_as_get_does_without_a_body() {
         assert!(body.is_empty(), "{path}: {body:?}");
     }
 }
+
+/// `GET /metrics` with `accept` (none if `None`): the content type and the body.
+async fn scrape(router: &Router, accept: Option<&str>, token: &str) -> (String, String) {
+    use http_body_util::BodyExt;
+    let mut request = Request::get(format!("http://{}/metrics", admin_addr(router)))
+        .header("authorization", format!("Bearer {token}"));
+    if let Some(accept) = accept {
+        request = request.header("accept", accept);
+    }
+    let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let response = (client.request(request.body(Full::new(Bytes::new())).unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (content_type, String::from_utf8(body.to_vec()).unwrap())
+}
+
+/// The names of the families in a Prometheus text (0.0.4) scrape that have no
+/// `# HELP` or `# TYPE`: what `promtool check metrics` complains of.
+fn families_without_help(text: &str) -> Vec<String> {
+    let described = |kind: &str| -> std::collections::HashMap<String, String> {
+        (text.lines())
+            .filter_map(|l| l.strip_prefix(kind))
+            .map(|rest| {
+                let (name, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+                (name.to_owned(), rest.to_owned())
+            })
+            .collect()
+    };
+    let (help, types) = (described("# HELP "), described("# TYPE "));
+    let mut missing = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let name = line.split(['{', ' ']).next().unwrap();
+        let family = [
+            name,
+            name.trim_end_matches("_bucket"),
+            name.trim_end_matches("_sum"),
+            name.trim_end_matches("_count"),
+        ]
+        .into_iter()
+        .find(|f| types.contains_key(*f));
+        let described = family.is_some_and(|f| help.get(f).is_some_and(|h| !h.is_empty()));
+        if !described && !missing.contains(&name.to_owned()) {
+            missing.push(name.to_owned());
+        }
+    }
+    missing
+}
+
+/// `promtool check metrics` on `text`, if promtool is installed (Debian's
+/// `prometheus` package): its complaints, or `None` when it is not there.
+fn promtool_complaints(text: &str) -> Option<String> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    Some(if output.status.success() {
+        String::new()
+    } else {
+        said
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_speak_both_formats_each_family_with_help_and_count_errors_latency_and_status() {
+    let ok = Receiver::ok().await;
+    // Port 9 on loopback: nothing listens, so every attempt is refused (`connect`).
+    let hooks = webhook("ok", &ok.url("/"), "") + &webhook("dead", "http://127.0.0.1:9/", "");
+    let router = start(&hooks).await;
+    router.send("e1", "t").await;
+    let refused = call(router.addr(), "POST", "/v1/events", Some("wrong")).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    let paused = post(&router, "/v1/webhooks/ok/pause").await;
+    assert_eq!(paused.status, StatusCode::OK);
+    eventually(WAIT, "an attempt to the dead receiver", || {
+        let health = router.store().health("dead").unwrap();
+        health.and_then(|h| h.last_failed_at_ms).map(|_| ())
+    })
+    .await;
+
+    // What Prometheus 2.x asks with: OpenMetrics.
+    let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let (kind, open_metrics) = scrape(&router, Some(prometheus), ADMIN_TOKEN).await;
+    assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
+    assert!(open_metrics.ends_with("# EOF\n"), "{open_metrics}");
+    // Without Accept, or asking for text: the Prometheus text format 0.0.4.
+    for accept in [None, Some("text/plain;version=0.0.4")] {
+        let (kind, text) = scrape(&router, accept, ADMIN_TOKEN).await;
+        assert_eq!(
+            kind, "text/plain; version=0.0.4; charset=utf-8",
+            "{accept:?}"
+        );
+        assert!(
+            !text.contains("# EOF") && !text.contains("# UNIT"),
+            "{text}"
+        );
+        assert_eq!(families_without_help(&text), Vec::<String>::new(), "{text}");
+        match promtool_complaints(&text) {
+            Some(complaints) => assert_eq!(complaints, "", "promtool on\n{text}"),
+            None => eprintln!("promtool is not installed: `promtool check metrics` skipped"),
+        }
+    }
+
+    let scraped = Scraped::from(admin_addr(&router)).await;
+    let value = |name: &str, labels: &[(&str, &str)]| scraped.value(name, labels);
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(value("switchyard_build_info", &[("version", version)]), 1.0);
+    let ingest = "switchyard_ingest_request_duration_seconds_count";
+    assert_eq!(value(ingest, &[("status", "2xx")]), 1.0);
+    assert_eq!(value(ingest, &[("status", "4xx")]), 1.0);
+    let connect = [("webhook", "dead"), ("kind", "connect")];
+    assert!(value("switchyard_attempt_errors_total", &connect) >= 1.0);
+    let status = "switchyard_webhook_status";
+    for (webhook, state, is) in [
+        ("ok", "paused", 1.0),
+        ("ok", "active", 0.0),
+        ("dead", "active", 1.0),
+        ("dead", "disabled", 0.0),
+    ] {
+        let labels = [("webhook", webhook), ("status", state)];
+        assert_eq!(value(status, &labels), is, "{webhook} {state}");
+    }
+    assert!(value("process_cpu_seconds_total", &[]) > 0.0);
+    assert!(value("process_resident_memory_bytes", &[]) > 1e6);
+    assert!(value("process_open_fds", &[]) >= 3.0);
+    assert!(value("process_max_fds", &[]) >= value("process_open_fds", &[]));
+    let started = value("process_start_time_seconds", &[]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        started > now - 3600.0 && started <= now + 1.0,
+        "{started} vs {now}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_metrics_token_scrapes_and_can_do_nothing_else() {
+    const METRICS_TOKEN: &str = "metrics-token-0123456789";
+    let section = admin_section().replace(
+        "\n\n",
+        &format!("\nmetrics_token = \"{METRICS_TOKEN}\"\n\n"),
+    );
+    let router = Router::start("", &(section + &webhook("w", "http://127.0.0.1:9/", ""))).await;
+    let (_, text) = scrape(&router, None, METRICS_TOKEN).await;
+    assert!(text.contains("switchyard_build_info"), "{text}");
+    let addr = admin_addr(&router);
+    for (method, path) in [
+        ("POST", "/v1/webhooks/w/pause"),
+        ("GET", "/v1/webhooks"),
+        ("POST", "/v1/reload"),
+    ] {
+        let answer = call(addr, method, path, Some(METRICS_TOKEN)).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{method} {path}");
+        assert_eq!(answer.json["error"]["code"], "metrics_only");
+    }
+    let shown = get(&router, "/v1/webhooks/w").await;
+    assert_eq!(shown.json["status"], "active", "the pause was refused");
+    let (_, text) = scrape(&router, None, ADMIN_TOKEN).await;
+    assert!(
+        text.contains("switchyard_build_info"),
+        "the admin token still scrapes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_answer_carries_a_request_id_the_clients_if_sane_else_a_new_one() {
+    let router = start(&webhook("w", "http://127.0.0.1:9/", "")).await;
+    for addr in [admin_addr(&router), router.addr()] {
+        let with = |id: &str| {
+            Request::get(format!("http://{addr}/healthz"))
+                .header("x-request-id", id)
+                .body(Full::new(Bytes::new()))
+                .unwrap()
+        };
+        let kept = send(with("trace-7f3a/1")).await;
+        assert_eq!(kept.headers["x-request-id"], "trace-7f3a/1");
+        let long = "x".repeat(129);
+        for insane in ["two words", long.as_str()] {
+            let replaced = send(with(insane)).await;
+            let id = replaced.headers["x-request-id"].to_str().unwrap();
+            assert_ne!(id, insane);
+            assert_eq!(id.len(), 32, "{id}");
+        }
+        let first = call(addr, "GET", "/v1/nothing", None).await;
+        let second = call(addr, "GET", "/v1/nothing", None).await;
+        let (a, b) = (
+            &first.headers["x-request-id"],
+            &second.headers["x-request-id"],
+        );
+        assert!(a.len() == 32 && a != b, "{a:?} {b:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_removed_by_a_reload_leaves_no_status_or_queue_series_behind() {
+    let (a, b) = (
+        webhook("a", "http://127.0.0.1:9/", ""),
+        webhook("b", "http://127.0.0.1:9/", ""),
+    );
+    let router = start(&(a.clone() + &b)).await;
+    let paused = post(&router, "/v1/webhooks/b/pause").await;
+    assert_eq!(paused.status, StatusCode::OK);
+    let (_, text) = scrape(&router, None, ADMIN_TOKEN).await;
+    let b_paused = r#"switchyard_webhook_status{webhook="b",status="paused"} 1"#;
+    assert!(text.contains(b_paused), "{text}");
+    router.reload("", &(admin_section() + &a)).await.unwrap();
+    let (_, text) = scrape(&router, None, ADMIN_TOKEN).await;
+    assert!(!text.contains(r#"webhook="b""#), "{text}");
+    assert!(text.contains(r#"switchyard_webhook_status{webhook="a",status="active"} 1"#));
+}

@@ -399,3 +399,41 @@ async fn a_body_that_does_not_arrive_in_time_is_answered_408_and_counted() {
     let admin = router.server.admin_addr().unwrap();
     assert_eq!(refused_count(admin, "body_timeout").await, 1.0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_probes_answer_on_ingest_too_without_auth_and_without_an_admin_section() {
+    use http_body_util::BodyExt;
+    let (router, _receiver) = router_with_receiver().await;
+    assert!(router.server.admin_addr().is_none(), "no [admin] here");
+    let addr = router.addr();
+    let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    for (path, status) in [("/healthz", "ok"), ("/readyz", "ready")] {
+        let get = Request::get(format!("http://{addr}{path}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let answer = send(get).await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}");
+        assert_eq!(answer.json["status"], status);
+        let head = Request::head(format!("http://{addr}{path}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let response = client.request(head).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(
+            response.headers()["content-length"],
+            answer.headers["content-length"]
+        );
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(body.is_empty(), "{path}: {body:?}");
+        let post = Request::post(format!("http://{addr}{path}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let refused = send(post).await;
+        assert_eq!(refused.status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(refused.headers["allow"], "GET, HEAD");
+    }
+    let Router { server, dir: _dir } = router;
+    server.shutdown().await;
+}

@@ -850,7 +850,7 @@ async fn plugin_metrics_are_labelled_by_webhook_and_pool_waits_are_measured() {
             ));
         }
     }
-    let text = metrics.render();
+    let text = metrics.render(switchyard::metrics::Format::OpenMetrics);
     for (webhook, calls) in [("a", 2), ("b", 3)] {
         let series = format!(
             "switchyard_plugin_calls_total{{webhook=\"{webhook}\",plugin=\"event_filter\",hook=\"filter\"}} {calls}"
@@ -888,4 +888,47 @@ fn a_budget_failure_is_logged_with_its_webhook_and_plugin() {
     for field in ["webhook=\"orders\"", "plugin=\"spin\"", "kind=\"cpu\""] {
         assert!(line.contains(field), "{field} in {line}");
     }
+}
+
+#[test]
+fn a_trap_is_one_warning_in_the_callers_span_with_the_backtrace_at_debug() {
+    use switchyard::plugin::{BeforeSend, Chain, OnPluginError, PluginSpec, Runtime};
+    let runtime = Runtime::new(None).unwrap();
+    let spec = PluginSpec {
+        path: plugin("trap"),
+        config: serde_json::json!({}),
+        limits: switchyard::plugin::Limits::default(),
+    };
+    let chain = Chain::load(
+        &runtime,
+        "orders",
+        std::slice::from_ref(&spec),
+        OnPluginError::Retry,
+    )
+    .unwrap();
+    let logs = logs_of(|| {
+        let span = tracing::info_span!("attempt", delivery = "d-1");
+        let prepared = span.in_scope(|| chain.before_send(an_event(), &mut Vec::new()));
+        assert!(matches!(prepared, BeforeSend::Failed(_)), "{prepared:?}");
+    });
+    let warnings: Vec<&str> = logs.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{logs}");
+    let line = warnings[0];
+    assert!(
+        line.contains("attempt{delivery=\"d-1\"}"),
+        "in the span: {line}"
+    );
+    assert!(
+        line.contains("kind=\"trap\"") && line.contains("wasm trap"),
+        "{line}"
+    );
+    assert!(
+        !logs.contains("wasm backtrace"),
+        "the backtrace is DEBUG: {logs}"
+    );
+    assert!(
+        logs.lines()
+            .all(|l| l.contains(" WARN ") || l.contains(" INFO ")),
+        "every line a log line, none a backtrace frame: {logs}"
+    );
 }

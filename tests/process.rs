@@ -12,7 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use common::*;
+use http::Request;
+use http_body_util::Full;
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 
@@ -198,8 +201,14 @@ async fn sigterm_refuses_new_events_and_leaves_unfinished_attempts_pending() {
         &receiver.url("/"),
         "timeout = \"30s\"\nretry.delays = [\"100ms\"]",
     );
-    let config = write_config(dir.path(), "shutdown_grace = \"1s\"", &hook);
+    let rest = admin_section() + &hook;
+    let config = write_config(dir.path(), "shutdown_grace = \"1s\"", &rest);
     let mut router = Process::spawn(&config);
+    let admin: SocketAddr = (router.logged("admin API listening", 1).await["addr"])
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let accepted = try_post(router.addr, r#"{"id":"slow","type":"t","data":1}"#)
         .await
         .unwrap();
@@ -222,7 +231,23 @@ async fn sigterm_refuses_new_events_and_leaves_unfinished_attempts_pending() {
     let refused = refused.expect("a 503 while draining");
     assert_eq!(refused.json["error"]["code"], "shutting_down");
     assert!(refused.headers.contains_key("retry-after"));
+    // Not ready, on both listeners: the documented answer while stopping, not an error.
+    for addr in [admin, router.addr] {
+        let probe = Request::get(format!("http://{addr}/readyz"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let answer = try_send(probe)
+            .await
+            .expect("the listeners serve until the grace ends");
+        assert_eq!(answer.status, 503, "{addr}: {:?}", answer.json);
+        assert_eq!(answer.json["error"]["code"], "not_ready");
+    }
     let status = router.wait_exit(Duration::from_secs(15));
+    let errors: Vec<_> = (router.log.lock().unwrap().iter())
+        .filter(|e| e["level"] == "ERROR")
+        .cloned()
+        .collect();
+    assert!(errors.is_empty(), "no ERROR line: {errors:?}");
     assert!(status.success(), "exit 0 after SIGTERM, got {status}");
 
     // Probes that were accepted before the signal took effect are delivered too;
@@ -268,8 +293,10 @@ async fn sighup_applies_a_changed_config_and_refuses_a_broken_one() {
     write_config(dir.path(), "", &webhook("w2", &second.url("/"), ""));
     router.signal("HUP");
     let reloaded = router.logged("config reloaded", 1).await;
-    assert_eq!(reloaded["started"], r#"["w2"]"#);
-    assert_eq!(reloaded["stopped"], r#"["w1"]"#);
+    // Plain values, not Rust's debug text of a list.
+    assert_eq!(reloaded["started"], "w2");
+    assert_eq!(reloaded["stopped"], "w1");
+    assert_eq!(reloaded["updated"], "");
     let sent = try_post(router.addr, r#"{"id":"e2","type":"t","data":2}"#).await;
     assert_eq!(sent.unwrap().status, 202);
     assert_eq!(
@@ -426,4 +453,155 @@ async fn running_out_of_file_descriptors_is_never_charged_to_the_receiver() {
     assert!(local >= 1, "{attempts:?}");
     let health = store.health("w").unwrap().unwrap();
     assert_eq!(health.failure_count, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_request_gets_an_access_line_refused_ones_too_and_json_fields_are_plain() {
+    let dir = tempfile::tempdir().unwrap();
+    // Port 9 on loopback: refused, so attempts fail and warn inside their span.
+    let config = write_config(dir.path(), "", &webhook("w", "http://127.0.0.1:9/", ""));
+    let router = Process::spawn(&config);
+    let wrong = post(
+        router.addr,
+        "/v1/events",
+        Some("wrong-token"),
+        r#"{"type":"t","data":1}"#,
+    );
+    let wrong = wrong.await;
+    assert_eq!(wrong.status, 401);
+    let id = wrong.headers["x-request-id"].to_str().unwrap().to_owned();
+    let request = Request::post(format!("http://{}/v1/events", router.addr))
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("x-request-id", "sender-chosen-1")
+        .body(Full::new(Bytes::from_static(
+            br#"{"id":"e1","type":"t","data":1}"#,
+        )))
+        .unwrap();
+    assert_eq!(send(request).await.status, 202);
+
+    let access = |id: String| {
+        let log = router.log.clone();
+        eventually(Duration::from_secs(15), "an access line", move || {
+            let log = log.lock().unwrap();
+            log.iter()
+                .find(|e| e["target"] == "switchyard::access" && e["id"] == id.as_str())
+                .cloned()
+        })
+    };
+    let refused = access(id).await;
+    assert_eq!(refused["level"], "INFO");
+    assert_eq!(refused["status"], 401);
+    assert_eq!(refused["method"], "POST");
+    assert_eq!(refused["path"], "/v1/events");
+    assert_eq!(refused["listener"], "ingest");
+    assert!(
+        refused["remote"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "{refused}"
+    );
+    assert!(refused["ms"].as_f64().is_some(), "{refused}");
+    assert!(refused.get("sender").is_none(), "unknown: {refused}");
+    let accepted = access("sender-chosen-1".into()).await;
+    assert_eq!(accepted["status"], 202);
+    assert_eq!(accepted["sender"], "test");
+    assert!(accepted["bytes_out"].as_u64().unwrap() > 0, "{accepted}");
+
+    let failed = router.logged("attempt failed; will retry", 1).await;
+    assert!(failed.get("span").is_none(), "only the span list: {failed}");
+    let spans = failed["spans"].as_array().unwrap();
+    assert_eq!(spans.last().unwrap()["name"], "attempt", "{failed}");
+    assert_eq!(spans.last().unwrap()["webhook"], "w");
+    assert!(failed["error"].is_string(), "{failed}");
+}
+
+#[test]
+fn human_logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "", &webhook("w", "http://127.0.0.1:9/", ""));
+    let mut child = Command::new(BIN)
+        .args(["--log-format", "human", "serve", "--config"])
+        .arg(&config)
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    for line in stderr.lines().map_while(Result::ok) {
+        let listening = line.contains("ingest listening");
+        seen.push(line);
+        if listening {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        seen.iter().any(|l| l.contains("ingest listening")),
+        "{seen:?}"
+    );
+    assert!(
+        !seen.iter().any(|l| l.contains('\x1b')),
+        "no ANSI codes: {seen:?}"
+    );
+}
+
+#[test]
+fn an_os_errors_cause_is_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.toml");
+    let output = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert_eq!(stderr.matches("(os error 2)").count(), 1, "{stderr}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let config = write_config(dir.path(), "", "");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    std::fs::write(&config, text).unwrap();
+    let output = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert_eq!(stderr.matches("(os error 98)").count(), 1, "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_trap_is_logged_once_on_one_line_in_its_attempts_span() {
+    let receiver = Receiver::ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = format!("plugins = [{{ path = {:?} }}]", plugin("trap"));
+    let config = write_config(dir.path(), "", &webhook("w", &receiver.url("/"), &plugins));
+    let router = Process::spawn(&config);
+    let sent = try_post(router.addr, r#"{"id":"e1","type":"t","data":1}"#).await;
+    assert_eq!(sent.unwrap().status, 202);
+    // The call runs on a plugin thread; its warning is still the attempt's.
+    let failed = router.logged("plugin call failed", 1).await;
+    let spans = failed["spans"].as_array().unwrap();
+    let attempt = spans.last().unwrap();
+    assert_eq!(attempt["name"], "attempt", "{failed}");
+    assert_eq!(attempt["event"], "e1", "{failed}");
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("wasm trap") && !error.contains('\n'),
+        "{error}"
+    );
+    let log = router.log.lock().unwrap();
+    assert!(
+        !log.iter().any(|e| e.to_string().contains("wasm backtrace")),
+        "the backtrace is DEBUG"
+    );
 }

@@ -1,9 +1,11 @@
 //! The admin API: the operator's HTTP surface, on a listener of its own.
 //!
 //! Every route but `/healthz` and `/readyz` wants `Authorization: Bearer <admin
-//! token>`: the token of the config in force, so a reload can rotate it. A
-//! presented token is hashed and the digests compared in constant time, so the
-//! comparison gives nothing away.
+//! token>`: the token of the config in force, so a reload can rotate it.
+//! `GET /metrics` also takes the read-only metrics token, so the credentials a
+//! Prometheus server holds cannot pause or replay anything. A presented token is
+//! hashed and the digests compared in constant time, so the comparison gives
+//! nothing away. The probes are [`crate::health`]'s, shared with ingest.
 //!
 //! Routes are matched by [`matchit`]; each handler lives in the module of what it
 //! acts on ([`webhooks`], ...) and answers JSON, with errors in the shape every
@@ -23,25 +25,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use hyper::body::Body as _;
 use percent_encoding::percent_decode_str;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tracing::Instrument;
 use utoipa::ToSchema;
 
 use crate::api::{self, ApiError, Body, ErrorBody};
-use crate::config::Secret;
+use crate::config::{self, Secret};
+use crate::health;
+use crate::metrics::Format;
 use crate::server::{Control, ReloadError, Reloaded};
 use crate::store::StoreError;
 
 /// The admin API's state, shared by every connection.
 pub struct Admin {
     control: Arc<Control>,
-    /// The token the API started with: the one it keeps should a reload drop the
+    /// The tokens the API started with: the ones it keeps should a reload drop the
     /// `[admin]` section (the listener itself stays until a restart).
-    first_token: Secret,
+    first: config::Admin,
     routes: matchit::Router<Route>,
 }
 
@@ -89,7 +91,7 @@ const ROUTES: &[(&str, Route, &[Method])] = &[
 ];
 
 impl Admin {
-    pub fn new(control: Arc<Control>, token: &Secret) -> Self {
+    pub fn new(control: Arc<Control>, settings: &config::Admin) -> Self {
         let mut routes = matchit::Router::new();
         for (path, route, _) in ROUTES {
             // The table is ours and has no conflicting patterns; a test covers every route.
@@ -99,7 +101,7 @@ impl Admin {
         }
         Self {
             control,
-            first_token: token.clone(),
+            first: settings.clone(),
             routes,
         }
     }
@@ -113,18 +115,17 @@ impl Admin {
         B: hyper::body::Body,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        let span =
-            tracing::info_span!("admin", method = %request.method(), path = request.uri().path());
         let head = request.method() == Method::HEAD;
-        let result = self.route(request).instrument(span).await;
+        let result = self.route(request).await;
         if let Err(e) = &result
             && e.status.is_server_error()
+            && e.code != health::NOT_READY
         {
             tracing::error!(code = e.code, message = %e.message, "admin request failed");
         }
         let response = api::respond(result);
         if head {
-            return response.map(without_body);
+            return response.map(health::without_body);
         }
         response
     }
@@ -149,7 +150,7 @@ impl Admin {
         let (route, id) = (*found.value, id.map(Cow::into_owned));
         check_method(route, request.method())?;
         if !matches!(route, Route::Healthz | Route::Readyz) {
-            self.authenticate(request.headers())?;
+            self.authenticate(request.headers(), route)?;
         }
         let control = &self.control;
         let id = id.unwrap_or_default();
@@ -160,7 +161,7 @@ impl Admin {
             Route::Healthz => healthz(),
             Route::Readyz if parts.method == Method::HEAD => ready_head(control),
             Route::Readyz => ready(control),
-            Route::Metrics => metrics(control),
+            Route::Metrics => metrics(control, &parts.headers),
             Route::Reload => reload(control).await,
             Route::Webhooks => webhooks::list(control, query).await,
             Route::Webhook => webhooks::show(control, &id).await,
@@ -177,26 +178,43 @@ impl Admin {
         }
     }
 
-    fn authenticate(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+    /// The admin token may do everything; the metrics token, if there is one, only
+    /// `GET /metrics` (403 elsewhere, so a scraper's token is known for what it is).
+    fn authenticate(&self, headers: &HeaderMap, route: Route) -> Result<(), ApiError> {
         let token = api::bearer_token(headers).ok_or_else(|| {
             api::unauthorized("missing_token", "send Authorization: Bearer <admin token>")
         })?;
         let config = self.control.config();
-        let expected = config
-            .admin
-            .as_ref()
-            .map_or(&self.first_token, |a| &a.token);
-        let expected: [u8; 32] = Sha256::digest(expected.expose().as_bytes()).into();
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if bool::from(digest.ct_eq(&expected)) {
-            Ok(())
-        } else {
-            Err(api::unauthorized(
+        let settings = config.admin.as_ref().unwrap_or(&self.first);
+        if same_secret(token, &settings.token) {
+            return Ok(());
+        }
+        match &settings.metrics_token {
+            Some(metrics) if same_secret(token, metrics) => {
+                if route == Route::Metrics {
+                    Ok(())
+                } else {
+                    Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "metrics_only",
+                        "the metrics token may only read GET /metrics",
+                    ))
+                }
+            }
+            _ => Err(api::unauthorized(
                 "invalid_token",
                 "that is not the admin token",
-            ))
+            )),
         }
     }
+}
+
+/// Whether `token` is `expected`: the SHA-256 digests compared in constant time,
+/// so neither the comparison nor the lengths give anything away.
+fn same_secret(token: &str, expected: &Secret) -> bool {
+    let expected: [u8; 32] = Sha256::digest(expected.expose().as_bytes()).into();
+    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    bool::from(digest.ct_eq(&expected))
 }
 
 /// The routes' paths and methods, for the docs and the tests.
@@ -216,23 +234,16 @@ fn check_method(route: Route, method: &Method) -> Result<(), ApiError> {
     }
 }
 
-/// What `/healthz` and `/readyz` answer.
-#[derive(Serialize, ToSchema)]
-struct Status {
-    /// `ok`, or `ready`.
-    status: &'static str,
-}
-
 /// Whether the process is alive. No auth.
 #[utoipa::path(
     get,
     path = "/healthz",
     operation_id = "healthz",
     tag = "operations",
-    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Status))
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = health::Status))
 )]
 fn healthz() -> Result<Response<Body>, ApiError> {
-    Ok(api::json(StatusCode::OK, &Status { status: "ok" }))
+    health::alive()
 }
 
 /// Whether the store takes writes and the router is not shutting down. No auth.
@@ -242,20 +253,12 @@ fn healthz() -> Result<Response<Body>, ApiError> {
     operation_id = "readyz",
     tag = "operations",
     responses(
-        (status = 200, description = "`{\"status\": \"ready\"}`", body = Status),
+        (status = 200, description = "`{\"status\": \"ready\"}`", body = health::Status),
         (status = 503, description = "`not_ready`, with `Retry-After`", body = ErrorBody),
     )
 )]
 fn ready(control: &Control) -> Result<Response<Body>, ApiError> {
-    if control.is_ready() {
-        Ok(api::json(StatusCode::OK, &Status { status: "ready" }))
-    } else {
-        Err(ApiError::unavailable(
-            "not_ready",
-            "the router is shutting down, or its store cannot write (see the log and switchyard_store_writable)",
-            5,
-        ))
-    }
+    health::readiness(control.is_ready())
 }
 
 /// `GET /healthz` without the body, for probes and load balancers that ask with HEAD.
@@ -285,18 +288,6 @@ fn ready_head(control: &Control) -> Result<Response<Body>, ApiError> {
     ready(control)
 }
 
-/// The answer to a HEAD: the GET's status and headers, its length included, and no
-/// body. hyper's HTTP/1.1 server would drop the body itself; dropping it here
-/// keeps that true whatever protocol the connection speaks.
-fn without_body(response: Response<Body>) -> Response<Body> {
-    let (mut parts, body) = response.into_parts();
-    let length = body.size_hint().exact().unwrap_or(0);
-    parts
-        .headers
-        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
-    Response::from_parts(parts, Body::default())
-}
-
 fn store_error(error: StoreError) -> ApiError {
     tracing::error!(%error, "admin: cannot read or write the store");
     ApiError::unavailable("store_unavailable", "the store cannot be read right now", 1)
@@ -308,40 +299,57 @@ fn store_error(error: StoreError) -> ApiError {
     path = "/metrics",
     operation_id = "metrics",
     tag = "operations",
-    security(("admin_token" = [])),
+    security(("admin_token" = []), ("metrics_token" = [])),
     responses(
-        (status = 200, description = "Prometheus metrics in the OpenMetrics text format",
-            body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 200, description = "Prometheus metrics: OpenMetrics when `Accept` offers `application/openmetrics-text` at least as highly as `text/plain`, else the Prometheus text format 0.0.4",
+            content(
+                (String = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+                (String = "text/plain; version=0.0.4; charset=utf-8"),
+            )),
         (status = 503, description = openapi::STORE_UNAVAILABLE, body = ErrorBody),
     )
 )]
-fn metrics(control: &Control) -> Result<Response<Body>, ApiError> {
+fn metrics(control: &Control, headers: &HeaderMap) -> Result<Response<Body>, ApiError> {
     let store = control.store();
     let now = crate::store::now_ms();
     control.metrics().store_writable(store.is_writable());
-    for webhook in &control.config().webhooks {
+    let config = control.config();
+    (control.metrics()).scraped_webhooks(config.webhooks.iter().map(|w| &*w.id));
+    for webhook in &config.webhooks {
         let pending = store.pending_count(&webhook.id);
-        // A store that cannot be read now leaves the ages as they were: the
-        // metrics that say why matter most at such a time.
-        let oldest = match store.oldest_pending_ms(&webhook.id) {
-            Ok(oldest) => oldest,
+        // A store that cannot be read now leaves the ages and statuses as they
+        // were: the metrics that say why matter most at such a time.
+        let read = store.oldest_pending_ms(&webhook.id).and_then(|oldest| {
+            let health = store.health(&webhook.id)?.unwrap_or_default();
+            Ok((oldest, webhooks::status_of(webhook, &health)))
+        });
+        let (oldest, status) = match read {
+            Ok(read) => read,
             Err(error) => {
-                tracing::warn!(%error, "metrics: cannot read the oldest pending deliveries");
+                tracing::warn!(%error, "metrics: cannot read the webhooks' queues and health");
                 break;
             }
         };
         let age = Duration::from_millis(oldest.map_or(0, |at| now.saturating_sub(at)));
         control.metrics().queue(&webhook.id, pending, age);
+        control.metrics().webhook_status(&webhook.id, status.name());
     }
     match store.file_bytes() {
         Ok(bytes) => control.metrics().file_size(bytes),
         Err(e) => tracing::warn!(error = %e, "cannot read the data file's size"),
     }
-    let mut response = Response::new(Body::from(control.metrics().render()));
-    response.headers_mut().insert(
+    let accept = headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let format = Format::negotiate(accept);
+    let mut response = Response::new(Body::from(control.metrics().render(format)));
+    let headers = response.headers_mut();
+    headers.insert(
         http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        HeaderValue::from_static(format.content_type()),
     );
+    // The answer depends on `Accept`: a cache in between must not mix them up.
+    headers.insert(http::header::VARY, HeaderValue::from_static("accept"));
     Ok(response)
 }
 

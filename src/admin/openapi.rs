@@ -39,6 +39,8 @@ use crate::api::{self, ApiError, Body};
 const ADMIN_TOKEN: &str = "admin_token";
 /// The security scheme of the senders' tokens.
 const SENDER_TOKEN: &str = "sender_token";
+/// The security scheme of the read-only metrics token.
+const METRICS_TOKEN: &str = "metrics_token";
 
 /// The 503 of a route that reads or writes the store.
 pub(super) const STORE_UNAVAILABLE: &str =
@@ -107,6 +109,10 @@ impl Modify for Listeners {
             bearer("The admin token: `[admin] token` or `token_env`. A reload rotates it."),
         );
         components.add_security_scheme(
+            METRICS_TOKEN,
+            bearer("The read-only metrics token: `[admin] metrics_token` or `metrics_token_env`. It may only `GET /metrics`."),
+        );
+        components.add_security_scheme(
             SENDER_TOKEN,
             bearer("A sender's token: `[[senders]] token` or `token_env`."),
         );
@@ -114,8 +120,11 @@ impl Modify for Listeners {
             "`missing_token` or `invalid_token`, with `WWW-Authenticate: Bearer`; \
              each API takes only its own tokens",
         );
+        let metrics_only =
+            api::error_response("`metrics_only`: the metrics token may only read `GET /metrics`");
         for (path, item) in &mut openapi.paths.paths {
-            if crate::ingest::routes().any(|(route, _)| route == path.as_str()) {
+            let ingest = crate::ingest::routes().any(|(route, _)| route == path.as_str());
+            if ingest {
                 item.servers = Some(vec![ingest_server()]);
             }
             let operations = [
@@ -128,9 +137,14 @@ impl Modify for Listeners {
             ];
             for operation in operations.into_iter().flatten() {
                 let security = operation.security.get_or_insert_with(Vec::new);
-                if security.iter().any(|s| *s != Default::default()) {
+                let secured = security.iter().any(|s| *s != Default::default());
+                if secured {
                     (operation.responses.responses)
                         .insert("401".into(), unauthorized.clone().into());
+                }
+                if secured && !ingest && operation.operation_id.as_deref() != Some("metrics") {
+                    (operation.responses.responses)
+                        .insert("403".into(), metrics_only.clone().into());
                 }
             }
         }

@@ -23,7 +23,7 @@ use crate::config::Webhook;
 use crate::plugin::OnPluginError;
 use crate::server::Control;
 use crate::signing::Scheme;
-use crate::store::{DisableAfter, OnGone, StoreError, WebhookStatus, now_ms};
+use crate::store::{DisableAfter, Health, OnGone, StoreError, WebhookStatus, now_ms};
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -95,7 +95,7 @@ impl From<DisableAfter> for DisableAfterView {
 }
 
 #[derive(Serialize, ToSchema)]
-#[schema(as = WebhookHealth)]
+#[schema(as = Health)]
 struct HealthView {
     /// Consecutive failed attempts; reset by a success.
     failure_count: u32,
@@ -233,7 +233,11 @@ async fn hold(control: &Control, id: &str, held: bool) -> Result<Response<Body>,
         .await
         .map_err(store_error)?;
     control.scheduler().hold(id, held);
-    tracing::info!(webhook = id, ?status, "webhook status set by an operator");
+    tracing::info!(
+        webhook = id,
+        status = status.name(),
+        "webhook status set by an operator"
+    );
     let view = view(control, &webhook).map_err(store_error)?;
     Ok(api::json(StatusCode::OK, &view))
 }
@@ -250,13 +254,19 @@ async fn find(control: &Control, id: &str) -> Result<Arc<Webhook>, ApiError> {
     })
 }
 
+/// A webhook's status: `disabled` when the config switches it off, else the store's.
+pub(super) fn status_of(webhook: &Webhook, health: &Health) -> WebhookStatus {
+    if webhook.enabled {
+        health.status
+    } else {
+        WebhookStatus::Disabled
+    }
+}
+
 fn view(control: &Control, webhook: &Webhook) -> Result<View, StoreError> {
     let store = control.store();
     let health = store.health(&webhook.id)?.unwrap_or_default();
-    let status = match health.status {
-        _ if !webhook.enabled => WebhookStatus::Disabled,
-        status => status,
-    };
+    let status = status_of(webhook, &health);
     let (disabled_reason, disabled_at) = match &health.disabled {
         _ if !webhook.enabled => (
             Some("switched off in the config (enabled = false)".into()),

@@ -124,7 +124,9 @@ async fn attempt(
     let mut event = match prepared {
         BeforeSend::Deliver(event) => event,
         BeforeSend::Filtered { plugin, reason } => {
-            tracing::info!(plugin, reason, "filtered: not delivered");
+            // At volume, filtering is the plugin's job going as planned: DEBUG, and counted
+            // in switchyard_attempts_total{outcome="filtered"}.
+            tracing::debug!(plugin, reason, "filtered: not delivered");
             return attempt.finish(None, None, Next::Filtered);
         }
         BeforeSend::Failed(failure) => return attempt.plugin_failed(None, &failure),

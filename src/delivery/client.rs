@@ -67,7 +67,14 @@ pub struct TransportError {
 /// The client could not be built (the TLS provider refused its settings).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot set up TLS for outbound requests: {0}")]
-pub struct ClientError(#[from] rustls::Error);
+pub struct ClientError(rustls::Error);
+
+// By hand, not `#[from]`, which would make the cause also a `source` and print it twice.
+impl From<rustls::Error> for ClientError {
+    fn from(error: rustls::Error) -> Self {
+        Self(error)
+    }
+}
 
 /// The clients of a config: a shared one, and one per distinct client identity.
 #[derive(Clone, Debug)]

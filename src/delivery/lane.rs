@@ -188,6 +188,9 @@ async fn work(lane: Arc<Lane>, due: Due) -> Finished {
     if let Attempted::Made(outcome) = &attempted {
         let took = Duration::from_millis(outcome.attempt.duration_ms);
         (lane.metrics).attempted(&lane.webhook.id, outcome.next.name(), took);
+        if let Some(error) = &outcome.attempt.error {
+            (lane.metrics).attempt_failed(&lane.webhook.id, error.kind.name());
+        }
     }
     // The request has been sent: keep trying to record its outcome, holding the
     // slot, rather than let the delivery be dispatched (and sent) again.

@@ -38,6 +38,17 @@ pub enum OnPluginError {
     Skip,
 }
 
+impl OnPluginError {
+    /// Its name as the config spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            OnPluginError::Retry => "retry",
+            OnPluginError::Dead => "dead",
+            OnPluginError::Skip => "skip",
+        }
+    }
+}
+
 /// What to do with an event, once the chain has seen it.
 #[derive(Debug)]
 pub enum BeforeSend {
@@ -111,6 +122,9 @@ impl Chain {
         &self,
         calls: impl FnOnce() -> R + Send + 'static,
     ) -> R {
+        // The plugin threads log in the caller's span (the attempt's), not outside any.
+        let span = tracing::Span::current();
+        let calls = move || span.in_scope(calls);
         (self.pool)
             .run(&self.webhook, self.observer.clone(), calls)
             .await
@@ -224,7 +238,7 @@ impl Chain {
             hook,
             kind = error.kind(),
             %error,
-            policy = ?self.on_error,
+            policy = self.on_error.name(),
             "plugin call failed"
         );
         notes.push(note(plugin, hook, &format!("error: {error}")));

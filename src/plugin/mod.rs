@@ -531,8 +531,27 @@ impl Plugin {
         }
         match error.downcast_ref::<Trap>() {
             Some(Trap::Interrupt | Trap::OutOfFuel) => CallError::Cpu(self.limits.cpu),
-            _ => CallError::Trap(cut(format!("{error:#}"))),
+            _ => CallError::Trap(cut(trap_message(self.name(), error))),
         }
+    }
+}
+
+/// A trap's message on one line: its causes, without the wasm backtrace that
+/// wasmtime attaches as one of them, which is logged on its own at DEBUG (it is
+/// many lines, and only the plugin's author can read it).
+fn trap_message(plugin: &str, error: &wasmtime::Error) -> String {
+    let backtrace = (error.downcast_ref::<wasmtime::WasmBacktrace>()).map(ToString::to_string);
+    if let Some(backtrace) = &backtrace {
+        tracing::debug!(plugin, %backtrace, "plugin trap backtrace");
+    }
+    let causes: Vec<String> = (error.chain())
+        .map(|cause| cause.to_string())
+        .filter(|text| Some(text) != backtrace.as_ref())
+        .collect();
+    if causes.is_empty() {
+        error.root_cause().to_string()
+    } else {
+        causes.join(": ")
     }
 }
 

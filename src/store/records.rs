@@ -97,6 +97,18 @@ pub enum DeliveryStatus {
     Filtered,
 }
 
+impl DeliveryStatus {
+    /// Its name as the API spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Filtered => "filtered",
+        }
+    }
+}
+
 /// One event on its way to one webhook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryRecord {
@@ -138,6 +150,24 @@ pub enum ErrorKind {
     /// before the request left: nothing the receiver did. Such an attempt is made
     /// again and counts toward nothing ([`super::Next::Deferred`]).
     Local,
+}
+
+impl ErrorKind {
+    /// Its name as the API and the metrics spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Status => "status",
+            ErrorKind::Dns => "dns",
+            ErrorKind::Blocked => "blocked",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Reset => "reset",
+            ErrorKind::Plugin => "plugin",
+            ErrorKind::Other => "other",
+            ErrorKind::Local => "local",
+        }
+    }
 }
 
 /// Why an attempt failed.
@@ -201,6 +231,15 @@ pub enum WebhookStatus {
 }
 
 impl WebhookStatus {
+    /// Its name as the API and the metrics spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            WebhookStatus::Active => "active",
+            WebhookStatus::Disabled => "disabled",
+            WebhookStatus::Paused => "paused",
+        }
+    }
+
     /// Whether the webhook's deliveries wait instead of being sent.
     pub fn holds(self) -> bool {
         self != WebhookStatus::Active

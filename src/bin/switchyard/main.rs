@@ -201,22 +201,30 @@ async fn reload(server: &Server, path: &std::path::Path) {
     }
 }
 
-/// Logs to stderr, as RUST_LOG says. With `capture`, a plugin's own lines go
-/// to it instead, whatever their level (`plugin run` reports them per hook).
+/// Logs go to stderr, as RUST_LOG says: human-readable, coloured only on a
+/// terminal (and never with `NO_COLOR` set), or one JSON object a line. A JSON
+/// line names its enclosing spans, outermost first, in `spans`, each with its
+/// fields; the innermost is the last (no separate `span`, which would repeat it).
+/// With `capture`, a plugin's own lines go to it instead, whatever their level
+/// (`plugin run` reports them per hook).
 fn init_logging(format: LogFormat, capture: Option<plugin::Captured>) {
+    use std::io::IsTerminal;
     use tracing_subscriber::filter::{FilterExt, filter_fn};
     use tracing_subscriber::prelude::*;
 
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let capturing = capture.is_some();
     let not_captured = filter_fn(move |meta| !(capturing && meta.target() == plugin::HOST_TARGET));
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let stderr = match format {
-        LogFormat::Human => stderr.boxed(),
+        LogFormat::Human => stderr.with_ansi(colour).boxed(),
         LogFormat::Json => stderr
+            .with_ansi(false)
             .json()
             .flatten_event(true)
-            .with_current_span(true)
+            .with_current_span(false)
+            .with_span_list(true)
             .boxed(),
     };
     let capture =

@@ -1,5 +1,8 @@
 //! The router's Prometheus metrics, served by the admin API at `GET /metrics`.
 //!
+//! Every family has help text; the `process_*` families come from
+//! [`process`], unprefixed, and [`format`] answers in the format a scraper asks for.
+//!
 //! One [`Metrics`] per router, with its own registry (no global state, so routers
 //! in one process, as in the tests, count apart). Each part records what it sees
 //! through a method named for the fact: [`Metrics::ingested`], [`Metrics::attempted`],
@@ -7,7 +10,14 @@
 //! describe the store (queue depth, oldest pending delivery) are read at scrape
 //! time by the admin API, not kept up to date on every write.
 
+mod format;
+mod process;
+
+use std::collections::HashSet;
+use std::sync::Mutex;
 use std::time::Duration;
+
+pub use format::Format;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -71,6 +81,31 @@ struct PluginError {
     kind: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookKind {
+    webhook: String,
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookStatus {
+    webhook: String,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusClass {
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Build {
+    version: &'static str,
+}
+
+/// The statuses a webhook can be in, for [`Metrics::webhook_status`].
+pub const WEBHOOK_STATUSES: &[&str] = &["active", "paused", "disabled"];
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// Seconds, from 0.5 ms to about 16 s.
@@ -96,6 +131,14 @@ fn batch_size() -> Histogram {
 /// Every metric the router exports.
 pub struct Metrics {
     registry: Registry,
+    /// The unprefixed `process_*` families.
+    process: Registry,
+    ingest_seconds: Histograms<StatusClass>,
+    attempt_errors: Family<WebhookKind, Counter>,
+    webhook_status: Family<WebhookStatus, Gauge>,
+    /// The webhooks the scrape-time families have series of, so the series of one
+    /// a reload removed can go rather than stay at their last values.
+    scraped_webhooks: Mutex<HashSet<String>>,
     events: Family<SenderOutcome, Counter>,
     attempts: Family<WebhookOutcome, Counter>,
     attempt_seconds: Histograms<WebhookLabel>,
@@ -128,6 +171,11 @@ impl Metrics {
     pub fn new() -> Self {
         let mut metrics = Self {
             registry: Registry::with_prefix("switchyard"),
+            process: Registry::default(),
+            ingest_seconds: Family::new_with_constructor(latency),
+            attempt_errors: Family::default(),
+            webhook_status: Family::default(),
+            scraped_webhooks: Mutex::default(),
             events: Family::default(),
             attempts: Family::default(),
             attempt_seconds: Family::new_with_constructor(latency),
@@ -149,7 +197,33 @@ impl Metrics {
             connections_refused: Family::default(),
             connections_timed_out: Family::default(),
         };
+        metrics
+            .process
+            .register_collector(Box::new(process::Process));
         let r = &mut metrics.registry;
+        let build: Family<Build, Gauge> = Family::default();
+        let version = env!("CARGO_PKG_VERSION");
+        build.get_or_create(&Build { version }).set(1);
+        r.register(
+            "build_info",
+            "Always 1; the labels say which build of the router runs",
+            build,
+        );
+        r.register(
+            "ingest_request_duration_seconds",
+            "Time from an ingest request's head to its answer (the ack: after the commit for a 2xx), by status class (2xx, 4xx, 5xx)",
+            metrics.ingest_seconds.clone(),
+        );
+        r.register(
+            "attempt_errors",
+            "Failed delivery attempts, by webhook and error kind (status, dns, blocked, connect, tls, timeout, reset, plugin, other, local)",
+            metrics.attempt_errors.clone(),
+        );
+        r.register(
+            "webhook_status",
+            "1 for the status each webhook is in (active, paused, disabled), 0 for the others (read at scrape time)",
+            metrics.webhook_status.clone(),
+        );
         r.register(
             "events",
             "Events posted, by sender and outcome (accepted, duplicate, rejected)",
@@ -253,6 +327,63 @@ impl Metrics {
         metrics
     }
 
+    /// An ingest request answered with `status`, `took` after its head arrived.
+    pub fn ingest_answered(&self, status: http::StatusCode, took: Duration) {
+        let status = match status.as_u16() {
+            200..=299 => "2xx",
+            400..=499 => "4xx",
+            500..=599 => "5xx",
+            _ => "other",
+        };
+        let histogram = self.ingest_seconds.get_or_create(&StatusClass { status });
+        histogram.observe(took.as_secs_f64());
+    }
+
+    /// An attempt that failed, by the kind of its error.
+    pub fn attempt_failed(&self, webhook: &str, kind: &'static str) {
+        let labels = WebhookKind {
+            webhook: webhook.to_owned(),
+            kind,
+        };
+        self.attempt_errors.get_or_create(&labels).inc();
+    }
+
+    /// A webhook's status, as read at scrape time: one of [`WEBHOOK_STATUSES`].
+    pub fn webhook_status(&self, webhook: &str, status: &str) {
+        for &each in WEBHOOK_STATUSES {
+            let labels = WebhookStatus {
+                webhook: webhook.to_owned(),
+                status: each,
+            };
+            self.webhook_status
+                .get_or_create(&labels)
+                .set(i64::from(each == status));
+        }
+    }
+
+    /// Drops the scrape-time series (queue, status) of the webhooks not in
+    /// `webhooks`: a webhook a reload removed is not paused, nor pending, forever.
+    pub fn scraped_webhooks<'a>(&self, webhooks: impl IntoIterator<Item = &'a str>) {
+        let now: HashSet<String> = webhooks.into_iter().map(str::to_owned).collect();
+        let mut known = self
+            .scraped_webhooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for gone in known.difference(&now) {
+            let webhook = WebhookLabel {
+                webhook: gone.clone(),
+            };
+            self.pending.remove(&webhook);
+            self.oldest_pending_seconds.remove(&webhook);
+            for &status in WEBHOOK_STATUSES {
+                let webhook = gone.clone();
+                self.webhook_status
+                    .remove(&WebhookStatus { webhook, status });
+            }
+        }
+        *known = now;
+    }
+
     /// An ingest request refused with 503 or 408, by its error code.
     pub fn ingest_refused(&self, reason: &'static str) {
         self.ingest_refused.get_or_create(&Reason { reason }).inc();
@@ -353,12 +484,18 @@ impl Metrics {
         self.oldest_pending_seconds.get_or_create(&labels).set(age);
     }
 
-    /// The metrics in the OpenMetrics text format, which Prometheus reads.
-    pub fn render(&self) -> String {
+    /// The metrics in `format`.
+    pub fn render(&self, format: Format) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut text = String::new();
         // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
-        text
+        let _ = encode_registry(&mut text, &self.registry);
+        let _ = encode_registry(&mut text, &self.process);
+        let _ = encode_eof(&mut text);
+        match format {
+            Format::OpenMetrics => text,
+            Format::Text => format::to_text(&text),
+        }
     }
 }
 
