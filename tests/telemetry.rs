@@ -305,7 +305,7 @@ fn telemetry_config_errors_name_their_keys() {
         format!("[[senders]]\nname = \"a\"\ntoken = \"t\"\n\n[telemetry]\n{section}\n")
     };
     let cases = [
-        ("", "missing field `otlp_endpoint`"),
+        ("", "telemetry.otlp_endpoint: missing key `otlp_endpoint`"),
         (
             "otlp_endpoint = \"grpc://collector:4317\"",
             "telemetry.otlp_endpoint: must be an absolute http:// or https:// URL",
@@ -336,7 +336,7 @@ fn telemetry_config_errors_name_their_keys() {
         ),
         (
             "otlp_endpoint = \"http://c:4318\"\nsampel_ratio = 0.5",
-            "unknown field `sampel_ratio`",
+            "telemetry.sampel_ratio: unknown key `sampel_ratio`",
         ),
     ];
     for (section, expected) in cases {

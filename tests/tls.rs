@@ -383,21 +383,23 @@ async fn check_names_each_missing_or_bad_tls_file_and_proxy_url() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
-    for expected in [
-        "delivery.tls.ca_file: cannot read",
-        "missing-ca.pem",
-        "delivery.proxy.url: must be an http:// URL",
-        "webhooks[0].tls.client_cert: cannot read",
-        "webhooks[0].tls.client_key:",
-        "no PEM private key",
-        "webhooks[1].tls.client_key: the key does not go with the certificate",
-        "webhooks[2].tls.client_cert:",
-        "no PEM certificate",
+    // `check` renders each problem as cargo does: the message, then `= key: ...`.
+    for (key, message) in [
+        ("delivery.tls.ca_file", "cannot read"),
+        ("delivery.tls.ca_file", "missing-ca.pem"),
+        ("delivery.proxy.url", "must be an http:// URL"),
+        ("webhooks[0].tls.client_cert", "cannot read"),
+        ("webhooks[0].tls.client_key", "no PEM private key"),
+        (
+            "webhooks[1].tls.client_key",
+            "the key does not go with the certificate",
+        ),
+        ("webhooks[2].tls.client_cert", "no PEM certificate"),
     ] {
-        assert!(
-            stderr.contains(expected),
-            "missing {expected:?} in:\n{stderr}"
-        );
+        let reported = stderr.split("\nerror: ").any(|problem| {
+            problem.contains(message) && problem.contains(&format!("= key: {key}\n"))
+        });
+        assert!(reported, "missing {key}: {message:?} in:\n{stderr}");
     }
     assert!(
         !stderr.contains("hunter2"),

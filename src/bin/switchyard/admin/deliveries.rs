@@ -96,8 +96,11 @@ fn response(a: &Value) {
         .map_or_else(String::new, |r| format!(" {r}"));
     say!("{which}: HTTP {code}{reason}");
     let headers = a["response_headers"].as_array().map(Vec::as_slice);
-    for pair in headers.unwrap_or_default() {
-        let (name, value) = (text(&pair[0]), pair[1].as_str().unwrap_or_default());
+    for header in headers.unwrap_or_default() {
+        let (name, value) = (
+            text(&header["name"]),
+            header["value"].as_str().unwrap_or_default(),
+        );
         say!("  {name}: {}", output::one_line(value));
     }
     let body = a["response_body"].as_str().unwrap_or_default();
