@@ -914,27 +914,13 @@ impl RawTelemetry {
 /// [`OTLP_TRACES_PATH`] added when it has no path (as OTLP exporters do).
 fn otlp_endpoint(raw: &str, problems: &mut Problems) -> Option<Uri> {
     let key = "telemetry.otlp_endpoint";
-    let uri: Uri = match raw.parse() {
-        Ok(uri) => uri,
-        Err(e) => {
-            problems.add(key, format!("is not a URL: {e}"));
-            return None;
-        }
-    };
-    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-        problems.add(
-            key,
-            "must be an absolute http:// or https:// URL, such as http://127.0.0.1:4318",
-        );
-        return None;
-    }
-    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
-        problems.add(
-            key,
-            "must not hold user:password@; put credentials in telemetry.headers",
-        );
-        return None;
-    }
+    let uri = http_url(
+        key,
+        raw,
+        Some("such as http://127.0.0.1:4318"),
+        "put credentials in telemetry.headers",
+        problems,
+    )?;
     if !matches!(uri.path(), "" | "/") {
         return Some(uri);
     }
@@ -1166,8 +1152,16 @@ fn is_valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-fn parse_url(key: &str, raw: &str, server: &Server, problems: &mut Problems) -> Option<Uri> {
-    // URLs are not echoed: a path can be a credential (Slack's are).
+/// An absolute http(s) URL without `user:password@`: what a receiver's and a
+/// collector's URLs must both be. URLs are not echoed: a path can be a credential
+/// (Slack's are). `example` and `credentials` finish the two messages.
+fn http_url(
+    key: &str,
+    raw: &str,
+    example: Option<&str>,
+    credentials: &str,
+    problems: &mut Problems,
+) -> Option<Uri> {
     let uri: Uri = match raw.parse() {
         Ok(uri) => uri,
         Err(e) => {
@@ -1176,16 +1170,28 @@ fn parse_url(key: &str, raw: &str, server: &Server, problems: &mut Problems) -> 
         }
     };
     if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-        problems.add(key, "must be an absolute http:// or https:// URL");
-        return None;
-    }
-    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        let example = example.map(|e| format!(", {e}")).unwrap_or_default();
         problems.add(
             key,
-            "must not hold user:password@; put credentials in `headers` (Authorization)",
+            format!("must be an absolute http:// or https:// URL{example}"),
         );
         return None;
     }
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        problems.add(key, format!("must not hold user:password@; {credentials}"));
+        return None;
+    }
+    Some(uri)
+}
+
+fn parse_url(key: &str, raw: &str, server: &Server, problems: &mut Problems) -> Option<Uri> {
+    let uri = http_url(
+        key,
+        raw,
+        None,
+        "put credentials in `headers` (Authorization)",
+        problems,
+    )?;
     if !server.allow_private_networks
         && let Err(e) = ssrf::check_at_load(&uri)
     {

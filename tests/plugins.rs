@@ -862,22 +862,28 @@ async fn plugin_metrics_are_labelled_by_webhook_and_pool_waits_are_measured() {
     }
 }
 
-#[test]
-fn a_budget_failure_is_logged_with_its_webhook_and_plugin() {
-    use switchyard::plugin::{BeforeSend, Chain, OnPluginError, PluginSpec, Runtime};
+/// A chain of the one test plugin `name`, for the webhook `orders`, retrying on failure.
+fn orders_chain_of(name: &str) -> switchyard::plugin::Chain {
+    use switchyard::plugin::{Chain, OnPluginError, PluginSpec, Runtime};
     let runtime = Runtime::new(None).unwrap();
     let spec = PluginSpec {
-        path: plugin("spin"),
+        path: plugin(name),
         config: serde_json::json!({}),
         limits: switchyard::plugin::Limits::default(),
     };
-    let chain = Chain::load(
+    Chain::load(
         &runtime,
         "orders",
         std::slice::from_ref(&spec),
         OnPluginError::Retry,
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn a_budget_failure_is_logged_with_its_webhook_and_plugin() {
+    use switchyard::plugin::BeforeSend;
+    let chain = orders_chain_of("spin");
     let logs = logs_of(|| {
         let prepared = chain.before_send(an_event(), &mut Vec::new());
         assert!(matches!(prepared, BeforeSend::Failed(_)), "{prepared:?}");
@@ -892,20 +898,8 @@ fn a_budget_failure_is_logged_with_its_webhook_and_plugin() {
 
 #[test]
 fn a_trap_is_one_warning_in_the_callers_span_with_the_backtrace_at_debug() {
-    use switchyard::plugin::{BeforeSend, Chain, OnPluginError, PluginSpec, Runtime};
-    let runtime = Runtime::new(None).unwrap();
-    let spec = PluginSpec {
-        path: plugin("trap"),
-        config: serde_json::json!({}),
-        limits: switchyard::plugin::Limits::default(),
-    };
-    let chain = Chain::load(
-        &runtime,
-        "orders",
-        std::slice::from_ref(&spec),
-        OnPluginError::Retry,
-    )
-    .unwrap();
+    use switchyard::plugin::BeforeSend;
+    let chain = orders_chain_of("trap");
     let logs = logs_of(|| {
         let span = tracing::info_span!("attempt", delivery = "d-1");
         let prepared = span.in_scope(|| chain.before_send(an_event(), &mut Vec::new()));
