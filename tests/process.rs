@@ -31,6 +31,12 @@ impl Process {
         Self::spawn_command(Command::new(BIN), config)
     }
 
+    /// One whose log is read only until it says where it listens: from then on
+    /// its stderr is a pipe nobody empties.
+    fn spawn_unread(config: &Path) -> Self {
+        Self::spawn_reading(Command::new(BIN), config, false)
+    }
+
     /// With at most `fds` open files, hard limit included, so `serve` cannot raise it.
     fn spawn_with_fd_limit(config: &Path, fds: u32) -> Self {
         let mut command = Command::new("sh");
@@ -41,7 +47,11 @@ impl Process {
         Self::spawn_command(command, config)
     }
 
-    fn spawn_command(mut command: Command, config: &Path) -> Self {
+    fn spawn_command(command: Command, config: &Path) -> Self {
+        Self::spawn_reading(command, config, true)
+    }
+
+    fn spawn_reading(mut command: Command, config: &Path, keep_reading: bool) -> Self {
         let mut child = command
             .args(["--log-format", "json", "serve", "--config"])
             .arg(config)
@@ -55,7 +65,8 @@ impl Process {
         let kept = log.clone();
         // Keep reading, so the pipe never fills and blocks the router's logging.
         std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
+            let mut stderr = stderr;
+            for line in (&mut stderr).lines().map_while(Result::ok) {
                 let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
                     continue;
                 };
@@ -68,7 +79,14 @@ impl Process {
                             .parse::<SocketAddr>()
                             .unwrap(),
                     );
+                    if !keep_reading {
+                        break;
+                    }
                 }
+            }
+            // Hold the pipe open, unread, for as long as the test runs.
+            loop {
+                std::thread::park();
             }
         });
         let addr = addr
@@ -453,6 +471,27 @@ async fn running_out_of_file_descriptors_is_never_charged_to_the_receiver() {
     assert!(local >= 1, "{attempts:?}");
     let health = store.health("w").unwrap().unwrap();
     assert_eq!(health.failure_count, 0);
+}
+
+/// A log reader that stops reading (a stuck shipper, a full pipe) costs log
+/// lines, never answers: lines are written by a thread of their own, and past
+/// its buffer dropped. Each request logs an access line of ~250 bytes, so these
+/// fill a 64 KiB pipe many times over; were a worker to write its own lines, it
+/// would block at the pipe's first fill and the requests after it never answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_reader_that_stops_reading_never_stops_the_router() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "", &webhook("w", "http://127.0.0.1:9/", ""));
+    let router = Process::spawn_unread(&config);
+    for n in 0..2_000 {
+        let answer = tokio::time::timeout(
+            Duration::from_secs(30),
+            post(router.addr, "/v1/events", Some("wrong-token"), "{}"),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("request {n} got no answer"));
+        assert_eq!(answer.status, 401);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

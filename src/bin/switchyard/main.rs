@@ -83,7 +83,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let captured = matches!(cli.command, Command::Plugin(PluginCommand::Run(_)))
         .then(plugin::Captured::default);
-    init_logging(cli.log_format, captured.clone());
+    let logging = init_logging(cli.log_format, captured.clone());
     let result = match cli.command {
         Command::Check { config } => check(&config),
         Command::Serve { config } => serve(&config),
@@ -95,6 +95,8 @@ fn main() -> ExitCode {
         Command::Admin(command) => admin::run(command),
         Command::Bench(args) => bench::run(args),
     };
+    // Every line logged is out before the error, which ends the output.
+    drop(logging);
     // An operator's error, not a crash: the message and its causes, no backtrace;
     // an admin command's failure exits with the code its --help promises.
     if let Err(e) = result {
@@ -207,7 +209,16 @@ async fn reload(server: &Server, path: &std::path::Path) {
 /// fields; the innermost is the last (no separate `span`, which would repeat it).
 /// With `capture`, a plugin's own lines go to it instead, whatever their level
 /// (`plugin run` reports them per hook).
-fn init_logging(format: LogFormat, capture: Option<plugin::Captured>) {
+///
+/// Lines are formatted where they are logged but written by a thread of their
+/// own, a batch at a time: one write for many lines, and a stalled reader of
+/// stderr (a full pipe) never blocks a worker serving requests. Past 128,000
+/// lines waiting, new ones are dropped rather than wait. Dropping the guard this
+/// returns writes out what is waiting.
+fn init_logging(
+    format: LogFormat,
+    capture: Option<plugin::Captured>,
+) -> tracing_appender::non_blocking::WorkerGuard {
     use std::io::IsTerminal;
     use tracing_subscriber::filter::{FilterExt, filter_fn};
     use tracing_subscriber::prelude::*;
@@ -216,7 +227,11 @@ fn init_logging(format: LogFormat, capture: Option<plugin::Captured>) {
     let capturing = capture.is_some();
     let not_captured = filter_fn(move |meta| !(capturing && meta.target() == plugin::HOST_TARGET));
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let (writer, guard) = tracing_appender::non_blocking(std::io::BufWriter::with_capacity(
+        64 * 1024,
+        std::io::stderr(),
+    ));
+    let stderr = tracing_subscriber::fmt::layer().with_writer(writer);
     let stderr = match format {
         LogFormat::Human => stderr.with_ansi(colour).boxed(),
         LogFormat::Json => stderr
@@ -233,4 +248,5 @@ fn init_logging(format: LogFormat, capture: Option<plugin::Captured>) {
         .with(stderr.with_filter(filter.and(not_captured)))
         .with(capture)
         .init();
+    guard
 }
