@@ -13,6 +13,7 @@ pub mod admin;
 pub mod api;
 pub mod backoff;
 pub mod config;
+pub mod control;
 pub mod delivery;
 pub mod health;
 pub mod ingest;

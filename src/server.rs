@@ -11,34 +11,28 @@
 //! pending on disk for the next start. The trace exporter goes last, sending the
 //! spans of the final attempts.
 //!
-//! Reload: the new config's plugins are loaded (compiled components are reused)
-//! before anything changes, so a broken plugin is refused while the old chain keeps
-//! serving, and the outbound clients are renewed for its TLS and proxy settings
-//! (those left as they were keep their pools). Then ingest routes by the new config, and the scheduler starts, updates
-//! and stops lanes to match. Events are in the store before they are routed to a
-//! lane, so none is lost in between: a lane reads its whole queue when it starts.
+//! Reload and the other operations on a running router are [`Control`]'s
+//! (`src/control.rs`).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{Mutex, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::admin::Admin;
 use crate::config::Config;
+use crate::control::{Control, PluginErrors, ReloadError, Reloaded, load_plugins};
 use crate::delivery::client::ClientError;
-use crate::delivery::{Applied, Clients, Scheduler, WebhookChain};
+use crate::delivery::{Clients, Scheduler};
 use crate::ingest::Ingest;
 use crate::listener::{self, Limits};
 use crate::metrics::Metrics;
-use crate::plugin::{Chain, Runtime};
-use crate::replay::Replays;
+use crate::plugin::Runtime;
 use crate::retention;
 use crate::store::{Store, StoreError};
-use crate::telemetry::{Settings as TelemetrySettings, Telemetry, TelemetryError};
+use crate::telemetry::{Telemetry, TelemetryError};
 
 /// Why the router could not start.
 #[derive(Debug, thiserror::Error)]
@@ -58,221 +52,6 @@ pub enum StartError {
         addr: SocketAddr,
         error: std::io::Error,
     },
-}
-
-/// Why a reload was refused. The router carries on with the config it had.
-#[derive(Debug, thiserror::Error)]
-pub enum ReloadError {
-    #[error(transparent)]
-    Config(crate::config::ConfigError),
-    #[error(transparent)]
-    Plugins(#[from] PluginErrors),
-    #[error(transparent)]
-    Client(#[from] ClientError),
-}
-
-/// What a reload changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reloaded {
-    /// Webhook lanes started, updated and stopped.
-    pub lanes: Applied,
-    /// The pending deliveries the stopped lanes leave on disk, by webhook: they
-    /// resume if their webhook comes back.
-    pub held: Vec<(Arc<str>, u64)>,
-    /// Changed settings that only a restart applies; until then the old values hold.
-    pub need_restart: Vec<&'static str>,
-}
-
-/// Plugins that failed to load, each named by its config key.
-#[derive(Debug, thiserror::Error)]
-#[error("{} plugin(s) cannot be loaded:\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
-pub struct PluginErrors(pub Vec<String>);
-
-/// Loads every enabled webhook's plugins, reporting every failure, not just the first.
-pub fn load_chains(runtime: &Runtime, config: &Config) -> Result<Vec<WebhookChain>, PluginErrors> {
-    let mut chains = Vec::new();
-    let mut errors = Vec::new();
-    for (i, webhook) in config.webhooks.iter().enumerate() {
-        match Chain::load(
-            runtime,
-            &webhook.id,
-            &webhook.plugins,
-            webhook.on_plugin_error,
-        ) {
-            Ok(chain) => chains.push((webhook.clone(), Arc::new(chain))),
-            Err((p, e)) => errors.push(format!(
-                "webhooks[{i}].plugins[{p}] ({}): {e}",
-                webhook.plugins[p].path.display()
-            )),
-        }
-    }
-    if errors.is_empty() {
-        Ok(chains)
-    } else {
-        Err(PluginErrors(errors))
-    }
-}
-
-/// Loads every webhook's plugins on the blocking pool: compiling and initialising
-/// them is synchronous, and can take seconds.
-async fn load_plugins(
-    runtime: Arc<Runtime>,
-    config: Arc<Config>,
-) -> Result<Vec<WebhookChain>, PluginErrors> {
-    tokio::task::spawn_blocking(move || load_chains(&runtime, &config))
-        .await
-        .map_err(|e| PluginErrors(vec![format!("loading plugins panicked: {e}")]))?
-}
-
-/// Server settings a running router cannot change: the listener, the data file and
-/// the outbound client are made once, at start.
-#[derive(Debug, Clone, PartialEq)]
-struct Fixed {
-    listen: SocketAddr,
-    admin_listen: Option<SocketAddr>,
-    data_dir: PathBuf,
-    allow_private_networks: bool,
-    max_connections: Option<usize>,
-    admin_max_connections: Option<usize>,
-    header_timeout: Duration,
-    idle_timeout: Duration,
-    telemetry: Option<TelemetrySettings>,
-}
-
-impl Fixed {
-    fn of(config: &Config) -> Self {
-        Self {
-            listen: config.server.listen,
-            admin_listen: config.admin.as_ref().map(|a| a.listen),
-            data_dir: config.server.data_dir.clone(),
-            allow_private_networks: config.server.allow_private_networks,
-            max_connections: config.server.max_connections,
-            admin_max_connections: config.admin.as_ref().and_then(|a| a.max_connections),
-            header_timeout: config.server.header_timeout,
-            idle_timeout: config.server.idle_timeout,
-            telemetry: config.telemetry.clone(),
-        }
-    }
-
-    /// The config keys whose values differ between `self` and `other`.
-    fn changed(&self, other: &Self) -> Vec<&'static str> {
-        [
-            ("server.listen", self.listen != other.listen),
-            ("admin.listen", self.admin_listen != other.admin_listen),
-            ("server.data_dir", self.data_dir != other.data_dir),
-            (
-                "server.allow_private_networks",
-                self.allow_private_networks != other.allow_private_networks,
-            ),
-            (
-                "server.max_connections",
-                self.max_connections != other.max_connections,
-            ),
-            (
-                "admin.max_connections",
-                self.admin_max_connections != other.admin_max_connections,
-            ),
-            (
-                "server.header_timeout",
-                self.header_timeout != other.header_timeout,
-            ),
-            (
-                "server.idle_timeout",
-                self.idle_timeout != other.idle_timeout,
-            ),
-            ("telemetry", self.telemetry != other.telemetry),
-        ]
-        .into_iter()
-        .filter_map(|(key, changed)| changed.then_some(key))
-        .collect()
-    }
-}
-
-/// What signals and the admin API act on: the config in force, and the parts it
-/// configures.
-pub struct Control {
-    /// The config in force, replaced whole by a reload; the purge watches it.
-    config: watch::Sender<Arc<Config>>,
-    /// Held for the whole of a reload, so reloads take turns.
-    reloading: Mutex<()>,
-    fixed: Fixed,
-    runtime: Arc<Runtime>,
-    store: Store,
-    ingest: Arc<Ingest>,
-    scheduler: Arc<Scheduler>,
-    replays: Replays,
-    metrics: Arc<Metrics>,
-}
-
-impl Control {
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
-    }
-
-    /// The config in force.
-    pub fn config(&self) -> Arc<Config> {
-        self.config.borrow().clone()
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    pub fn scheduler(&self) -> &Scheduler {
-        &self.scheduler
-    }
-
-    pub fn replays(&self) -> &Replays {
-        &self.replays
-    }
-
-    /// Whether the router takes events: not shutting down, and its store takes writes.
-    pub fn is_ready(&self) -> bool {
-        self.ingest.is_ready()
-    }
-
-    /// Runs on `config` from now on, or refuses it, naming every plugin that cannot
-    /// be loaded, and carries on as before. See the module docs.
-    pub async fn reload(&self, config: Config) -> Result<Reloaded, ReloadError> {
-        let _turn = self.reloading.lock().await;
-        if !self.fixed.allow_private_networks {
-            config
-                .refuse_private_networks()
-                .map_err(ReloadError::Config)?;
-        }
-        let config = Arc::new(config);
-        // Compiled components that no chain in force uses any more can go.
-        self.runtime.forget_unused();
-        let chains = load_plugins(self.runtime.clone(), config.clone()).await?;
-        let clients = self.scheduler.clients().renew(&config)?;
-        self.ingest.reroute(&config);
-        let lanes = (self.scheduler)
-            .apply(chains, clients, config.server.shutdown_grace)
-            .await;
-        let held = (lanes.stopped.iter())
-            .map(|webhook| (webhook.clone(), self.store.pending_count(webhook)))
-            .collect();
-        let need_restart = self.fixed.changed(&Fixed::of(&config));
-        self.config.send_replace(config);
-        tracing::info!(started = %lanes.started.join(","), updated = %lanes.updated.join(","),
-            stopped = %lanes.stopped.join(","), "config reloaded");
-        if !need_restart.is_empty() {
-            tracing::warn!(keys = %need_restart.join(","),
-                "these settings changed, and take effect only at a restart");
-        }
-        Ok(Reloaded {
-            lanes,
-            held,
-            need_restart,
-        })
-    }
-
-    /// Reads the config file in force again, and reloads it.
-    pub async fn reload_file(&self) -> Result<Reloaded, ReloadError> {
-        let path = self.config().path.clone();
-        let config = Config::load(&path).map_err(ReloadError::Config)?;
-        self.reload(config).await
-    }
 }
 
 /// A started router.
@@ -351,17 +130,15 @@ impl Server {
             metrics.clone(),
             stopped.clone(),
         ));
-        let control = Arc::new(Control {
-            fixed: Fixed::of(&config),
-            config: config_in_force,
-            reloading: Mutex::new(()),
+        let control = Arc::new(Control::new(
+            &config,
+            config_in_force,
             runtime,
-            replays: Replays::new(store.clone(), scheduler.clone()),
             store,
             ingest,
             scheduler,
-            metrics,
-        });
+            metrics.clone(),
+        ));
         let admin_addr = match (admin, &config.admin) {
             (Some((socket, addr)), Some(settings)) => {
                 let api = Arc::new(Admin::new(control.clone(), settings));
@@ -376,7 +153,7 @@ impl Server {
                     socket,
                     handler,
                     limits,
-                    control.metrics.clone(),
+                    metrics.clone(),
                     stopped,
                 )));
                 Some(addr)
@@ -408,7 +185,7 @@ impl Server {
 
     /// The store, for inspection.
     pub fn store(&self) -> &Store {
-        &self.control.store
+        self.control.store()
     }
 
     /// See [`Control::reload`].
@@ -420,9 +197,9 @@ impl Server {
     pub async fn shutdown(self) {
         tracing::info!("shutting down: refusing new events, finishing in-flight attempts");
         let control = self.control;
-        control.ingest.drain();
+        control.ingest().drain();
         let grace = control.config().server.shutdown_grace;
-        control.scheduler.shutdown(grace).await;
+        control.scheduler().shutdown(grace).await;
         let _ = self.stop_tasks.send(true);
         for task in self.tasks {
             if let Err(e) = task.await {
@@ -431,7 +208,7 @@ impl Server {
         }
         // The lanes and the listeners are done with their handles; closing the last
         // one lets go of the data file, so it can be reopened at once.
-        let store = control.store.clone();
+        let store = control.store().clone();
         drop(control);
         if let Err(e) = store.close().await {
             tracing::error!(error = %e, "cannot close the store cleanly");

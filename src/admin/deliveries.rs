@@ -16,7 +16,7 @@ use super::openapi::STORE_UNAVAILABLE;
 use super::page::{self, Page};
 use super::store_error;
 use crate::api::{self, ApiError, Body, ErrorBody};
-use crate::server::Control;
+use crate::control::Control;
 use crate::store::{
     AttemptError, AttemptRecord, DeliveryId, DeliveryQuery, DeliveryRecord, DeliveryStatus,
     EventRecord, PluginNote, Replayed,

@@ -33,9 +33,9 @@ use utoipa::ToSchema;
 
 use crate::api::{self, ApiError, Body, ErrorBody};
 use crate::config::{self, Secret};
+use crate::control::{Control, ReloadError, Reloaded};
 use crate::health;
 use crate::metrics::Format;
-use crate::server::{Control, ReloadError, Reloaded};
 use crate::store::StoreError;
 
 /// The admin API's state, shared by every connection.

@@ -10,8 +10,8 @@ use utoipa::ToSchema;
 
 use super::deliveries::parse_time;
 use crate::api::{self, ApiError, Body, ErrorBody};
+use crate::control::Control;
 use crate::replay::{Filter, Job, State};
-use crate::server::Control;
 use crate::store::DeliveryStatus;
 
 /// The largest request body: a filter is a few hundred bytes.

@@ -20,8 +20,8 @@ use super::page::{self, Page};
 use super::store_error;
 use crate::api::{self, ApiError, Body, ErrorBody};
 use crate::config::Webhook;
+use crate::control::Control;
 use crate::plugin::OnPluginError;
-use crate::server::Control;
 use crate::signing::Scheme;
 use crate::store::{DisableAfter, Health, OnGone, StoreError, WebhookStatus, now_ms};
 

@@ -117,7 +117,7 @@ impl Router {
         &self,
         server_extra: &str,
         webhooks: &str,
-    ) -> Result<switchyard::server::Reloaded, switchyard::server::ReloadError> {
+    ) -> Result<switchyard::control::Reloaded, switchyard::control::ReloadError> {
         let text = config_text(self.dir.path(), server_extra, webhooks);
         let config = switchyard::Config::parse(&text, std::path::Path::new("test.toml")).unwrap();
         self.server.reload(config).await

@@ -27,8 +27,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use switchyard::control::load_chains;
 use switchyard::plugin::Runtime;
-use switchyard::server::load_chains;
 use switchyard::{Config, Server};
 use tracing_subscriber::EnvFilter;
 
