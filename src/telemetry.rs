@@ -489,6 +489,22 @@ mod tests {
         map
     }
 
+    /// The trace headers an attempt of an event stored with `stored` sends, export off.
+    fn sent_by_an_attempt(stored: Option<&TraceContext>) -> HeaderMap {
+        let url = Uri::from_static("https://example.com/hook");
+        let facts = AttemptFacts {
+            webhook: "w",
+            delivery: &"dlv_1",
+            event: "e",
+            number: 1,
+            replay: 0,
+            url: &url,
+        };
+        let mut out = HeaderMap::new();
+        Telemetry::off().attempt(stored, &facts).inject(&mut out);
+        out
+    }
+
     #[test]
     fn off_passes_the_senders_context_on_unchanged() {
         let sent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -498,17 +514,7 @@ mod tests {
         );
         let stored = ingest.context().cloned();
         ingest.end(http::StatusCode::ACCEPTED);
-        let facts = AttemptFacts {
-            webhook: "w",
-            delivery: &"dlv_1",
-            event: "e",
-            number: 1,
-            replay: 0,
-            url: &Uri::from_static("https://example.com/hook"),
-        };
-        let attempt = Telemetry::off().attempt(stored.as_ref(), &facts);
-        let mut out = HeaderMap::new();
-        attempt.inject(&mut out);
+        let out = sent_by_an_attempt(stored.as_ref());
         assert_eq!(out[TRACEPARENT], sent);
         assert_eq!(out[TRACESTATE], "vendor=x");
     }
@@ -529,16 +535,6 @@ mod tests {
             let ingest = off.ingest(&headers(&[(TRACEPARENT, bad)]), "/v1/events");
             assert!(ingest.context().is_none(), "{bad}");
         }
-        let mut out = HeaderMap::new();
-        let facts = AttemptFacts {
-            webhook: "w",
-            delivery: &"dlv_1",
-            event: "e",
-            number: 1,
-            replay: 0,
-            url: &Uri::from_static("https://example.com/hook"),
-        };
-        off.attempt(None, &facts).inject(&mut out);
-        assert!(out.is_empty());
+        assert!(sent_by_an_attempt(None).is_empty());
     }
 }
