@@ -1,6 +1,6 @@
 //! A durable commit of a batch of events, by batch size: each event 1 KiB with
 //! one webhook, so one commit writes each event, its dedupe entry, its delivery
-//! and its due entry, then fsyncs. One `Store::ingest` call at a time, so every
+//! and its due entry, then fsyncs. One `Queue::ingest` call at a time, so every
 //! call is a commit of its own, the batch the writer would group under load.
 //! Criterion's time is per commit; its throughput, events per second.
 //!
@@ -18,7 +18,9 @@ use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use switchyard::metrics::Metrics;
-use switchyard::store::{Ingested, NewEvent, Store, now_ms};
+use switchyard::model::{Clock, Ingested, NewEvent};
+use switchyard::store::redb::RedbStore;
+use switchyard::store::{Maintain, Queue};
 
 const BATCH_SIZES: [usize; 4] = [1, 16, 128, 1024];
 const DEDUPE_WINDOW_MS: u64 = 24 * 60 * 60 * 1000;
@@ -49,7 +51,7 @@ impl Events {
                     sender: self.sender.clone(),
                     id: format!("order-{:012}", self.made),
                     event_type: "order.paid".into(),
-                    received_at_ms: now_ms(),
+                    received_at_ms: Clock::system().now_ms(),
                     payload: self.payload.clone(),
                     webhooks: self.webhooks.clone(),
                     trace: None,
@@ -76,7 +78,8 @@ fn store_commit(c: &mut Criterion) {
             .prefix("store-bench")
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
             .expect("a temp dir");
-        let store = Store::open(dir.path(), Arc::new(Metrics::new())).expect("the store opens");
+        let store = RedbStore::open(dir.path(), Arc::new(Metrics::new()), Clock::system())
+            .expect("the store opens");
         let mut events = Events::new();
         group.throughput(Throughput::Elements(size as u64));
         group.bench_function(BenchmarkId::from_parameter(size), |b| {

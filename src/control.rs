@@ -26,9 +26,10 @@ use crate::delivery::client::ClientError;
 use crate::delivery::{Applied, Scheduler, WebhookChain};
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
+use crate::model::{Clock, DeliveryId, Replayed, WebhookStatus};
 use crate::plugin::{Chain, Runtime};
 use crate::replay::Replays;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::telemetry::Settings as TelemetrySettings;
 
 /// Why a reload was refused. The router carries on with the config it had.
@@ -159,6 +160,16 @@ impl Fixed {
     }
 }
 
+/// The started parts a [`Control`] drives.
+pub(crate) struct Parts {
+    pub runtime: Arc<Runtime>,
+    pub store: Store,
+    pub ingest: Arc<Ingest>,
+    pub scheduler: Arc<Scheduler>,
+    pub metrics: Arc<Metrics>,
+    pub clock: Clock,
+}
+
 /// What signals and the admin API act on: the config in force, and the parts it
 /// configures.
 pub struct Control {
@@ -173,6 +184,7 @@ pub struct Control {
     scheduler: Arc<Scheduler>,
     replays: Replays,
     metrics: Arc<Metrics>,
+    clock: Clock,
 }
 
 impl Control {
@@ -180,22 +192,27 @@ impl Control {
     pub(crate) fn new(
         config: &Config,
         config_in_force: watch::Sender<Arc<Config>>,
-        runtime: Arc<Runtime>,
-        store: Store,
-        ingest: Arc<Ingest>,
-        scheduler: Arc<Scheduler>,
-        metrics: Arc<Metrics>,
+        parts: Parts,
     ) -> Self {
+        let Parts {
+            runtime,
+            store,
+            ingest,
+            scheduler,
+            metrics,
+            clock,
+        } = parts;
         Self {
             fixed: Fixed::of(config),
             config: config_in_force,
             reloading: Mutex::new(()),
             runtime,
-            replays: Replays::new(store.clone(), scheduler.clone()),
+            replays: Replays::new(store.clone(), scheduler.clone(), clock.clone()),
             store,
             ingest,
             scheduler,
             metrics,
+            clock,
         }
     }
 
@@ -212,16 +229,41 @@ impl Control {
         self.config.borrow().clone()
     }
 
+    /// The store, for reads ([`crate::store::Inspect`]); changes go through the
+    /// operations below.
     pub fn store(&self) -> &Store {
         &self.store
     }
 
-    pub fn scheduler(&self) -> &Scheduler {
-        &self.scheduler
+    /// The clock the router runs on.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     pub fn replays(&self) -> &Replays {
         &self.replays
+    }
+
+    /// Pauses (`Paused`) or resumes (`Active`) a webhook's deliveries. Recorded in
+    /// the store, which outlives restarts; its change feed holds or wakes the lane.
+    pub async fn set_status(&self, webhook: &str, status: WebhookStatus) -> Result<(), StoreError> {
+        self.store.set_status(webhook, status).await?;
+        tracing::info!(
+            webhook,
+            status = status.name(),
+            "webhook status set by an operator"
+        );
+        Ok(())
+    }
+
+    /// Queues one finished delivery again, due now, under the same id.
+    pub async fn replay(&self, delivery: DeliveryId) -> Result<Replayed, StoreError> {
+        self.store.replay_one(delivery).await
+    }
+
+    /// Stops dispatching; in-flight attempts get up to `grace` to finish.
+    pub(crate) async fn stop_lanes(&self, grace: Duration) {
+        self.scheduler.shutdown(grace).await;
     }
 
     /// Whether the router takes events: not shutting down, and its store takes writes.

@@ -5,8 +5,8 @@
 //! ([`crate::health`]), for the load balancer in front of this listener. A request is answered 2xx only after its events, their dedupe
 //! keys and their deliveries are durably committed; the commit is shared with
 //! every other request in flight (see [`crate::store`]), which is what makes
-//! durable acks fast. After the commit, the lanes of the webhooks that got new
-//! deliveries are woken, so a first attempt starts at once.
+//! durable acks fast. The store's change feed then wakes the lanes of the
+//! webhooks that got new deliveries, so a first attempt starts at once.
 //!
 //! Who may post, which webhooks each event type is routed to, and the limits on
 //! bodies and dedupe form the [`Routes`]: one immutable snapshot, taken once per
@@ -36,12 +36,12 @@ use utoipa::ToSchema;
 use crate::access;
 use crate::api::{self, ApiError, Body, ErrorBody};
 use crate::config::{Config, Sender, Webhook};
-use crate::delivery::Scheduler;
 use crate::health;
 use crate::log_limit::LogLimit;
 use crate::metrics::Metrics;
-use crate::store::{Ingested, NewEvent, Store, StoreError, now_ms};
-use crate::telemetry::{Telemetry, TraceContext};
+use crate::model::{Clock, Ingested, NewEvent, TraceContext, is_valid_event_type};
+use crate::store::{Store, StoreError};
+use crate::telemetry::Telemetry;
 
 /// The most events one batch request may carry.
 pub const MAX_BATCH: usize = 1000;
@@ -78,8 +78,8 @@ fn sender_share_kib(senders: usize) -> u32 {
 pub struct Ingest {
     routes: RwLock<Arc<Routes>>,
     store: Store,
-    scheduler: Arc<Scheduler>,
     metrics: Arc<Metrics>,
+    clock: Clock,
     draining: AtomicBool,
     memory: Arc<Semaphore>,
     /// Refusals (503, 408) to log, at most once a second.
@@ -102,17 +102,12 @@ struct Routes {
 }
 
 impl Ingest {
-    pub fn new(
-        config: &Config,
-        store: Store,
-        scheduler: Arc<Scheduler>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn new(config: &Config, store: Store, metrics: Arc<Metrics>, clock: Clock) -> Self {
         Self {
             routes: RwLock::new(Arc::new(Routes::new(config))),
             store,
-            scheduler,
             metrics,
+            clock,
             draining: AtomicBool::new(false),
             memory: Arc::new(Semaphore::new(MEMORY_BUDGET_KIB as usize)),
             refusals: LogLimit::default(),
@@ -264,31 +259,15 @@ impl Ingest {
         }
     }
 
-    /// Commits `events` and wakes their lanes, in a task of its own. If the sender
-    /// hangs up mid-commit, this handler is dropped, but the commit stands, and so
-    /// must the wake-up, or the new deliveries would wait for the next event.
+    /// Commits `events`. The store's change feed wakes their lanes; a sender that
+    /// hangs up mid-commit drops this handler, but the write is queued and stands.
     async fn commit(&self, events: Vec<NewEvent>, window: u64) -> Result<Vec<Ingested>, ApiError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let (store, scheduler) = (self.store.clone(), self.scheduler.clone());
-        let committed = tokio::spawn(async move {
-            let routes: Vec<Arc<str>> = events
-                .iter()
-                .flat_map(|e| e.webhooks.iter().cloned())
-                .collect();
-            let result = store.ingest(events, window).await;
-            // Whatever the result: a spurious wake-up costs one read, a lost one strands
-            // deliveries (a failed commit may still have reached the disk).
-            for webhook in &routes {
-                scheduler.wake(webhook);
-            }
-            result
-        });
-        let error = match committed.await {
-            Ok(Ok(ingested)) => return Ok(ingested),
-            Ok(Err(e)) => e,
-            Err(e) => StoreError::Writer(e.to_string()),
+        let error = match self.store.ingest(events, window).await {
+            Ok(ingested) => return Ok(ingested),
+            Err(e) => e,
         };
         tracing::error!(%error, "cannot store events");
         Err(match error {
@@ -331,7 +310,8 @@ async fn accept_one(
     body: &[u8],
     trace: Option<&TraceContext>,
 ) -> Result<Response<Body>, ApiError> {
-    let event = (parse_json(body).and_then(|e| routes.prepare(sender, e, trace)))
+    let now = ingest.clock.now_ms();
+    let event = (parse_json(body).and_then(|e| routes.prepare(sender, e, trace, now)))
         .inspect_err(|_| ingest.metrics.ingested(sender, "rejected"))?;
     tracing::Span::current().record("events", event.id.as_str());
     let id = event.id.clone();
@@ -385,8 +365,10 @@ async fn accept_batch(
     // Keep what each item's answer needs; the events themselves move into the commit.
     let mut answers: Vec<Result<String, ApiError>> = Vec::with_capacity(items.len());
     let mut valid = Vec::with_capacity(items.len());
+    let now = ingest.clock.now_ms();
     for item in items {
-        match parse_json(item.get().as_bytes()).and_then(|e| routes.prepare(sender, e, trace)) {
+        let event = parse_json(item.get().as_bytes());
+        match event.and_then(|e| routes.prepare(sender, e, trace, now)) {
             Ok(event) => {
                 answers.push(Ok(event.id.clone()));
                 valid.push(event);
@@ -507,8 +489,9 @@ impl Routes {
         sender: &Arc<str>,
         event: Incoming<'_>,
         trace: Option<&TraceContext>,
+        received_at_ms: u64,
     ) -> Result<NewEvent, ApiError> {
-        let built = build(event)?;
+        let built = build(event, received_at_ms)?;
         let webhooks = (self.webhooks.iter())
             .filter(|w| w.events.matches(&built.event_type))
             .map(|w| w.id.clone())
@@ -542,14 +525,14 @@ pub struct BuiltEvent {
 
 /// Validates one event as a sender would post it, and builds its payload: what
 /// ingest does, for tools (`switchyard plugin run`) that start from the same JSON.
-pub fn build_event(body: &[u8]) -> Result<BuiltEvent, ApiError> {
-    build(parse_json(body)?)
+pub fn build_event(body: &[u8], received_at_ms: u64) -> Result<BuiltEvent, ApiError> {
+    build(parse_json(body)?, received_at_ms)
 }
 
-fn build(event: Incoming<'_>) -> Result<BuiltEvent, ApiError> {
+fn build(event: Incoming<'_>, received_at_ms: u64) -> Result<BuiltEvent, ApiError> {
     let event_type = (event.event_type.as_deref())
         .ok_or_else(|| ApiError::bad_request("invalid_type", "the event needs a \"type\""))?;
-    if !is_valid_type(event_type) {
+    if !is_valid_event_type(event_type) {
         return Err(ApiError::bad_request(
             "invalid_type",
             format!("the type {event_type:?} must be 1 to 128 of A-Z a-z 0-9 . _ : -"),
@@ -570,7 +553,6 @@ fn build(event: Incoming<'_>) -> Result<BuiltEvent, ApiError> {
         }
         None => format!("evt_{}", uuid::Uuid::now_v7().simple()),
     };
-    let received_at_ms = now_ms();
     let timestamp = normalize_timestamp(event.timestamp.as_deref(), received_at_ms)?;
     let payload = serde_json::to_vec(&Outgoing {
         id: &id,
@@ -723,13 +705,6 @@ fn parse_json(body: &[u8]) -> Result<Incoming<'_>, ApiError> {
     Ok(event)
 }
 
-/// `[A-Za-z0-9._:-]{1,128}`
-pub fn is_valid_type(event_type: &str) -> bool {
-    (1..=128).contains(&event_type.len())
-        && (event_type.bytes())
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
-}
-
 /// 1 to 255 printable ASCII characters, no spaces: safe in logs, URLs and headers.
 fn is_valid_id(id: &str) -> bool {
     (1..=255).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
@@ -798,12 +773,12 @@ mod tests {
 
     #[test]
     fn types_follow_the_documented_alphabet() {
-        assert!(is_valid_type("email.sent"));
-        assert!(is_valid_type("a:b-c_d.E9"));
-        assert!(!is_valid_type(""));
-        assert!(!is_valid_type("has space"));
-        assert!(!is_valid_type("slash/no"));
-        assert!(!is_valid_type(&"x".repeat(129)));
+        assert!(is_valid_event_type("email.sent"));
+        assert!(is_valid_event_type("a:b-c_d.E9"));
+        assert!(!is_valid_event_type(""));
+        assert!(!is_valid_event_type("has space"));
+        assert!(!is_valid_event_type("slash/no"));
+        assert!(!is_valid_event_type(&"x".repeat(129)));
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod ingest;
 pub mod listener;
 pub mod log_limit;
 pub mod metrics;
+pub mod model;
 pub mod plugin;
 pub mod replay;
 pub mod retention;

@@ -27,9 +27,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::delivery::Scheduler;
-use crate::store::{
-    DeliveryId, DeliveryQuery, DeliveryStatus, Replayed, Store, StoreError, now_ms,
-};
+use crate::model::{Clock, DeliveryId, DeliveryStatus, Replayed};
+use crate::store::{DeliveryQuery, Store, StoreError};
 
 /// Deliveries read and queued per step.
 const PAGE: usize = 100;
@@ -116,14 +115,16 @@ pub struct Replays {
     jobs: Mutex<VecDeque<Arc<Entry>>>,
     store: Store,
     scheduler: Arc<Scheduler>,
+    clock: Clock,
 }
 
 impl Replays {
-    pub fn new(store: Store, scheduler: Arc<Scheduler>) -> Self {
+    pub fn new(store: Store, scheduler: Arc<Scheduler>, clock: Clock) -> Self {
         Self {
             jobs: Mutex::default(),
             store,
             scheduler,
+            clock,
         }
     }
 
@@ -138,7 +139,7 @@ impl Replays {
             matched: 0,
             replayed: 0,
             skipped: 0,
-            started_at_ms: now_ms(),
+            started_at_ms: self.clock.now_ms(),
             finished_at_ms: None,
         };
         let entry = Arc::new(Entry {
@@ -165,6 +166,7 @@ impl Replays {
         let runner = Runner {
             store: self.store.clone(),
             scheduler: self.scheduler.clone(),
+            clock: self.clock.clone(),
             entry,
         };
         tokio::spawn(runner.run());
@@ -212,7 +214,9 @@ pub struct TooMany {
 /// A job's task.
 struct Runner {
     store: Store,
+    /// Which webhooks have lanes, to skip the deliveries of those that have none.
     scheduler: Arc<Scheduler>,
+    clock: Clock,
     entry: Arc<Entry>,
 }
 
@@ -224,7 +228,7 @@ impl Runner {
         };
         let mut job = self.entry.job();
         job.state = state;
-        job.finished_at_ms = Some(now_ms());
+        job.finished_at_ms = Some(self.clock.now_ms());
         let error = match &job.state {
             State::Failed(error) => Some(error.as_str()),
             _ => None,
@@ -244,9 +248,9 @@ impl Runner {
     async fn steps(&self) -> Result<State, StoreError> {
         let filter = self.entry.job().filter.clone();
         let query = DeliveryQuery {
-            webhook: filter.webhook.as_deref(),
+            webhook: filter.webhook.clone(),
             status: Some(filter.status),
-            event_type: filter.event_type.as_deref(),
+            event_type: filter.event_type.clone(),
             since_ms: Some(filter.since_ms),
             until_ms: Some(filter.until_ms),
             oldest_first: true,
@@ -257,7 +261,9 @@ impl Runner {
                 return Ok(State::Cancelled);
             }
             let step_started = Instant::now();
-            let page = self.store.list_deliveries(&query, from, PAGE)?;
+            let page = (self.store)
+                .list_deliveries(query.clone(), from, PAGE)
+                .await?;
             let mut by_webhook: BTreeMap<String, Vec<DeliveryId>> = BTreeMap::new();
             for (id, delivery, _) in &page.deliveries {
                 by_webhook
@@ -285,14 +291,15 @@ impl Runner {
     /// Replays one webhook's share of a page; `false` if cancelled meanwhile.
     async fn replay(&self, webhook: &str, ids: Vec<DeliveryId>) -> Result<bool, StoreError> {
         let count = ids.len() as u64;
-        let Some(held) = self.scheduler.held(webhook) else {
+        if !self.scheduler.runs(webhook) {
             self.progress(|job| job.skipped += count);
             return Ok(true);
-        };
+        }
+        let held = self.store.status(webhook).holds();
         if !held && !self.wait_for_backlog(webhook).await? {
             return Ok(false);
         }
-        let results = self.store.replay_all(ids).await?;
+        let results = self.store.replay(ids).await?;
         let replayed = (results.iter())
             .filter(|r| matches!(r, Replayed::Queued(_)))
             .count() as u64;
@@ -300,14 +307,14 @@ impl Runner {
             job.replayed += replayed;
             job.skipped += count - replayed;
         });
-        self.scheduler.wake(webhook);
         Ok(true)
     }
 
     /// Waits until `webhook` has fewer than [`BACKLOG`] deliveries due now; `false`
     /// if cancelled meanwhile.
     async fn wait_for_backlog(&self, webhook: &str) -> Result<bool, StoreError> {
-        while self.store.due(webhook, now_ms(), BACKLOG)?.len() >= BACKLOG {
+        let backlog = |now| self.store.count_due(webhook, now, BACKLOG);
+        while backlog(self.clock.now_ms()).await? >= BACKLOG {
             if self.cancelled() {
                 return Ok(false);
             }

@@ -2,7 +2,7 @@
 //!
 //! Every `retention.purge_interval`, it works out the cutoffs from the config in
 //! force (a reload changes them from the next run) and has the store delete one
-//! small batch after another ([`Store::purge`]) until nothing is left past them.
+//! small batch after another ([`crate::store::Maintain::purge`]) until nothing is left past them.
 //! It pauses between batches, so that a large backlog is worked off beside
 //! ingest rather than ahead of it.
 
@@ -14,7 +14,8 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::store::{Purge, Store, StoreError, now_ms};
+use crate::model::{Clock, millis};
+use crate::store::{Purge, Store, StoreError};
 
 /// The most deliveries (and events) one batch deletes: a commit of a few
 /// milliseconds at most.
@@ -34,22 +35,19 @@ pub fn cutoffs(config: &Config, now_ms: u64) -> Purge {
     }
 }
 
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
 /// Starts the purge: a first run at once, then one every `purge_interval`, until
 /// `stop` turns true.
 pub fn spawn(
     store: Store,
     config: watch::Receiver<Arc<Config>>,
     metrics: Arc<Metrics>,
+    clock: Clock,
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let current = config.borrow().clone();
-            if let Err(e) = run(&store, &current, &metrics, &mut stop).await {
+            if let Err(e) = run(&store, &current, &metrics, &clock, &mut stop).await {
                 match e {
                     StoreError::Closed => return,
                     e => tracing::error!(error = %e, "retention: cannot purge; trying again later"),
@@ -57,7 +55,7 @@ pub fn spawn(
             }
             let interval = current.retention.purge_interval;
             tokio::select! {
-                () = tokio::time::sleep(interval) => {}
+                () = clock.sleep(interval) => {}
                 _ = stop.wait_for(|stopped| *stopped) => return,
             }
         }
@@ -69,9 +67,10 @@ async fn run(
     store: &Store,
     config: &Config,
     metrics: &Metrics,
+    clock: &Clock,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), StoreError> {
-    let purge = cutoffs(config, now_ms());
+    let purge = cutoffs(config, clock.now_ms());
     let (mut deliveries, mut events) = (0, 0);
     loop {
         let purged = store.purge(purge).await?;

@@ -23,22 +23,24 @@ use tokio::task::JoinHandle;
 
 use crate::admin::Admin;
 use crate::config::Config;
-use crate::control::{Control, PluginErrors, ReloadError, Reloaded, load_plugins};
+use crate::control::{Control, Parts, PluginErrors, ReloadError, Reloaded, load_plugins};
 use crate::delivery::client::ClientError;
 use crate::delivery::{Clients, Scheduler};
 use crate::ingest::Ingest;
 use crate::listener::{self, Limits};
 use crate::metrics::Metrics;
+use crate::model::Clock;
 use crate::plugin::Runtime;
 use crate::retention;
-use crate::store::{Store, StoreError};
+use crate::store::redb::RedbStore;
+use crate::store::{OpenError, Store};
 use crate::telemetry::{Telemetry, TelemetryError};
 
 /// Why the router could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] OpenError),
     #[error(transparent)]
     Client(#[from] ClientError),
     #[error(transparent)]
@@ -66,7 +68,15 @@ pub struct Server {
 }
 
 impl Server {
+    /// Starts the router on `config`, on the system clock.
     pub async fn start(config: Config) -> Result<Self, StartError> {
+        Self::start_with_clock(config, Clock::system()).await
+    }
+
+    /// Starts the router on `config`, reading every due time, dedupe window and
+    /// retention cutoff from `clock`: a test's [`crate::model::ManualClock`] moves
+    /// time without waiting for it.
+    pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Self, StartError> {
         let config = Arc::new(config);
         // Plugins first, so a broken one is refused before the data file is touched.
         let cache = config.server.data_dir.join("plugin-cache");
@@ -84,13 +94,17 @@ impl Server {
             Some(admin) => Some(bind(admin.listen).await?),
             None => None,
         };
-        let store = Store::open(&config.server.data_dir, metrics.clone())?;
+        let store = Store::new(RedbStore::open(
+            &config.server.data_dir,
+            metrics.clone(),
+            clock.clone(),
+        )?);
 
         let scheduler = Arc::new(Scheduler::start(
-            chains, &store, clients, &metrics, &telemetry,
+            chains, &store, clients, &metrics, &telemetry, &clock,
         ));
         let ingest = Arc::new(
-            Ingest::new(&config, store.clone(), scheduler.clone(), metrics.clone())
+            Ingest::new(&config, store.clone(), metrics.clone(), clock.clone())
                 .with_telemetry(telemetry.clone()),
         );
         let (stop_tasks, stopped) = watch::channel(false);
@@ -128,17 +142,18 @@ impl Server {
             store.clone(),
             config_in_force.subscribe(),
             metrics.clone(),
+            clock.clone(),
             stopped.clone(),
         ));
-        let control = Arc::new(Control::new(
-            &config,
-            config_in_force,
+        let parts = Parts {
             runtime,
             store,
             ingest,
             scheduler,
-            metrics.clone(),
-        ));
+            metrics: metrics.clone(),
+            clock,
+        };
+        let control = Arc::new(Control::new(&config, config_in_force, parts));
         let admin_addr = match (admin, &config.admin) {
             (Some((socket, addr)), Some(settings)) => {
                 let api = Arc::new(Admin::new(control.clone(), settings));
@@ -199,7 +214,7 @@ impl Server {
         let control = self.control;
         control.ingest().drain();
         let grace = control.config().server.shutdown_grace;
-        control.scheduler().shutdown(grace).await;
+        control.stop_lanes(grace).await;
         let _ = self.stop_tasks.send(true);
         for task in self.tasks {
             if let Err(e) = task.await {

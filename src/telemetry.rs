@@ -42,8 +42,8 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider, Span,
 };
-use serde::{Deserialize, Serialize};
 
+use crate::model::TraceContext;
 use crate::tls::{self, Trust};
 
 /// The W3C header that carries a trace id, a parent span id and flags.
@@ -79,17 +79,6 @@ impl fmt::Debug for Settings {
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .finish()
     }
-}
-
-/// The trace context an event's attempts continue, kept with the event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TraceContext {
-    pub trace_id: [u8; 16],
-    /// The span the attempts are children of: ingest's, or the sender's.
-    pub span_id: [u8; 8],
-    pub flags: u8,
-    /// The `tracestate` header as received; empty when there was none.
-    pub state: String,
 }
 
 impl TraceContext {

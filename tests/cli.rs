@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
-use switchyard::store::{DeliveryId, DeliveryStatus};
+use switchyard::model::{DeliveryId, DeliveryStatus};
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 const WAIT: Duration = Duration::from_secs(30);
@@ -125,7 +125,7 @@ async fn newest(router: &Router, filter: &[&str]) -> String {
 
 /// Waits until no delivery of `webhooks` is pending.
 async fn all_done(router: &Router, webhooks: &[&str]) {
-    eventually(WAIT, "every delivery done", || {
+    eventually(WAIT, "every delivery done", async || {
         let store = router.store();
         let pending: u64 = (webhooks.iter()).map(|w| store.pending_count(w)).sum();
         (pending == 0).then_some(())
@@ -521,8 +521,8 @@ async fn bulk_replay_waits_for_its_job_and_says_what_it_replayed() {
     for id in ["e1", "e2", "e3"] {
         router.send(id, "t").await;
     }
-    eventually(WAIT, "three dead deliveries", || {
-        let health = router.store().health("w").unwrap()?;
+    eventually(WAIT, "three dead deliveries", async || {
+        let health = router.store().health("w").await.unwrap()?;
         (health.failed_deliveries == 3).then_some(())
     })
     .await;
@@ -542,8 +542,8 @@ async fn bulk_replay_waits_for_its_job_and_says_what_it_replayed() {
     assert_eq!(receiver.wait_for(6, WAIT).await.len(), 6);
 
     // Nothing failed is left: a second job matches nothing.
-    eventually(WAIT, "the replays succeeded", || {
-        let health = router.store().health("w").unwrap()?;
+    eventually(WAIT, "the replays succeeded", async || {
+        let health = router.store().health("w").await.unwrap()?;
         (health.failed_deliveries == 0).then_some(())
     })
     .await;

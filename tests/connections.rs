@@ -98,7 +98,7 @@ async fn connections_past_the_cap_are_refused_with_a_503_and_the_others_stay_rea
     }
     // The fourth may be accepted by the kernel before the router sees the third:
     // wait until one is refused, not for a count.
-    let refused = eventually(PATIENCE, "a connection to be refused", || {
+    let refused = eventually(PATIENCE, "a connection to be refused", async || {
         let stream = std::net::TcpStream::connect(ingest).ok()?;
         stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
         let mut text = String::new();

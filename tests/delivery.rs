@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use common::*;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use switchyard::store::{DeliveryId, DeliveryStatus, ErrorKind, WebhookStatus};
+use switchyard::model::{DeliveryId, DeliveryStatus, ErrorKind, WebhookStatus};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -89,7 +89,7 @@ async fn hex_signatures_match_autosend() {
         receiver.url("/")
     );
     let router = Router::start("", &hook).await;
-    let before_ms = switchyard::store::now_ms();
+    let before_ms = switchyard::model::Clock::system().now_ms();
     router.send("evt-1", "email.sent").await;
     let request = receiver.wait_for(1, WAIT).await.remove(0);
 
@@ -151,14 +151,14 @@ async fn retries_follow_the_schedule_with_one_delivery_id_and_fresh_signatures()
 
     let delivery = delivery_of(&requests[0]);
     router.settled(delivery, DeliveryStatus::Succeeded).await;
-    let attempts = router.store().attempts(delivery).unwrap();
+    let attempts = router.store().attempts(delivery).await.unwrap();
     let codes: Vec<_> = attempts.iter().map(|a| a.status_code).collect();
     assert_eq!(codes, [Some(500), Some(500), Some(200)]);
     assert_eq!(
         attempts.iter().map(|a| a.number).collect::<Vec<_>>(),
         [1, 2, 3]
     );
-    let health = router.store().health("w").unwrap().unwrap();
+    let health = router.store().health("w").await.unwrap().unwrap();
     assert_eq!(health.failure_count, 0, "a success resets the count");
     assert!(health.last_success_at_ms.is_some() && health.last_failed_at_ms.is_some());
 }
@@ -200,7 +200,7 @@ async fn gone_with_on_gone_dead_dead_letters_that_delivery_only() {
     let request = receiver.wait_for(1, WAIT).await.remove(0);
     let gone = delivery_of(&request);
     router.settled(gone, DeliveryStatus::Failed).await;
-    let attempts = router.store().attempts(gone).unwrap();
+    let attempts = router.store().attempts(gone).await.unwrap();
     assert_eq!(attempts.len(), 1, "no retry after 410");
     assert!(attempts[0].error.as_ref().unwrap().message.contains("410"));
 
@@ -210,7 +210,7 @@ async fn gone_with_on_gone_dead_dead_letters_that_delivery_only() {
     router
         .settled(delivery_of(&next), DeliveryStatus::Succeeded)
         .await;
-    let health = router.store().health("w").unwrap().unwrap();
+    let health = router.store().health("w").await.unwrap().unwrap();
     assert_eq!(health.status, WebhookStatus::Active);
     assert_eq!(health.failed_deliveries, 1);
     assert_eq!(receiver.by_delivery()[&gone.to_string()].len(), 1);
@@ -232,8 +232,8 @@ async fn gone_disables_the_webhook_by_default_and_a_resume_delivers_what_it_held
     let admin = router.server.admin_addr().unwrap();
     router.send("evt-1", "t").await;
     let first = delivery_of(&receiver.wait_for(1, WAIT).await[0]);
-    let health = eventually(WAIT, "the webhook disabled", || {
-        let health = router.store().health("w").unwrap()?;
+    let health = eventually(WAIT, "the webhook disabled", async || {
+        let health = router.store().health("w").await.unwrap()?;
         (health.status == WebhookStatus::Disabled).then_some(health)
     })
     .await;
@@ -241,7 +241,7 @@ async fn gone_disables_the_webhook_by_default_and_a_resume_delivers_what_it_held
     assert!(reason.contains("410 Gone"), "{reason}");
     assert_eq!(health.failed_deliveries, 0, "nothing dead-lettered");
     // Held, not dead: disabled in the commit that recorded the 410.
-    let held = router.store().delivery(first).unwrap().unwrap();
+    let held = router.store().delivery(first).await.unwrap().unwrap();
     assert_eq!((held.status, held.attempts), (DeliveryStatus::Pending, 1));
 
     let view = get(admin, "/v1/webhooks/w").await;
@@ -302,7 +302,7 @@ async fn a_slow_receiver_times_out() {
     let request = receiver.wait_for(1, WAIT).await.remove(0);
     let delivery = delivery_of(&request);
     router.settled(delivery, DeliveryStatus::Failed).await;
-    let attempt = router.store().attempts(delivery).unwrap().remove(0);
+    let attempt = router.store().attempts(delivery).await.unwrap().remove(0);
     let error = attempt.error.unwrap();
     assert_eq!(error.kind, ErrorKind::Timeout, "{}", error.message);
     assert!(attempt.duration_ms < 5000);
@@ -322,9 +322,9 @@ async fn a_dead_delivery_keeps_every_attempt() {
     let delivery = delivery_of(&request);
     router.settled(delivery, DeliveryStatus::Failed).await;
 
-    let record = router.store().delivery(delivery).unwrap().unwrap();
+    let record = router.store().delivery(delivery).await.unwrap().unwrap();
     assert_eq!((record.attempts, record.next_attempt_at_ms), (4, None));
-    let attempts = router.store().attempts(delivery).unwrap();
+    let attempts = router.store().attempts(delivery).await.unwrap();
     assert_eq!(attempts.len(), 4);
     for (n, attempt) in attempts.iter().enumerate() {
         assert_eq!(attempt.number as usize, n + 1);
@@ -343,7 +343,7 @@ async fn a_dead_delivery_keeps_every_attempt() {
         assert_eq!(attempt.response_body, br#"{"received":true}"#);
         assert_eq!(attempt.url, receiver.url("/"));
     }
-    let health = router.store().health("w").unwrap().unwrap();
+    let health = router.store().health("w").await.unwrap().unwrap();
     assert_eq!(health.failure_count, 4);
     assert_eq!(health.last_success_at_ms, None);
     assert_eq!(router.store().pending_count("w"), 0);
@@ -370,10 +370,11 @@ async fn a_2xx_whose_body_breaks_off_is_still_a_success() {
     });
     let router = Router::start("", &webhook("w", &url, "retry.delays = [\"50ms\"]")).await;
     router.send("evt-1", "t").await;
-    let health = eventually(WAIT, "one attempt", || {
+    let health = eventually(WAIT, "one attempt", async || {
         router
             .store()
             .health("w")
+            .await
             .unwrap()
             .filter(|h| h.last_delivered_at_ms.is_some())
     })
@@ -397,8 +398,8 @@ async fn refused_connections_are_retried_and_recorded() {
     );
     let router = Router::start("", &hook).await;
     router.send("evt-1", "t").await;
-    let attempts = eventually(WAIT, "two failed attempts", || {
-        let health = router.store().health("w").unwrap()?;
+    let attempts = eventually(WAIT, "two failed attempts", async || {
+        let health = router.store().health("w").await.unwrap()?;
         (health.failure_count == 2).then_some(health)
     })
     .await;
@@ -437,12 +438,12 @@ fn self_signed_tls_server() -> std::net::SocketAddr {
 }
 
 /// The error of the one attempt at `url` of a webhook that does not retry.
-async fn the_error_delivering_to(url: &str) -> switchyard::store::AttemptError {
+async fn the_error_delivering_to(url: &str) -> switchyard::model::AttemptError {
     let router = Router::start("", &webhook("w", url, "retry.delays = []")).await;
     router.send("evt-1", "t").await;
-    let (delivery, _) = router.store().deliveries_of("test", "evt-1").unwrap()[0].clone();
+    let (delivery, _) = router.store().deliveries_of("test", "evt-1").await.unwrap()[0].clone();
     router.settled(delivery, DeliveryStatus::Failed).await;
-    let attempt = router.store().attempts(delivery).unwrap().remove(0);
+    let attempt = router.store().attempts(delivery).await.unwrap().remove(0);
     attempt.error.expect("a failed attempt has an error")
 }
 

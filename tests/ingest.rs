@@ -87,7 +87,7 @@ async fn an_event_is_an_object_not_an_array_whose_items_fit_the_fields() {
     assert_eq!(answer.json["results"][0]["error"]["code"], "invalid_event");
 
     for id in ["arr-1", "arr-2", "arr-3"] {
-        let stored = router.store().event_by_sender_id("test", id).unwrap();
+        let stored = router.store().event_by_sender_id("test", id).await.unwrap();
         assert!(stored.is_none(), "{id} was stored");
     }
 }
@@ -149,6 +149,7 @@ async fn an_event_is_acknowledged_stored_and_delivered_once_per_id() {
     let stored = router
         .store()
         .event_by_sender_id("test", "order-42")
+        .await
         .unwrap()
         .expect("stored before the ack");
     assert_eq!(stored.event_type, "order.paid");

@@ -206,7 +206,7 @@ async fn attempt_log(admin: SocketAddr, id: &str) -> Vec<Value> {
 async fn delivered(receiver: &Receiver, router: &Router) -> String {
     let requests = receiver.wait_for(2, WAIT).await;
     let id = requests[0].delivery_id();
-    let status = switchyard::store::DeliveryStatus::Succeeded;
+    let status = switchyard::model::DeliveryStatus::Succeeded;
     router.settled(id.parse().unwrap(), status).await;
     id
 }

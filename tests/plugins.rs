@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use switchyard::store::{DeliveryId, DeliveryRecord, DeliveryStatus, ErrorKind};
+use switchyard::model::{DeliveryId, DeliveryRecord, DeliveryStatus, ErrorKind};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -33,8 +33,8 @@ async fn delivery_of(
     eventually(
         WAIT,
         &format!("{id} to be {status:?} for {webhook}"),
-        || {
-            let deliveries = router.store().deliveries_of("test", id).unwrap();
+        async || {
+            let deliveries = router.store().deliveries_of("test", id).await.unwrap();
             deliveries
                 .into_iter()
                 .find(|(_, d)| d.webhook == webhook && d.status == status)
@@ -54,11 +54,11 @@ async fn a_filtered_event_is_recorded_as_filtered_and_never_delivered() {
     let requests = receiver.wait_for(1, WAIT).await;
     assert_eq!(requests[0].event_id(), "kept");
     let (id, _) = delivery_of(&router, "dropped", "w", DeliveryStatus::Filtered).await;
-    let attempt = router.store().attempts(id).unwrap().remove(0);
+    let attempt = router.store().attempts(id).await.unwrap().remove(0);
     assert_eq!((attempt.status_code, attempt.error), (None, None));
     assert_eq!(attempt.plugins[0].plugin, "event_filter");
     assert_eq!(attempt.plugins[0].result, "dropped");
-    let health = router.store().health("w").unwrap().unwrap();
+    let health = router.store().health("w").await.unwrap().unwrap();
     assert_eq!(health.failure_count, 0, "a filtered event is not a failure");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
@@ -112,7 +112,7 @@ async fn a_permanent_verdict_dead_letters_at_the_first_attempt() {
     let id: DeliveryId = request.delivery_id().parse().unwrap();
     let delivery = router.settled(id, DeliveryStatus::Failed).await;
     assert_eq!(delivery.attempts, 1);
-    let attempt = router.store().attempts(id).unwrap().remove(0);
+    let attempt = router.store().attempts(id).await.unwrap().remove(0);
     assert!(attempt.error.unwrap().message.contains("404"));
     assert!(
         attempt
@@ -167,7 +167,7 @@ async fn chains_run_in_order() {
 /// Runs a misbehaving plugin on one webhook, beside a healthy webhook that must keep
 /// delivering, and returns the bad webhook's first failed attempt. `rest` is the
 /// plugin entry after its path: its config and limits.
-async fn contained(plugin_name: &str, rest: &str) -> switchyard::store::AttemptRecord {
+async fn contained(plugin_name: &str, rest: &str) -> switchyard::model::AttemptRecord {
     let receiver = Receiver::ok().await;
     let bad = format!(
         "plugins = [{}]\non_plugin_error = \"dead\"",
@@ -189,7 +189,7 @@ async fn contained(plugin_name: &str, rest: &str) -> switchyard::store::AttemptR
         receiver.requests().iter().all(|r| r.path != "/bad"),
         "nothing reached the bad webhook"
     );
-    let attempt = router.store().attempts(id).unwrap().remove(0);
+    let attempt = router.store().attempts(id).await.unwrap().remove(0);
     assert_eq!(attempt.error.as_ref().unwrap().kind, ErrorKind::Plugin);
     attempt
 }
@@ -271,7 +271,7 @@ async fn the_skip_policy_delivers_as_if_the_plugin_were_absent() {
     let request = receiver.wait_for(1, WAIT).await.remove(0);
     let id: DeliveryId = request.delivery_id().parse().unwrap();
     router.settled(id, DeliveryStatus::Succeeded).await;
-    let attempt = router.store().attempts(id).unwrap().remove(0);
+    let attempt = router.store().attempts(id).await.unwrap().remove(0);
     assert!(
         attempt.plugins[0].result.starts_with("error: trapped"),
         "{:?}",
@@ -352,7 +352,7 @@ async fn a_reload_swaps_a_plugin_under_load_and_loses_no_event() {
         })
         .collect();
 
-    eventually(WAIT, "a quarter of the events accepted", || {
+    eventually(WAIT, "a quarter of the events accepted", async || {
         (accepted.load(std::sync::atomic::Ordering::SeqCst) >= SENDERS * EACH / 4).then_some(())
     })
     .await;
@@ -711,18 +711,21 @@ async fn a_call_within_its_budget_passes_however_many_run_at_once() {
         sends.spawn(async move { router.send(&format!("e{n}"), "t").await });
     }
     sends.join_all().await;
-    let settled = eventually(WAIT, "every delivery settled", || {
-        let all: Vec<DeliveryStatus> = (0..EVENTS)
-            .filter_map(|n| {
-                let deliveries = router.store().deliveries_of("test", &format!("e{n}"));
-                let (_, delivery) = deliveries.unwrap().into_iter().next()?;
-                matches!(
-                    delivery.status,
-                    DeliveryStatus::Succeeded | DeliveryStatus::Failed
-                )
-                .then_some(delivery.status)
-            })
-            .collect();
+    let settled = eventually(WAIT, "every delivery settled", async || {
+        let mut all: Vec<DeliveryStatus> = Vec::with_capacity(EVENTS);
+        for n in 0..EVENTS {
+            let id = format!("e{n}");
+            let deliveries = router.store().deliveries_of("test", &id).await.unwrap();
+            let Some((_, delivery)) = deliveries.into_iter().next() else {
+                continue;
+            };
+            if matches!(
+                delivery.status,
+                DeliveryStatus::Succeeded | DeliveryStatus::Failed
+            ) {
+                all.push(delivery.status);
+            }
+        }
         (all.len() == EVENTS).then_some(all)
     })
     .await;

@@ -97,11 +97,15 @@ impl Process {
 
     /// Waits for the `n`th log entry whose message is `message`, and returns it.
     async fn logged(&self, message: &str, n: usize) -> serde_json::Value {
-        eventually(Duration::from_secs(30), &format!("log {message:?}"), || {
-            let log = self.log.lock().unwrap();
-            let mut found = log.iter().filter(|e| e["message"] == message);
-            found.nth(n - 1).cloned()
-        })
+        eventually(
+            Duration::from_secs(30),
+            &format!("log {message:?}"),
+            async || {
+                let log = self.log.lock().unwrap();
+                let mut found = log.iter().filter(|e| e["message"] == message);
+                found.nth(n - 1).cloned()
+            },
+        )
         .await
     }
 
@@ -172,7 +176,7 @@ async fn every_acknowledged_event_survives_kill_9() {
             }
         }));
     }
-    eventually(Duration::from_secs(30), "200 acks", || {
+    eventually(Duration::from_secs(30), "200 acks", async || {
         (count.load(Ordering::SeqCst) >= 200).then_some(())
     })
     .await;
@@ -450,26 +454,28 @@ async fn running_out_of_file_descriptors_is_never_charged_to_the_receiver() {
 
     router.signal("TERM");
     router.wait_exit(Duration::from_secs(30));
-    let store = switchyard::store::Store::open(
+    use switchyard::store::Inspect;
+    let store = switchyard::store::redb::RedbStore::open(
         &dir.path().join("data"),
         Arc::new(switchyard::metrics::Metrics::new()),
+        switchyard::model::Clock::system(),
     )
     .unwrap();
-    let (id, delivery) = store.deliveries_of("test", "fds").unwrap().remove(0);
+    let (id, delivery) = store.deliveries_of("test", "fds").await.unwrap().remove(0);
     assert_eq!(
         delivery.status,
-        switchyard::store::DeliveryStatus::Succeeded
+        switchyard::model::DeliveryStatus::Succeeded
     );
     assert_eq!(
         delivery.attempts, 2,
         "only the attempts that reached the receiver count"
     );
-    let attempts = store.attempts(id).unwrap();
+    let attempts = store.attempts(id).await.unwrap();
     let local = (attempts.iter())
-        .filter(|a| a.error.as_ref().map(|e| e.kind) == Some(switchyard::store::ErrorKind::Local))
+        .filter(|a| a.error.as_ref().map(|e| e.kind) == Some(switchyard::model::ErrorKind::Local))
         .count();
     assert!(local >= 1, "{attempts:?}");
-    let health = store.health("w").unwrap().unwrap();
+    let health = store.health("w").await.unwrap().unwrap();
     assert_eq!(health.failure_count, 0);
 }
 
@@ -521,7 +527,7 @@ async fn every_request_gets_an_access_line_refused_ones_too_and_json_fields_are_
 
     let access = |id: String| {
         let log = router.log.clone();
-        eventually(Duration::from_secs(15), "an access line", move || {
+        eventually(Duration::from_secs(15), "an access line", async move || {
             let log = log.lock().unwrap();
             log.iter()
                 .find(|e| e["target"] == "switchyard::access" && e["id"] == id.as_str())

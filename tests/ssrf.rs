@@ -43,7 +43,7 @@ async fn a_reload_that_allows_private_networks_cannot_point_a_webhook_at_loopbac
     )
     .await;
     assert_eq!(answer.status, http::StatusCode::ACCEPTED);
-    let deliveries = server.store().deliveries_of("test", "e").unwrap();
+    let deliveries = server.store().deliveries_of("test", "e").await.unwrap();
     assert!(deliveries.is_empty(), "{deliveries:?}");
     server.shutdown().await;
 }

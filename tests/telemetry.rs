@@ -98,7 +98,7 @@ impl Collector {
 
     /// Waits until the spans named `name` number at least `n`.
     async fn wait_for(&self, name: &str, n: usize) -> Vec<Span> {
-        eventually(WAIT, &format!("{n} span(s) named {name}"), || {
+        eventually(WAIT, &format!("{n} span(s) named {name}"), async || {
             let spans: Vec<Span> = (self.spans().into_iter())
                 .filter(|s| s.name == name)
                 .collect();

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use switchyard::store::{DeliveryStatus, ErrorKind};
+use switchyard::model::{DeliveryStatus, ErrorKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -28,13 +28,13 @@ async fn outcome(
     event: &str,
     hook: &str,
     status: DeliveryStatus,
-) -> Vec<switchyard::store::AttemptError> {
-    let deliveries = router.store().deliveries_of("test", event).unwrap();
+) -> Vec<switchyard::model::AttemptError> {
+    let deliveries = router.store().deliveries_of("test", event).await.unwrap();
     let (delivery, _) = (deliveries.into_iter())
         .find(|(_, d)| &*d.webhook == hook)
         .unwrap_or_else(|| panic!("no delivery of {event} to {hook}"));
     router.settled(delivery, status).await;
-    (router.store().attempts(delivery).unwrap().into_iter())
+    (router.store().attempts(delivery).await.unwrap().into_iter())
         .filter_map(|a| a.error)
         .collect()
 }

@@ -17,10 +17,11 @@ use super::page::{self, Page};
 use super::store_error;
 use crate::api::{self, ApiError, Body, ErrorBody};
 use crate::control::Control;
-use crate::store::{
-    AttemptError, AttemptRecord, DeliveryId, DeliveryQuery, DeliveryRecord, DeliveryStatus,
-    EventRecord, PluginNote, Replayed,
+use crate::model::{
+    AttemptError, AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, EventRecord,
+    PluginNote, Replayed,
 };
+use crate::store::DeliveryQuery;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -126,9 +127,9 @@ pub async fn list(control: &Control, query: Option<&str>) -> Result<Response<Bod
     let limit = page::limit(query.limit)?;
     let from = query.cursor.as_deref().map(parse_cursor).transpose()?;
     let filter = DeliveryQuery {
-        webhook: query.webhook.as_deref(),
+        webhook: query.webhook.clone(),
         status: query.status,
-        event_type: query.event_type.as_deref(),
+        event_type: query.event_type.clone(),
         since_ms: query
             .since
             .as_deref()
@@ -142,7 +143,8 @@ pub async fn list(control: &Control, query: Option<&str>) -> Result<Response<Bod
         oldest_first: false,
     };
     let listed = (control.store())
-        .list_deliveries(&filter, from, limit)
+        .list_deliveries(filter, from, limit)
+        .await
         .map_err(store_error)?;
     let data = (listed.deliveries.into_iter())
         .map(|(id, delivery, last)| DeliveryView {
@@ -172,9 +174,9 @@ pub async fn list(control: &Control, query: Option<&str>) -> Result<Response<Bod
 pub async fn show(control: &Control, id: &str) -> Result<Response<Body>, ApiError> {
     let id = parse_id(id)?;
     let store = control.store();
-    let delivery = store.delivery(id).map_err(store_error)?;
+    let delivery = store.delivery(id).await.map_err(store_error)?;
     let delivery = delivery.ok_or_else(|| not_found(id))?;
-    let attempts = store.attempts(id).map_err(store_error)?;
+    let attempts = store.attempts(id).await.map_err(store_error)?;
     let view = DeliveryView {
         attempt_log: Some(attempts.into_iter().map(attempt_view).collect()),
         ..delivery_view(id, delivery)
@@ -204,7 +206,7 @@ pub async fn show(control: &Control, id: &str) -> Result<Response<Body>, ApiErro
 pub async fn replay(control: &Control, id: &str) -> Result<Response<Body>, ApiError> {
     let id = parse_id(id)?;
     let store = control.store();
-    let delivery = store.delivery(id).map_err(store_error)?;
+    let delivery = store.delivery(id).await.map_err(store_error)?;
     let delivery = delivery.ok_or_else(|| not_found(id))?;
     // Queued for a webhook without a lane, it would sit pending unseen.
     let config = control.config();
@@ -219,9 +221,8 @@ pub async fn replay(control: &Control, id: &str) -> Result<Response<Body>, ApiEr
             ),
         ));
     }
-    match store.replay(id).await.map_err(store_error)? {
+    match control.replay(id).await.map_err(store_error)? {
         Replayed::Queued(delivery) => {
-            control.scheduler().wake(&delivery.webhook);
             tracing::info!(delivery = %id, webhook = delivery.webhook, "delivery replayed");
             Ok(api::json(
                 StatusCode::ACCEPTED,
@@ -290,10 +291,14 @@ pub async fn event(
     };
     let store = control.store();
     for sender in senders {
-        let Some(event) = store.event_by_sender_id(sender, id).map_err(store_error)? else {
+        let Some(event) = store
+            .event_by_sender_id(sender, id)
+            .await
+            .map_err(store_error)?
+        else {
             continue;
         };
-        let deliveries = store.deliveries_of(sender, id).map_err(store_error)?;
+        let deliveries = store.deliveries_of(sender, id).await.map_err(store_error)?;
         return Ok(api::json(StatusCode::OK, &event_view(event, deliveries)));
     }
     Err(ApiError::new(

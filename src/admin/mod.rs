@@ -161,7 +161,7 @@ impl Admin {
             Route::Healthz => healthz(),
             Route::Readyz if parts.method == Method::HEAD => ready_head(control),
             Route::Readyz => ready(control),
-            Route::Metrics => metrics(control, &parts.headers),
+            Route::Metrics => metrics(control, &parts.headers).await,
             Route::Reload => reload(control).await,
             Route::Webhooks => webhooks::list(control, query).await,
             Route::Webhook => webhooks::show(control, &id).await,
@@ -309,9 +309,9 @@ fn store_error(error: StoreError) -> ApiError {
         (status = 503, description = openapi::STORE_UNAVAILABLE, body = ErrorBody),
     )
 )]
-fn metrics(control: &Control, headers: &HeaderMap) -> Result<Response<Body>, ApiError> {
+async fn metrics(control: &Control, headers: &HeaderMap) -> Result<Response<Body>, ApiError> {
     let store = control.store();
-    let now = crate::store::now_ms();
+    let now = control.clock().now_ms();
     control.metrics().store_writable(store.is_writable());
     let config = control.config();
     (control.metrics()).scraped_webhooks(config.webhooks.iter().map(|w| &*w.id));
@@ -319,12 +319,9 @@ fn metrics(control: &Control, headers: &HeaderMap) -> Result<Response<Body>, Api
         let pending = store.pending_count(&webhook.id);
         // A store that cannot be read now leaves the ages and statuses as they
         // were: the metrics that say why matter most at such a time.
-        let read = store.oldest_pending_ms(&webhook.id).and_then(|oldest| {
-            let health = store.health(&webhook.id)?.unwrap_or_default();
-            Ok((oldest, webhooks::status_of(webhook, &health)))
-        });
-        let (oldest, status) = match read {
-            Ok(read) => read,
+        let status = webhooks::status_of(webhook, store.status(&webhook.id));
+        let oldest = match store.oldest_pending_ms(&webhook.id).await {
+            Ok(oldest) => oldest,
             Err(error) => {
                 tracing::warn!(%error, "metrics: cannot read the webhooks' queues and health");
                 break;
@@ -334,9 +331,8 @@ fn metrics(control: &Control, headers: &HeaderMap) -> Result<Response<Body>, Api
         control.metrics().queue(&webhook.id, pending, age);
         control.metrics().webhook_status(&webhook.id, status.name());
     }
-    match store.file_bytes() {
-        Ok(bytes) => control.metrics().file_size(bytes),
-        Err(e) => tracing::warn!(error = %e, "cannot read the data file's size"),
+    if let Some(bytes) = store.usage().bytes {
+        control.metrics().file_size(bytes);
     }
     let accept = headers
         .get(http::header::ACCEPT)

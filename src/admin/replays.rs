@@ -11,8 +11,8 @@ use utoipa::ToSchema;
 use super::deliveries::parse_time;
 use crate::api::{self, ApiError, Body, ErrorBody};
 use crate::control::Control;
+use crate::model::DeliveryStatus;
 use crate::replay::{Filter, Job, State};
-use crate::store::DeliveryStatus;
 
 /// The largest request body: a filter is a few hundred bytes.
 const MAX_BODY: usize = 16 * 1024;

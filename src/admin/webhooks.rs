@@ -21,9 +21,10 @@ use super::store_error;
 use crate::api::{self, ApiError, Body, ErrorBody};
 use crate::config::Webhook;
 use crate::control::Control;
+use crate::model::{DisableAfter, OnGone, WebhookStatus};
 use crate::plugin::OnPluginError;
 use crate::signing::Scheme;
-use crate::store::{DisableAfter, Health, OnGone, StoreError, WebhookStatus, now_ms};
+use crate::store::StoreError;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -136,11 +137,10 @@ pub async fn list(control: &Control, query: Option<&str>) -> Result<Response<Bod
                 })?
         }
     };
-    let chosen = config.webhooks.iter().skip(start).take(limit);
-    let data = chosen
-        .map(|w| view(control, w))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(store_error)?;
+    let mut data = Vec::with_capacity(limit.min(config.webhooks.len()));
+    for webhook in config.webhooks.iter().skip(start).take(limit) {
+        data.push(view(control, webhook).await.map_err(store_error)?);
+    }
     let more = start + data.len() < config.webhooks.len();
     let next_cursor = more
         .then(|| data.last().map(|w| w.id.to_string()))
@@ -164,7 +164,7 @@ pub async fn list(control: &Control, query: Option<&str>) -> Result<Response<Bod
 )]
 pub async fn show(control: &Control, id: &str) -> Result<Response<Body>, ApiError> {
     let webhook = find(control, id).await?;
-    let view = view(control, &webhook).map_err(store_error)?;
+    let view = view(control, &webhook).await.map_err(store_error)?;
     Ok(api::json(StatusCode::OK, &view))
 }
 
@@ -227,18 +227,8 @@ async fn hold(control: &Control, id: &str, held: bool) -> Result<Response<Body>,
     } else {
         WebhookStatus::Active
     };
-    control
-        .store()
-        .set_status(id, status)
-        .await
-        .map_err(store_error)?;
-    control.scheduler().hold(id, held);
-    tracing::info!(
-        webhook = id,
-        status = status.name(),
-        "webhook status set by an operator"
-    );
-    let view = view(control, &webhook).map_err(store_error)?;
+    control.set_status(id, status).await.map_err(store_error)?;
+    let view = view(control, &webhook).await.map_err(store_error)?;
     Ok(api::json(StatusCode::OK, &view))
 }
 
@@ -255,18 +245,18 @@ async fn find(control: &Control, id: &str) -> Result<Arc<Webhook>, ApiError> {
 }
 
 /// A webhook's status: `disabled` when the config switches it off, else the store's.
-pub(super) fn status_of(webhook: &Webhook, health: &Health) -> WebhookStatus {
+pub(super) fn status_of(webhook: &Webhook, stored: WebhookStatus) -> WebhookStatus {
     if webhook.enabled {
-        health.status
+        stored
     } else {
         WebhookStatus::Disabled
     }
 }
 
-fn view(control: &Control, webhook: &Webhook) -> Result<View, StoreError> {
+async fn view(control: &Control, webhook: &Webhook) -> Result<View, StoreError> {
     let store = control.store();
-    let health = store.health(&webhook.id)?.unwrap_or_default();
-    let status = status_of(webhook, &health);
+    let health = store.health(&webhook.id).await?.unwrap_or_default();
+    let status = status_of(webhook, health.status);
     let (disabled_reason, disabled_at) = match &health.disabled {
         _ if !webhook.enabled => (
             Some("switched off in the config (enabled = false)".into()),
@@ -277,7 +267,7 @@ fn view(control: &Control, webhook: &Webhook) -> Result<View, StoreError> {
         }
         _ => (None, None),
     };
-    let oldest = store.oldest_pending_ms(&webhook.id)?;
+    let oldest = store.oldest_pending_ms(&webhook.id).await?;
     Ok(View {
         id: webhook.id.clone(),
         url: webhook.url.to_string(),
@@ -303,7 +293,7 @@ fn view(control: &Control, webhook: &Webhook) -> Result<View, StoreError> {
             last_delivered_at: health.last_delivered_at_ms.map(api::timestamp),
         },
         pending: store.pending_count(&webhook.id),
-        oldest_pending_age_ms: oldest.map(|at| now_ms().saturating_sub(at)),
+        oldest_pending_age_ms: oldest.map(|at| control.clock().now_ms().saturating_sub(at)),
         failed: health.failed_deliveries,
     })
 }

@@ -31,10 +31,10 @@ use std::time::Duration;
 use globset::GlobSet;
 use http::{HeaderMap, Uri};
 
+use crate::model::{DisableAfter, OnGone};
 use crate::plugin::{OnPluginError, PluginSpec};
 use crate::signing::Signer;
 use crate::ssrf;
-use crate::store::{DisableAfter, OnGone};
 use crate::telemetry;
 use crate::tls::{ClientIdentity, Trust};
 

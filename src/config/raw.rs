@@ -15,10 +15,10 @@ use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use serde::Deserialize;
 
 use super::*;
+use crate::model::{DisableAfter, OnGone};
 use crate::plugin::{Limits, MAX_MEMORY_BYTES, OnPluginError, PluginSpec};
 use crate::signing::{Scheme, Signer};
 use crate::ssrf;
-use crate::store::{DisableAfter, OnGone};
 use crate::telemetry;
 use crate::tls::{self, ClientIdentity, Roots, Trust};
 

@@ -10,17 +10,18 @@ use http::{HeaderName, HeaderValue, Request};
 use http_body_util::Full;
 use tracing::Instrument;
 
-use super::Lane;
+use super::Context;
 use super::client::{Response, TransportError};
 use super::retry::{self, Verdict};
 use std::sync::Arc;
 
+use crate::model::{
+    AttemptError, AttemptRecord, DeliveryRecord, DeliveryStatus, Due, ErrorKind, EventRecord,
+    GONE_REASON, Next, Outcome, PluginNote, RESPONSE_EXCERPT_BYTES,
+};
 use crate::plugin::{self, BeforeSend, Chain, Classified, PluginFailure};
 use crate::signing::Message;
-use crate::store::{
-    AttemptError, AttemptRecord, DeliveryRecord, DeliveryStatus, Due, ErrorKind, EventRecord,
-    GONE_REASON, Next, Outcome, PluginNote, RESPONSE_EXCERPT_BYTES, StoreError, now_ms,
-};
+use crate::store::{Loaded, StoreError};
 use crate::telemetry::{AttemptEnd, AttemptFacts, AttemptTrace};
 
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -34,8 +35,13 @@ pub(super) enum Attempted {
     Stale,
 }
 
-pub(super) async fn make(lane: &Lane, due: Due) -> Result<Attempted, StoreError> {
-    let Some((delivery, event, trace)) = lane.store.delivery_with_event(due.delivery)? else {
+pub(super) async fn make(lane: &Context, due: Due) -> Result<Attempted, StoreError> {
+    let Some(Loaded {
+        delivery,
+        event,
+        trace,
+    }) = lane.store.load(due.delivery).await?
+    else {
         return Ok(Attempted::Stale);
     };
     if delivery.status != DeliveryStatus::Pending {
@@ -71,7 +77,7 @@ pub(super) async fn make(lane: &Lane, due: Due) -> Result<Attempted, StoreError>
 
 /// An attempt under way: what its record needs, gathered as it goes.
 struct Attempt<'a> {
-    lane: &'a Lane,
+    lane: &'a Context,
     due: Due,
     number: u32,
     replay: u32,
@@ -84,7 +90,7 @@ struct Attempt<'a> {
 }
 
 async fn attempt(
-    lane: &Lane,
+    lane: &Context,
     due: Due,
     delivery: &DeliveryRecord,
     event: EventRecord,
@@ -96,7 +102,7 @@ async fn attempt(
         number: delivery.attempts.saturating_add(1),
         replay: delivery.replays,
         request_headers: Vec::new(),
-        at_ms: now_ms(),
+        at_ms: lane.clock.now_ms(),
         started: Instant::now(),
         event_id: event.id.clone(),
         event_type: event.event_type.clone(),
@@ -160,7 +166,7 @@ async fn attempt(
         attempt.number,
         &lane.webhook.retry_delays,
         lane.webhook.on_gone,
-        now_ms(),
+        lane.clock.now_ms(),
     );
     let error = attempt_error(&result, &verdict);
     attempt.finish(Some(&result), error, next)
@@ -235,7 +241,7 @@ impl Attempt<'_> {
             self.number,
             &self.lane.webhook.retry_delays,
             self.lane.webhook.on_gone,
-            now_ms(),
+            self.lane.clock.now_ms(),
         );
         let error = AttemptError {
             kind: ErrorKind::Plugin,
@@ -314,7 +320,7 @@ async fn before_send(chain: &Arc<Chain>, event: plugin::Event) -> (BeforeSend, V
 
 /// The signed request for one attempt, or why it cannot be sent.
 fn request(
-    lane: &Lane,
+    lane: &Context,
     due: Due,
     event: &plugin::Event,
     body: Bytes,

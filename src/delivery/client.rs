@@ -25,8 +25,8 @@ use tokio::time::Instant;
 
 use super::egress::Egress;
 use crate::config::{Config, Outbound, Webhook};
+use crate::model::ErrorKind;
 use crate::ssrf::{Blocked, ResolveError};
-use crate::store::ErrorKind;
 use crate::tls::{self, ClientIdentity};
 
 /// How much of a response body is kept: what classifiers get. The attempt log

@@ -1,170 +1,156 @@
 //! A webhook's lane: its slice of the due queue, worked at most `max_in_flight` at a time.
 //!
 //! One task per webhook, so a slow or failing receiver only ever holds up its own
-//! deliveries. The lane reads due entries in pages no larger than its free slots, so
-//! its memory is bounded by `max_in_flight` whatever the backlog on disk.
+//! deliveries. The lane claims due entries in pages no larger than its free slots,
+//! so its memory is bounded by `max_in_flight` whatever the backlog in the store.
 //!
-//! A delivery stays in `in_flight` until its outcome is committed. That is what keeps
-//! the lane from dispatching it a second time while its old due entry still exists
-//! (schema invariant 1): the entry and the in-flight mark overlap, never leave a gap.
+//! A claim is a lease ([`crate::store::Queue::claim`]): the store will not hand the
+//! same delivery out again until its outcome is recorded (or the lease runs out),
+//! while its due entry stays until that commit (schema invariant 2). So no
+//! delivery is dispatched twice at once, here or by another process sharing the
+//! store, and none is lost if this one dies mid-attempt.
 //!
-//! The lane sleeps until the earliest of: a new delivery (ingest wakes it), a finished
-//! attempt, or the next due time it read from the store. No polling tick sets the
-//! latency; an idle lane only re-reads its queue once a minute, as a backstop.
+//! The lane sleeps until the earliest of: a wake-up (the store's change feed says
+//! its webhook gained due work or changed status), a finished attempt, or the next
+//! due time its claim reported, on the router's [`crate::model::Clock`]. No polling
+//! tick sets the latency; an idle lane only looks at its queue once a minute, as a
+//! backstop.
 //!
-//! A held lane dispatches nothing: it only lets in-flight attempts finish, and
-//! waits to be woken. The lane holds itself when an outcome it records trips its
-//! webhook's `disable_after`: the store has marked the webhook disabled in the
-//! same commit, and only an operator's resume lets it go on.
+//! Before each round it reads its webhook's status from the store: a held webhook
+//! (paused, or disabled by an outcome that tripped `disable_after`) dispatches
+//! nothing and only lets in-flight attempts finish.
 //!
-//! The lane reads its settings (the webhook and its plugin chain) afresh before each
-//! round of dispatching, so a reload reaches it without a restart; each attempt
-//! keeps the settings it was dispatched with.
+//! The lane reads its context (the webhook and its plugin chain) afresh before
+//! each round, so a reload reaches it without a restart; each attempt keeps the
+//! context it was dispatched with.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot, watch};
-use tokio::task::{self, JoinError, JoinSet};
-use tokio::time::{Instant, sleep_until};
+use tokio::task::JoinSet;
 
-use super::Lane;
+use super::Context;
 use super::attempt::{self, Attempted};
 use crate::backoff::Backoff;
-use crate::store::{DeliveryId, Due, StoreError, now_ms};
+use crate::model::Due;
+use crate::store::StoreError;
 
 /// How long to back off when the store cannot be read or written, at first and
-/// at most. The store reopens itself within seconds of an I/O error, so the cap
-/// is short: a lane should not sleep long past the store's recovery.
+/// at most. The store recovers by itself within seconds of an I/O error, so the
+/// cap is short: a lane should not sleep long past the store's recovery.
 const STORE_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_STORE_BACKOFF: Duration = Duration::from_secs(5);
 
-/// The longest an idle lane sleeps without looking at its queue. Wake-ups make this
-/// unnecessary for latency; it is a backstop, should one ever be missed.
+/// The longest an idle lane sleeps without looking at its queue. The change feed
+/// makes this unnecessary for latency; it is a backstop, should one ever be missed.
 const IDLE_RECHECK: Duration = Duration::from_secs(60);
+
+/// How much longer than the webhook's timeout a claim's lease lasts: time for the
+/// plugins, and for recording the outcome through a short store outage.
+const LEASE_SLACK: Duration = Duration::from_secs(300);
+
+/// When the lane looks at its queue again, if nothing wakes it first.
+enum LookAgain {
+    /// At this due time, on the router's clock.
+    At(u64),
+    /// After this long: a backstop, or a backoff from a store that failed.
+    After(Duration),
+    /// Only when woken, or when an attempt finishes.
+    WhenWoken,
+}
+
+impl LookAgain {
+    async fn wait(&self, context: &Context) {
+        match *self {
+            LookAgain::At(at_ms) => context.clock.sleep_until(at_ms).await,
+            LookAgain::After(wait) => tokio::time::sleep(wait).await,
+            LookAgain::WhenWoken => std::future::pending().await,
+        }
+    }
+}
 
 /// Runs the lane until `stop` brings a grace period, then gives in-flight attempts
 /// that long to finish. Attempts cut off after that leave their due entries in
 /// place: still pending.
 pub(super) async fn run(
-    settings: watch::Receiver<Arc<Lane>>,
+    context: watch::Receiver<Arc<Context>>,
     wake: Arc<Notify>,
-    held: Arc<AtomicBool>,
     mut stop: oneshot::Receiver<Duration>,
 ) {
     let mut work = InFlight::default();
-    let mut deadline = Some(Instant::now());
+    let mut next = LookAgain::After(Duration::ZERO);
     let grace = loop {
-        let timer = async {
-            match deadline {
-                Some(at) => sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+        let current = context.borrow().clone();
         tokio::select! {
             grace = &mut stop => break grace.unwrap_or_default(),
-            Some(joined) = work.tasks.join_next_with_id() => {
-                if work.finish(joined) == Finished::DisabledWebhook {
-                    held.store(true, Ordering::SeqCst);
+            Some(joined) = work.tasks.join_next() => {
+                if let Err(e) = joined {
+                    // A panic is a bug; the due entry survives, so the delivery is
+                    // retried once its lease runs out.
+                    tracing::error!(error = %e, "an attempt task ended abnormally");
                 }
             }
             () = wake.notified() => {}
-            () = timer => {}
+            () = next.wait(&current) => {}
         }
-        deadline = if held.load(Ordering::SeqCst) {
-            None
+        let current = context.borrow().clone();
+        next = if current.store.status(&current.webhook.id).holds() {
+            LookAgain::WhenWoken
         } else {
-            let lane = settings.borrow().clone();
-            work.fill(&lane)
+            work.fill(&current).await
         };
     };
-    let lane = settings.borrow().clone();
-    work.drain(&lane, grace).await;
-}
-
-/// How an attempt task ended, as far as its lane is concerned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Finished {
-    Done,
-    /// Its outcome disabled the webhook: the lane must hold.
-    DisabledWebhook,
+    let current = context.borrow().clone();
+    work.drain(&current, grace).await;
 }
 
 #[derive(Default)]
 struct InFlight {
-    tasks: JoinSet<Finished>,
-    by_task: HashMap<task::Id, DeliveryId>,
-    deliveries: HashSet<DeliveryId>,
+    tasks: JoinSet<()>,
 }
 
 impl InFlight {
-    /// Dispatches due deliveries into free slots; returns when to look again, or
-    /// `None` when only a finished attempt or a wake-up can bring new work.
-    fn fill(&mut self, lane: &Arc<Lane>) -> Option<Instant> {
-        let max = lane.webhook.max_in_flight;
-        if self.deliveries.len() >= max {
-            return None;
+    /// Claims due deliveries into free slots, and dispatches them.
+    async fn fill(&mut self, context: &Arc<Context>) -> LookAgain {
+        let max = context.webhook.max_in_flight;
+        let free = max.saturating_sub(self.tasks.len());
+        if free == 0 {
+            return LookAgain::WhenWoken;
         }
-        let now = now_ms();
-        // The oldest entries may be in flight already; read past them.
-        let want = max.saturating_add(self.deliveries.len());
-        let page = match lane.store.due(&lane.webhook.id, now, want) {
-            Ok(page) => page,
-            Err(e) => return store_trouble(lane, &e),
-        };
-        for due in page {
-            if self.deliveries.len() >= max {
-                return None;
-            }
-            if !self.deliveries.contains(&due.delivery) {
-                self.dispatch(lane, due);
-            }
-        }
-        if self.deliveries.len() >= max {
-            return None;
-        }
-        match lane.store.next_due_after(&lane.webhook.id, now) {
-            Ok(next) => {
-                let wait = next.map_or(IDLE_RECHECK, |at| {
-                    Duration::from_millis(at.saturating_sub(now))
-                });
-                Some(Instant::now() + wait.min(IDLE_RECHECK))
-            }
-            Err(e) => store_trouble(lane, &e),
-        }
-    }
-
-    fn dispatch(&mut self, lane: &Arc<Lane>, due: Due) {
-        let handle = self.tasks.spawn(work(lane.clone(), due));
-        self.by_task.insert(handle.id(), due.delivery);
-        self.deliveries.insert(due.delivery);
-    }
-
-    fn finish(&mut self, joined: Result<(task::Id, Finished), JoinError>) -> Finished {
-        let (id, finished) = match joined {
-            Ok(joined) => joined,
-            Err(e) => {
-                // A panic is a bug; the due entry survives, so the delivery is retried.
-                tracing::error!(error = %e, "an attempt task ended abnormally");
-                (e.id(), Finished::Done)
+        let lease = context.webhook.timeout.saturating_add(LEASE_SLACK);
+        let now = context.clock.now_ms();
+        let claim = (context.store)
+            .claim(&context.webhook.id, now, free, lease)
+            .await;
+        let claim = match claim {
+            Ok(claim) => claim,
+            Err(error) => {
+                tracing::error!(webhook = %context.webhook.id, %error, "cannot read the due queue");
+                return LookAgain::After(STORE_BACKOFF);
             }
         };
-        if let Some(delivery) = self.by_task.remove(&id) {
-            self.deliveries.remove(&delivery);
+        let claimed = claim.due.len();
+        for due in claim.due {
+            self.tasks.spawn(work(context.clone(), due));
         }
-        finished
+        match claim.next_at_ms {
+            _ if claimed == free => LookAgain::WhenWoken,
+            Some(at_ms) if Duration::from_millis(at_ms.saturating_sub(now)) < IDLE_RECHECK => {
+                LookAgain::At(at_ms)
+            }
+            _ => LookAgain::After(IDLE_RECHECK),
+        }
     }
 
-    async fn drain(mut self, lane: &Lane, grace: Duration) {
+    async fn drain(mut self, context: &Context, grace: Duration) {
         if self.tasks.is_empty() {
             return;
         }
         let all_done = async { while self.tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(grace, all_done).await.is_err() {
             tracing::warn!(
-                webhook = %lane.webhook.id,
+                webhook = %context.webhook.id,
                 unfinished = self.tasks.len(),
                 "shutdown grace period over; unfinished attempts stay pending"
             );
@@ -174,15 +160,19 @@ impl InFlight {
 }
 
 /// One attempt, from due entry to committed outcome.
-async fn work(lane: Arc<Lane>, due: Due) -> Finished {
+async fn work(lane: Arc<Context>, due: Due) {
     let attempted = match attempt::make(&lane, due).await {
         Ok(attempted) => attempted,
         Err(e) => {
             tracing::error!(webhook = %lane.webhook.id, delivery = %due.delivery, error = %e,
                 "cannot load a due delivery; it stays pending");
-            // Hold the slot a moment, so a failing store is not hammered.
+            // Hold the slot a moment, so a failing store is not hammered, then
+            // give the delivery back to be claimed again.
             tokio::time::sleep(STORE_BACKOFF).await;
-            return Finished::Done;
+            if let Err(e) = lane.store.release(&lane.webhook.id, due).await {
+                tracing::debug!(error = %e, "cannot release a claim; it runs out by itself");
+            }
+            return;
         }
     };
     if let Attempted::Made(outcome) = &attempted {
@@ -205,16 +195,17 @@ async fn work(lane: Arc<Lane>, due: Due) -> Finished {
                 .map(|()| None),
         };
         match written {
-            Ok(None) => return Finished::Done,
+            Ok(None) => return,
             Ok(Some(disabled)) => {
+                // The status is committed: the lane holds from its next round.
                 tracing::warn!(event = "webhook.disabled", webhook = %lane.webhook.id,
                     reason = %disabled.reason,
                     "webhook disabled: its deliveries are held until an operator resumes it");
                 lane.metrics.disabled(&lane.webhook.id);
-                return Finished::DisabledWebhook;
+                return;
             }
             // Shutting down: the due entry stays, and the attempt is made again at the next start.
-            Err(StoreError::Closed) => return Finished::Done,
+            Err(StoreError::Closed) => return,
             Err(e) => {
                 let delay = backoff.next_delay();
                 tracing::error!(webhook = %lane.webhook.id, delivery = %due.delivery, error = %e,
@@ -223,9 +214,4 @@ async fn work(lane: Arc<Lane>, due: Due) -> Finished {
             }
         }
     }
-}
-
-fn store_trouble(lane: &Lane, error: &crate::store::StoreError) -> Option<Instant> {
-    tracing::error!(webhook = %lane.webhook.id, %error, "cannot read the due queue");
-    Some(Instant::now() + STORE_BACKOFF)
 }

@@ -4,9 +4,12 @@
 //! deliveries from the store, makes each [`attempt`] (the webhook's plugin chain,
 //! signing, the webhook's [`client`]: shared, or its own for a client certificate,
 //! direct or through the proxy by [`egress`]), and records the outcome, which the
-//! [`retry`] policy turns into success, a next due time, or a dead letter. Ingest
-//! wakes a lane when it commits new deliveries for it, so a first attempt starts
-//! right after the ack.
+//! [`retry`] policy turns into success, a next due time, or a dead letter.
+//!
+//! The scheduler follows the store's change feed ([`crate::store::feed`]): a
+//! commit that gives a webhook due work, or changes its status, wakes its lane,
+//! so a first attempt starts right after the ack, and nothing that writes to the
+//! store (ingest, a replay, an operator) has to know that lanes exist.
 //!
 //! A reload hands the scheduler a new set of webhooks and clients: new webhooks get
 //! a lane, removed ones have theirs stopped (as at shutdown: in-flight attempts get
@@ -14,9 +17,10 @@
 //! client between two dispatches. An attempt runs start to finish on the settings
 //! it began with.
 //!
-//! A lane can be held (its webhook paused by an operator, or disabled by the
-//! router): it dispatches nothing, while ingest goes on queueing its deliveries.
-//! The hold is the webhook's status in the store, so it outlives a restart.
+//! A lane is held while its webhook's status in the store says so (paused by an
+//! operator, or disabled by the router): it dispatches nothing, while ingest goes
+//! on queueing its deliveries. The stored status is the only record of a hold, so
+//! it outlives a restart and has one owner.
 
 mod attempt;
 pub mod client;
@@ -25,8 +29,7 @@ mod lane;
 pub mod retry;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot, watch};
@@ -36,58 +39,74 @@ pub use client::{Clients, HttpClient};
 
 use crate::config::Webhook;
 use crate::metrics::Metrics;
+use crate::model::Clock;
 use crate::plugin::Chain;
-use crate::store::Store;
+use crate::store::{Feed, Store};
 use crate::telemetry::Telemetry;
 
 /// A webhook and its loaded plugin chain: what a lane runs.
 pub type WebhookChain = (Arc<Webhook>, Arc<Chain>);
 
-/// What a lane's attempts share.
-struct Lane {
+/// What a lane's attempts run with: its webhook's settings and plugin chain, and
+/// the router's parts they use. A reload replaces it whole.
+struct Context {
     webhook: Arc<Webhook>,
     chain: Arc<Chain>,
     store: Store,
     client: HttpClient,
     metrics: Arc<Metrics>,
     telemetry: Telemetry,
+    clock: Clock,
 }
 
 /// A running lane, as the scheduler holds it.
 struct LaneHandle {
     wake: Arc<Notify>,
-    /// The lane's settings; a reload replaces them and the lane picks them up.
-    settings: watch::Sender<Arc<Lane>>,
-    /// Set while the lane must not dispatch.
-    held: Arc<AtomicBool>,
+    /// The lane's context; a reload replaces it and the lane picks it up.
+    context: watch::Sender<Arc<Context>>,
     /// Stops the lane, giving in-flight attempts the grace period sent.
     stop: oneshot::Sender<Duration>,
     task: JoinHandle<()>,
 }
 
 impl LaneHandle {
-    /// Starts `lane`, held if its webhook's status in the store says so.
-    fn spawn(lane: Lane) -> Self {
-        let held = match lane.store.health(&lane.webhook.id) {
-            Ok(health) => health.is_some_and(|h| h.status.holds()),
-            Err(e) => {
-                // Sending what an operator held back would be worse than waiting.
-                tracing::error!(webhook = %lane.webhook.id, error = %e,
-                    "cannot read the webhook's status; holding its deliveries");
-                true
-            }
-        };
-        let held = Arc::new(AtomicBool::new(held));
+    fn spawn(context: Context) -> Self {
         let wake = Arc::new(Notify::new());
-        let (settings, current) = watch::channel(Arc::new(lane));
+        let (context, current) = watch::channel(Arc::new(context));
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(lane::run(current, wake.clone(), held.clone(), stopped));
+        let task = tokio::spawn(lane::run(current, wake.clone(), stopped));
         Self {
             wake,
-            settings,
-            held,
+            context,
             stop,
             task,
+        }
+    }
+}
+
+type Lanes = Mutex<HashMap<Arc<str>, LaneHandle>>;
+
+fn lock(lanes: &Lanes) -> MutexGuard<'_, HashMap<Arc<str>, LaneHandle>> {
+    lanes.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Wakes the lanes the store's change feed names, until the store or the
+/// scheduler is gone. A lane woken for nothing reads its queue once, finds
+/// nothing, and sleeps again; a lane not woken would strand its work.
+async fn follow(mut feed: Feed, lanes: Weak<Lanes>) {
+    while let Some(changed) = feed.next().await {
+        let Some(lanes) = lanes.upgrade() else {
+            return;
+        };
+        let lanes = lock(&lanes);
+        if changed.everything {
+            lanes.values().for_each(|lane| lane.wake.notify_one());
+            continue;
+        }
+        for webhook in changed.webhooks() {
+            if let Some(lane) = lanes.get(webhook) {
+                lane.wake.notify_one();
+            }
         }
     }
 }
@@ -109,12 +128,15 @@ async fn stop_all(lanes: impl IntoIterator<Item = LaneHandle>, grace: Duration) 
 
 /// The running lanes, one per enabled webhook.
 pub struct Scheduler {
-    lanes: Mutex<HashMap<Arc<str>, LaneHandle>>,
+    lanes: Arc<Lanes>,
     store: Store,
     /// The clients of the config in force; a reload replaces them.
     clients: Mutex<Clients>,
     metrics: Arc<Metrics>,
     telemetry: Telemetry,
+    clock: Clock,
+    /// The task that follows the change feed.
+    follower: JoinHandle<()>,
 }
 
 /// What [`Scheduler::apply`] changed, by webhook id.
@@ -135,18 +157,24 @@ impl Scheduler {
         clients: Clients,
         metrics: &Arc<Metrics>,
         telemetry: &Telemetry,
+        clock: &Clock,
     ) -> Self {
+        let lanes = Arc::new(Lanes::default());
+        // Subscribed before any lane starts, so no commit falls between.
+        let follower = tokio::spawn(follow(store.subscribe(), Arc::downgrade(&lanes)));
         let scheduler = Self {
-            lanes: Mutex::default(),
+            lanes,
             store: store.clone(),
             clients: Mutex::new(clients),
             metrics: metrics.clone(),
             telemetry: telemetry.clone(),
+            clock: clock.clone(),
+            follower,
         };
         let mut lanes = scheduler.lanes();
         for (webhook, chain) in webhooks.into_iter().filter(|(w, _)| w.enabled) {
             let id = webhook.id.clone();
-            lanes.insert(id, LaneHandle::spawn(scheduler.lane(webhook, chain)));
+            lanes.insert(id, LaneHandle::spawn(scheduler.context(webhook, chain)));
         }
         drop(lanes);
         scheduler
@@ -170,17 +198,17 @@ impl Scheduler {
             let mut kept = HashMap::with_capacity(webhooks.len());
             for (webhook, chain) in webhooks.into_iter().filter(|(w, _)| w.enabled) {
                 let id = webhook.id.clone();
-                let lane = self.lane(webhook, chain);
+                let context = self.context(webhook, chain);
                 let handle = match lanes.remove(&id) {
                     Some(handle) => {
-                        handle.settings.send_replace(Arc::new(lane));
+                        handle.context.send_replace(Arc::new(context));
                         handle.wake.notify_one();
                         applied.updated.push(id.clone());
                         handle
                     }
                     None => {
                         applied.started.push(id.clone());
-                        LaneHandle::spawn(lane)
+                        LaneHandle::spawn(context)
                     }
                 };
                 kept.insert(id, handle);
@@ -192,35 +220,14 @@ impl Scheduler {
         applied
     }
 
-    /// Holds `webhook`'s lane, or lets it go on; `false` if it has no lane. The
-    /// caller records the status in the store first, so the hold survives a restart.
-    pub fn hold(&self, webhook: &str, held: bool) -> bool {
-        let lanes = self.lanes();
-        let Some(lane) = lanes.get(webhook) else {
-            return false;
-        };
-        lane.held.store(held, Ordering::SeqCst);
-        lane.wake.notify_one();
-        true
-    }
-
-    /// Whether `webhook`'s lane is held; `None` if it has no lane.
-    pub fn held(&self, webhook: &str) -> Option<bool> {
-        let lanes = self.lanes();
-        lanes
-            .get(webhook)
-            .map(|lane| lane.held.load(Ordering::SeqCst))
-    }
-
-    /// Tells `webhook`'s lane that it has new deliveries due now.
-    pub fn wake(&self, webhook: &str) {
-        if let Some(lane) = self.lanes().get(webhook) {
-            lane.wake.notify_one();
-        }
+    /// Whether `webhook` has a lane: it is in the config in force, and enabled.
+    pub fn runs(&self, webhook: &str) -> bool {
+        self.lanes().contains_key(webhook)
     }
 
     /// Stops dispatching, and waits for in-flight attempts up to `grace`.
     pub async fn shutdown(&self, grace: Duration) {
+        self.follower.abort();
         let lanes = std::mem::take(&mut *self.lanes());
         stop_all(lanes.into_values(), grace).await;
     }
@@ -233,19 +240,20 @@ impl Scheduler {
             .clone()
     }
 
-    fn lane(&self, webhook: Arc<Webhook>, chain: Arc<Chain>) -> Lane {
+    fn context(&self, webhook: Arc<Webhook>, chain: Arc<Chain>) -> Context {
         let client = (self.clients.lock().unwrap_or_else(|e| e.into_inner())).of(&webhook);
-        Lane {
+        Context {
             webhook,
             chain,
             store: self.store.clone(),
             client,
             metrics: self.metrics.clone(),
             telemetry: self.telemetry.clone(),
+            clock: self.clock.clone(),
         }
     }
 
     fn lanes(&self) -> MutexGuard<'_, HashMap<Arc<str>, LaneHandle>> {
-        self.lanes.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.lanes)
     }
 }

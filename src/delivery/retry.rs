@@ -18,7 +18,8 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderMap, StatusCode, header::RETRY_AFTER};
 
 use super::client::{Response, TransportError};
-use crate::store::{ErrorKind, Next, OnGone};
+use crate::model::millis;
+use crate::model::{ErrorKind, Next, OnGone};
 
 /// The longest `Retry-After` honoured.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
@@ -111,10 +112,6 @@ pub fn next(
             }
         }
     }
-}
-
-fn millis(delay: Duration) -> u64 {
-    u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// `delay` scaled by a random factor in [0.9, 1.1].

@@ -21,7 +21,7 @@ use super::{
     Attempt, CallError, CallObserver, Event, LoadError, Plugin, PluginSpec, Runtime, Transformed,
     Verdict,
 };
-use crate::store::PluginNote;
+use crate::model::PluginNote;
 
 /// What a webhook does with a delivery when one of its plugins fails.
 #[derive(

@@ -53,7 +53,7 @@ pub fn checked_transform(
         return Err(CallError::Output(replacement.body.len(), output_bytes));
     }
     if let Some(event_type) = &replacement.event_type
-        && !crate::ingest::is_valid_type(event_type)
+        && !crate::model::is_valid_event_type(event_type)
     {
         return Err(invalid(format!(
             "the event type {:?} is not valid",

@@ -134,20 +134,21 @@ impl Router {
     /// Waits until delivery `id` has `status`, and returns its record.
     pub async fn settled(
         &self,
-        id: switchyard::store::DeliveryId,
-        status: switchyard::store::DeliveryStatus,
-    ) -> switchyard::store::DeliveryRecord {
-        eventually(
-            Duration::from_secs(30),
-            &format!("delivery {id} to be {status:?}"),
-            || {
-                self.store()
-                    .delivery(id)
-                    .unwrap()
-                    .filter(|d| d.status == status)
-            },
-        )
-        .await
+        id: switchyard::model::DeliveryId,
+        status: switchyard::model::DeliveryStatus,
+    ) -> switchyard::model::DeliveryRecord {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let delivery = self.store().delivery(id).await.unwrap();
+            if let Some(delivery) = delivery.filter(|d| d.status == status) {
+                return delivery;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for delivery {id} to be {status:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Posts one event of `event_type` with `id`, expecting it accepted.
@@ -472,11 +473,11 @@ impl Receiver {
 pub async fn eventually<T>(
     within: Duration,
     what: &str,
-    mut check: impl FnMut() -> Option<T>,
+    mut check: impl AsyncFnMut() -> Option<T>,
 ) -> T {
     let deadline = Instant::now() + within;
     loop {
-        if let Some(value) = check() {
+        if let Some(value) = check().await {
             return value;
         }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");

@@ -12,7 +12,7 @@ use switchyard::{ingest, plugin};
 /// The event, as the router would hand it to a webhook's chain.
 pub fn event(path: &Path) -> anyhow::Result<plugin::Event> {
     let body = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let built = ingest::build_event(&body)
+    let built = ingest::build_event(&body, switchyard::model::Clock::system().now_ms())
         .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))?;
     Ok(plugin::Event {
         received_at_ms: received_at_ms(&built),

@@ -14,45 +14,33 @@
 
 use redb::ReadableTable;
 
+use super::error::Error;
 use super::schema::{self, status_code};
 use super::writer::Tables;
-use super::{DeliveryRecord, DeliveryStatus, EventRecord, StoreError, records::first_id_at};
+use crate::model::settle;
+use crate::model::{DeliveryRecord, DeliveryStatus, EventRecord, first_id_at};
+use crate::store::{Purge, Purged};
 
 /// How far the event cursor has got: events with smaller keys have been visited.
 const EVENTS_CURSOR: &str = "events_purged_before";
 
 /// `META` key: bytes of records purged since the data file was last compacted.
-/// [`super::Store::open`] compacts when they reach half the file, without walking
+/// [`super::RedbStore::open`] compacts when they reach half the file, without walking
 /// the file to measure its free space.
 pub(super) const PURGED_BYTES: &str = "purged_bytes_since_compaction";
 
-/// One batch of purging.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Purge {
-    /// Succeeded and filtered deliveries finished before this (unix ms) go.
-    pub succeeded_before_ms: u64,
-    /// Failed (dead) deliveries finished before this go.
-    pub failed_before_ms: u64,
-    /// Events received before this go, with their dedupe keys, once no delivery names them.
-    pub events_before_ms: u64,
-    /// The most deliveries, and the most events, one batch deletes.
-    pub limit: usize,
-}
-
-/// What one batch deleted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Purged {
-    pub deliveries: usize,
-    pub events: usize,
-    /// The size of the records deleted, keys and indexes aside.
-    pub bytes: u64,
-    /// The batch hit its limit: there may be more to purge right away.
-    pub more: bool,
+/// What a batch deleted so far, and the bytes it freed: those go to
+/// [`PURGED_BYTES`], not to the caller.
+#[derive(Debug, Default)]
+struct Tally {
+    deliveries: usize,
+    events: usize,
+    bytes: u64,
 }
 
 impl Tables<'_> {
-    pub(super) fn purge(&mut self, purge: &Purge) -> Result<Purged, StoreError> {
-        let mut purged = Purged::default();
+    pub(super) fn purge(&mut self, purge: &Purge) -> Result<Purged, Error> {
+        let mut purged = Tally::default();
         let cursor = self.cursors.get(EVENTS_CURSOR)?.map_or(0, |c| c.value());
         let cutoffs = [
             (DeliveryStatus::Succeeded, purge.succeeded_before_ms),
@@ -74,11 +62,14 @@ impl Tables<'_> {
             }
         }
         let more_events = self.purge_events(cursor, purge, &mut purged)?;
-        purged.more = purged.deliveries == purge.limit || more_events;
         let before = self.meta.get(PURGED_BYTES)?.map_or(0, |v| v.value());
         self.meta
             .insert(PURGED_BYTES, before.saturating_add(purged.bytes))?;
-        Ok(purged)
+        Ok(Purged {
+            deliveries: purged.deliveries,
+            events: purged.events,
+            more: purged.deliveries == purge.limit || more_events,
+        })
     }
 
     /// Deletes a finished delivery, its attempts and its index entries; then its
@@ -87,8 +78,8 @@ impl Tables<'_> {
         &mut self,
         (code, at_ms, id): (u8, u64, u128),
         cursor: u128,
-        purged: &mut Purged,
-    ) -> Result<(), StoreError> {
+        purged: &mut Tally,
+    ) -> Result<(), Error> {
         let delivery = match self.deliveries.get(id)? {
             Some(bytes) => schema::decode::<DeliveryRecord>(bytes.value()).map(Some),
             None => Ok(None),
@@ -105,9 +96,9 @@ impl Tables<'_> {
                 return self.remove_delivery(id, purged);
             }
         };
-        if delivery.status == DeliveryStatus::Failed {
+        if settle::purge_touches_health(&delivery) {
             let mut health = self.health_of(&delivery.webhook)?;
-            health.failed_deliveries = health.failed_deliveries.saturating_sub(1);
+            settle::forget_purged(&delivery, &mut health);
             self.put_health(&delivery.webhook, &health)?;
         }
         self.remove_delivery(id, purged)?;
@@ -120,7 +111,7 @@ impl Tables<'_> {
     }
 
     /// Deletes a delivery's record and attempts.
-    fn remove_delivery(&mut self, id: u128, purged: &mut Purged) -> Result<(), StoreError> {
+    fn remove_delivery(&mut self, id: u128, purged: &mut Tally) -> Result<(), Error> {
         let mut bytes = (self.deliveries.remove(id)?).map_or(0, |v| v.value().len());
         (self.attempts).retain_in((id, 0)..=(id, u32::MAX), |_, attempt| {
             bytes += attempt.len();
@@ -136,8 +127,8 @@ impl Tables<'_> {
         &mut self,
         cursor: u128,
         purge: &Purge,
-        purged: &mut Purged,
-    ) -> Result<bool, StoreError> {
+        purged: &mut Tally,
+    ) -> Result<bool, Error> {
         let upto = first_id_at(purge.events_before_ms);
         if upto <= cursor {
             return Ok(false);
@@ -160,7 +151,7 @@ impl Tables<'_> {
         Ok(more)
     }
 
-    fn is_referenced(&self, event: u128) -> Result<bool, StoreError> {
+    fn is_referenced(&self, event: u128) -> Result<bool, Error> {
         let mut range = self
             .event_deliveries
             .range((event, 0)..=(event, u128::MAX))?;
@@ -169,7 +160,7 @@ impl Tables<'_> {
 
     /// Deletes an event, and its dedupe key if that still points at it (a sender
     /// may have reused the id after the window, for a newer event).
-    fn remove_event(&mut self, key: u128, purged: &mut Purged) -> Result<(), StoreError> {
+    fn remove_event(&mut self, key: u128, purged: &mut Tally) -> Result<(), Error> {
         let record = match self.events.get(key)? {
             Some(bytes) => schema::decode::<EventRecord>(bytes.value()),
             None => return Ok(()),

@@ -6,7 +6,7 @@
 //! not the `Database`: a read takes the current database for its length; the
 //! writer, on an I/O error, takes it away, reopens the file (redb repairs it to
 //! its last durable commit) and puts the new one in place ([`super::writer`]).
-//! Meanwhile reads and writes fail with [`StoreError::Unavailable`], which
+//! Meanwhile reads and writes fail with [`Error::Unavailable`], which
 //! ingest answers with a 503 and lanes retry.
 //!
 //! Nothing acknowledged is lost: every caller is answered only after the commit
@@ -21,7 +21,7 @@ use std::sync::{Arc, RwLock};
 
 use redb::Database;
 
-use super::StoreError;
+use super::error::Error;
 
 /// redb's page cache. Its default, 1 GiB, is what the process would grow to under
 /// a sustained load or a large backlog; the hot part of the data (the newest
@@ -32,7 +32,7 @@ const CACHE_BYTES: usize = 64 << 20;
 
 /// How the database is opened, at start and again after an I/O error: the data
 /// file, or in the store's tests a backend that fails on demand.
-pub(super) type Opener = Box<dyn Fn() -> Result<Database, StoreError> + Send + Sync>;
+pub(super) type Opener = Box<dyn Fn() -> Result<Database, Error> + Send + Sync>;
 
 /// The current database, if it is open; see the module docs.
 pub(super) struct Handle {
@@ -58,14 +58,14 @@ impl Handle {
     }
 
     /// Opens the database again, as it was opened at first.
-    pub fn reopen(&self) -> Result<Database, StoreError> {
+    pub fn reopen(&self) -> Result<Database, Error> {
         (self.open)()
     }
 
     /// The database, unless the writer is reopening it.
-    pub fn get(&self) -> Result<Arc<Database>, StoreError> {
+    pub fn get(&self) -> Result<Arc<Database>, Error> {
         let current = self.current.read().unwrap_or_else(|e| e.into_inner());
-        current.clone().ok_or(StoreError::Unavailable)
+        current.clone().ok_or(Error::Unavailable)
     }
 
     pub fn is_writable(&self) -> bool {
@@ -97,20 +97,12 @@ impl Handle {
 }
 
 /// Opens (or creates) the data file, refusing one another process holds.
-pub(super) fn open_file(path: &Path) -> Result<Database, StoreError> {
+pub(super) fn open_file(path: &Path) -> Result<Database, Error> {
     let opened = redb::Builder::new()
         .set_cache_size(CACHE_BYTES)
         .create(path);
     opened.map_err(|e| match e {
-        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
-            path: path.to_owned(),
-        },
+        redb::DatabaseError::DatabaseAlreadyOpen => Error::InUse(path.to_owned()),
         other => other.into(),
     })
-}
-
-/// Whether `error` means the database must be closed and opened again: an I/O
-/// error, now or before.
-pub(super) fn needs_reopen(error: &StoreError) -> bool {
-    matches!(error, StoreError::Db(e) if matches!(**e, redb::Error::Io(_) | redb::Error::PreviousIo))
 }

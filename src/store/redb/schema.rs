@@ -35,31 +35,32 @@ use redb::TableDefinition;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{DeliveryStatus, StoreError};
+use super::error::Error;
+use crate::model::DeliveryStatus;
 
 pub const SCHEMA_VERSION: u64 = 4;
 
 /// `"schema_version"` → [`SCHEMA_VERSION`].
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-/// Event key → [`super::EventRecord`].
+/// Event key → [`crate::model::EventRecord`].
 pub const EVENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("events");
 /// `(sender, event id)` → `(event key, received_at_ms)`: idempotency by event id.
 pub const DEDUPE: TableDefinition<(&str, &str), (u128, u64)> = TableDefinition::new("dedupe");
-/// Delivery id → [`super::DeliveryRecord`].
+/// Delivery id → [`crate::model::DeliveryRecord`].
 pub const DELIVERIES: TableDefinition<u128, &[u8]> = TableDefinition::new("deliveries");
 /// `(webhook, due_at_ms, delivery id)` → `()`: the time-ordered work queue, per webhook.
 pub const DUE: TableDefinition<(&str, u64, u128), ()> = TableDefinition::new("due");
-/// Event key → [`crate::telemetry::TraceContext`]: what its attempts' spans continue.
+/// Event key → [`crate::model::TraceContext`]: what its attempts' spans continue.
 /// Only events that had one (a sender's `traceparent`, or trace export on) have an
-/// entry: a table apart rather than a field of [`super::EventRecord`], so files
+/// entry: a table apart rather than a field of [`crate::model::EventRecord`], so files
 /// written before it existed read on unchanged.
 pub const EVENT_TRACES: TableDefinition<u128, &[u8]> = TableDefinition::new("event_traces");
 /// `(event key, delivery id)` → `()`: an event's deliveries.
 pub const EVENT_DELIVERIES: TableDefinition<(u128, u128), ()> =
     TableDefinition::new("event_deliveries");
-/// `(delivery id, attempt number)` → [`super::AttemptRecord`].
+/// `(delivery id, attempt number)` → [`crate::model::AttemptRecord`].
 pub const ATTEMPTS: TableDefinition<(u128, u32), &[u8]> = TableDefinition::new("attempts");
-/// Webhook id → [`super::Health`].
+/// Webhook id → [`crate::model::Health`].
 pub const HEALTH: TableDefinition<&str, &[u8]> = TableDefinition::new("health");
 /// `(status code, finished_at_ms, delivery id)` → `()`: finished deliveries, oldest
 /// first by status, for retention. See [`status_code`].
@@ -77,10 +78,10 @@ pub fn status_code(status: DeliveryStatus) -> Option<u8> {
     }
 }
 
-pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    postcard::to_allocvec(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
+    postcard::to_allocvec(value).map_err(|e| Error::Corrupt(e.to_string()))
 }
 
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
-    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    postcard::from_bytes(bytes).map_err(|e| Error::Corrupt(e.to_string()))
 }

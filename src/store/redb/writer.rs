@@ -1,0 +1,525 @@
+//! The one thread that writes, and why it batches (group commit).
+//!
+//! redb runs one write transaction at a time, and a durable commit waits for an
+//! fsync: milliseconds. One commit per request would cap ingest at a few hundred
+//! events a second. So every write in the process is a [`Command`] sent to this
+//! thread. It takes whatever queued up while the previous commit was syncing,
+//! applies it all in one transaction, commits once, and only then answers each
+//! caller. Under load the batches grow by themselves; at idle a lone request
+//! commits at once, with no timer to wait for.
+//!
+//! The thread does as little as it can: an event's rows are built and encoded
+//! by the task that stores it ([`EventRows`]), and only inserted here.
+//!
+//! Each operation reads and decodes what it needs before it writes, so one that
+//! meets a corrupt record fails alone, with nothing half-written, and the rest of
+//! the batch still commits. A storage error, which can stop an operation half-way,
+//! aborts the whole transaction instead: every caller in the batch gets the error
+//! and nothing of the batch is written.
+//!
+//! An I/O error (a full disk) leaves redb unusable until it is reopened, so the
+//! writer then reopens the data file itself ([`recover`], [`super::handle`]), with
+//! backoff, answering the writes that arrive meanwhile with
+//! [`Error::Unavailable`] rather than letting them queue.
+//!
+//! After each commit, and before anyone in it is answered, the [`Mirror`] takes
+//! what the transaction changed and publishes it on the change feed.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use redb::{Database, ReadableTable, Table, WriteTransaction};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::backoff::Backoff;
+use crate::metrics::Metrics;
+use crate::model::settle::{self, Reopened};
+use crate::model::{
+    DeliveryId, DeliveryRecord, DeliveryStatus, Disabled, EventKey, EventRecord, Health, Ingested,
+    NewEvent, Outcome, Replayed, WebhookStatus,
+};
+
+use super::error::Error;
+use super::handle::Handle;
+use super::mirror::{Changes, Mirror};
+use super::schema::{
+    self, ATTEMPTS, CURSORS, DEDUPE, DELIVERIES, DUE, EVENT_DELIVERIES, EVENT_TRACES, EVENTS,
+    FINISHED, HEALTH, META,
+};
+use crate::model::Clock;
+use crate::store::{Purge, Purged};
+
+/// How many commands one transaction takes at most, to bound its latency.
+const MAX_BATCH: usize = 1024;
+
+/// A [`NewEvent`]'s rows, keys made and records encoded on the caller's task:
+/// what would otherwise be the writer's largest share of the work per event.
+pub(super) struct EventRows {
+    sender: Arc<str>,
+    id: String,
+    received_at_ms: u64,
+    key: EventKey,
+    record: Vec<u8>,
+    /// Per webhook: its delivery's id and encoded record.
+    deliveries: Vec<(Arc<str>, DeliveryId, Vec<u8>)>,
+    /// The encoded [`TraceContext`], if it has one.
+    trace: Option<Vec<u8>>,
+}
+
+impl EventRows {
+    pub(super) fn build(event: NewEvent) -> Result<Self, Error> {
+        let key = EventKey::at(event.received_at_ms);
+        let deliveries = (event.webhooks.iter())
+            .map(|webhook| {
+                let delivery = first_delivery(key, &event, webhook);
+                Ok((
+                    webhook.clone(),
+                    DeliveryId::at(event.received_at_ms),
+                    schema::encode(&delivery)?,
+                ))
+            })
+            .collect::<Result<_, Error>>()?;
+        let record = EventRecord {
+            id: event.id,
+            sender: event.sender.to_string(),
+            event_type: event.event_type,
+            received_at_ms: event.received_at_ms,
+            payload: event.payload,
+        };
+        Ok(Self {
+            trace: event.trace.as_ref().map(schema::encode).transpose()?,
+            record: schema::encode(&record)?,
+            sender: event.sender,
+            id: record.id,
+            received_at_ms: event.received_at_ms,
+            key,
+            deliveries,
+        })
+    }
+}
+
+/// A new event's delivery to `webhook`: pending, due as the event arrives.
+fn first_delivery(event_key: EventKey, event: &NewEvent, webhook: &str) -> DeliveryRecord {
+    DeliveryRecord {
+        event: event_key,
+        event_id: event.id.clone(),
+        event_type: event.event_type.clone(),
+        webhook: webhook.to_owned(),
+        status: DeliveryStatus::Pending,
+        attempts: 0,
+        logged_attempts: 0,
+        replays: 0,
+        next_attempt_at_ms: Some(event.received_at_ms),
+        created_at_ms: event.received_at_ms,
+        updated_at_ms: event.received_at_ms,
+    }
+}
+
+pub(super) enum Op {
+    Ingest {
+        events: Vec<EventRows>,
+        dedupe_window_ms: u64,
+    },
+    Record(Arc<Outcome>),
+    SetStatus {
+        webhook: String,
+        status: WebhookStatus,
+    },
+    /// Removes a due entry that points at no pending delivery.
+    Unqueue {
+        webhook: String,
+        at_ms: u64,
+        delivery: DeliveryId,
+    },
+    /// Queues finished deliveries again, for a fresh round of attempts.
+    Replay(Vec<DeliveryId>),
+    /// Deletes one batch of what retention lets go.
+    Purge(Purge),
+    Flush,
+    /// Commit what is queued, then stop: later writes fail with `Closed`.
+    Close,
+}
+
+pub(super) enum Done {
+    Ingested(Vec<Ingested>),
+    /// What recording an outcome did to its webhook: `Some` if it disabled it.
+    Recorded(Option<Disabled>),
+    Replayed(Vec<Replayed>),
+    Purged(Purged),
+    Unit,
+}
+
+pub(super) struct Command {
+    pub op: Op,
+    pub reply: oneshot::Sender<Result<Done, Error>>,
+}
+
+pub(super) fn spawn(
+    db: Arc<Handle>,
+    rx: mpsc::Receiver<Command>,
+    mirror: Arc<Mirror>,
+    metrics: Arc<Metrics>,
+    clock: Clock,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || run(&db, rx, &mirror, &metrics, &clock))
+}
+
+/// Runs until told to close or every sender is dropped, then returns after the last commit.
+fn run(
+    db: &Handle,
+    mut rx: mpsc::Receiver<Command>,
+    mirror: &Mirror,
+    metrics: &Metrics,
+    clock: &Clock,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH
+            && let Ok(next) = rx.try_recv()
+        {
+            batch.push(next);
+        }
+        let closing = batch.iter().any(|c| matches!(c.op, Op::Close));
+        let (size, started) = (batch.len(), Instant::now());
+        let failed = commit(db, &mut batch, mirror, clock.now_ms());
+        metrics.committed(size, started.elapsed());
+        if closing {
+            return;
+        }
+        if let Some(error) = failed.filter(Error::needs_reopen)
+            && !recover(db, &mut rx, mirror, metrics, clock, &error)
+        {
+            return;
+        }
+    }
+}
+
+/// Commits `batch`; the error that failed all of it, if one did.
+fn commit(db: &Handle, batch: &mut Vec<Command>, mirror: &Mirror, now: u64) -> Option<Error> {
+    let size = batch.len();
+    let started = Instant::now();
+    let (ops, replies): (Vec<Op>, Vec<_>) = batch.drain(..).map(|c| (c.op, c.reply)).unzip();
+    let applied = db
+        .get()
+        .and_then(|current| apply_all(&current, ops, mirror, now));
+    let failed = match applied {
+        Ok(results) => {
+            for (reply, result) in replies.into_iter().zip(results) {
+                // The caller may have gone away (a client hung up); the write stands.
+                let _ = reply.send(result);
+            }
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, batch = size, "store commit failed");
+            if e.needs_reopen() {
+                // Before anyone hears of the failure, so no one reads "writable" after it.
+                db.failed();
+            }
+            for reply in replies {
+                let _ = reply.send(Err(e.clone()));
+            }
+            Some(e)
+        }
+    };
+    tracing::trace!(
+        batch = size,
+        elapsed_us = started.elapsed().as_micros(),
+        "committed"
+    );
+    failed
+}
+
+/// How long the writer waits between attempts to reopen the data file.
+const REOPEN_FIRST: Duration = Duration::from_millis(100);
+const REOPEN_MAX: Duration = Duration::from_secs(5);
+/// How often writes that arrive while the file is being reopened are answered.
+const REFUSE_EVERY: Duration = Duration::from_millis(20);
+
+/// Reopens the data file after `error`, until a reopened file takes a commit;
+/// see the module docs. False if the store was closed meanwhile.
+fn recover(
+    db: &Handle,
+    rx: &mut mpsc::Receiver<Command>,
+    mirror: &Mirror,
+    metrics: &Metrics,
+    clock: &Clock,
+    error: &Error,
+) -> bool {
+    tracing::error!(%error, path = %db.path().display(),
+        "the store cannot write; reopening the data file until it can (is the disk full?)");
+    db.take();
+    let mut backoff = Backoff::new(REOPEN_FIRST, REOPEN_MAX);
+    let started = Instant::now();
+    loop {
+        let until = Instant::now() + backoff.next_delay();
+        while Instant::now() < until {
+            while let Ok(command) = rx.try_recv() {
+                let closing = matches!(command.op, Op::Close);
+                let _ = command.reply.send(Err(Error::Unavailable));
+                if closing {
+                    return false;
+                }
+            }
+            std::thread::sleep(REFUSE_EVERY.min(until.saturating_duration_since(Instant::now())));
+        }
+        match reopen(db, mirror, clock) {
+            Ok(reopened) => {
+                db.put(reopened);
+                metrics.store_reopened();
+                tracing::info!(
+                    after_ms = started.elapsed().as_millis(),
+                    "the store takes writes again: the data file was reopened"
+                );
+                return true;
+            }
+            Err(e) => tracing::warn!(error = %e, "the data file cannot be reopened yet"),
+        }
+    }
+}
+
+/// Opens the data file again and proves it takes a durable commit; counts the
+/// mirror again, since a commit that failed may have reached the disk.
+fn reopen(handle: &Handle, mirror: &Mirror, clock: &Clock) -> Result<Database, Error> {
+    let db = handle.reopen()?;
+    let txn = db.begin_write()?;
+    txn.open_table(META)?.insert(REOPENED_AT, clock.now_ms())?;
+    txn.commit()?;
+    mirror.reload(&db)?;
+    Ok(db)
+}
+
+/// In `META`: when the data file was last reopened after an I/O error; written
+/// to prove that it takes commits again.
+const REOPENED_AT: &str = "reopened_at_ms";
+
+fn apply_all(
+    db: &Database,
+    ops: Vec<Op>,
+    mirror: &Mirror,
+    now: u64,
+) -> Result<Vec<Result<Done, Error>>, Error> {
+    // redb's default durability is `Immediate`: `commit` returns once the data is fsync'd.
+    let txn = db.begin_write()?;
+    let mut results = Vec::with_capacity(ops.len());
+    let changes = {
+        let mut tables = Tables::open(&txn)?;
+        for op in ops {
+            let result = tables.apply(op, now);
+            if let Err(e) = &result
+                && e.aborts_batch()
+            {
+                return Err(e.clone()); // dropping `txn` aborts it
+            }
+            results.push(result);
+        }
+        tables.changes
+    };
+    txn.commit()?;
+    mirror.apply(changes);
+    Ok(results)
+}
+
+/// Every table, open in one write transaction.
+pub(super) struct Tables<'txn> {
+    pub events: Table<'txn, u128, &'static [u8]>,
+    pub event_traces: Table<'txn, u128, &'static [u8]>,
+    pub dedupe: Table<'txn, (&'static str, &'static str), (u128, u64)>,
+    pub deliveries: Table<'txn, u128, &'static [u8]>,
+    pub due: Table<'txn, (&'static str, u64, u128), ()>,
+    pub event_deliveries: Table<'txn, (u128, u128), ()>,
+    pub attempts: Table<'txn, (u128, u32), &'static [u8]>,
+    pub health: Table<'txn, &'static str, &'static [u8]>,
+    pub finished: Table<'txn, (u8, u64, u128), ()>,
+    pub cursors: Table<'txn, &'static str, u128>,
+    pub meta: Table<'txn, &'static str, u64>,
+    /// What this transaction did to `due` and to statuses, for the [`Mirror`].
+    changes: Changes,
+}
+
+impl<'txn> Tables<'txn> {
+    fn open(txn: &'txn WriteTransaction) -> Result<Self, Error> {
+        Ok(Self {
+            events: txn.open_table(EVENTS)?,
+            event_traces: txn.open_table(EVENT_TRACES)?,
+            dedupe: txn.open_table(DEDUPE)?,
+            deliveries: txn.open_table(DELIVERIES)?,
+            due: txn.open_table(DUE)?,
+            event_deliveries: txn.open_table(EVENT_DELIVERIES)?,
+            attempts: txn.open_table(ATTEMPTS)?,
+            health: txn.open_table(HEALTH)?,
+            finished: txn.open_table(FINISHED)?,
+            cursors: txn.open_table(CURSORS)?,
+            meta: txn.open_table(META)?,
+            changes: Changes::default(),
+        })
+    }
+
+    fn apply(&mut self, op: Op, now: u64) -> Result<Done, Error> {
+        match op {
+            Op::Ingest {
+                events,
+                dedupe_window_ms,
+            } => {
+                let results = (events.into_iter())
+                    .map(|event| self.ingest(event, dedupe_window_ms, now))
+                    .collect::<Result<_, _>>()?;
+                Ok(Done::Ingested(results))
+            }
+            Op::Record(outcome) => self.record(&outcome).map(Done::Recorded),
+            Op::SetStatus { webhook, status } => {
+                let mut health = self.health_of(&webhook)?;
+                health.set_status(status);
+                self.put_health(&webhook, &health)?;
+                self.changes.status(&webhook, status);
+                Ok(Done::Unit)
+            }
+            Op::Unqueue {
+                webhook,
+                at_ms,
+                delivery,
+            } => {
+                self.unqueue(&webhook, at_ms, delivery)?;
+                Ok(Done::Unit)
+            }
+            Op::Replay(ids) => {
+                let replayed = (ids.into_iter())
+                    .map(|id| self.replay(id, now))
+                    .collect::<Result<_, _>>()?;
+                Ok(Done::Replayed(replayed))
+            }
+            Op::Purge(purge) => self.purge(&purge).map(Done::Purged),
+            Op::Flush | Op::Close => Ok(Done::Unit),
+        }
+    }
+
+    /// Stores one event with its dedupe key and a due delivery per webhook (invariant 3).
+    fn ingest(&mut self, event: EventRows, window_ms: u64, now: u64) -> Result<Ingested, Error> {
+        let dedupe_key = (&*event.sender, event.id.as_str());
+        // One descent of the tree for the key, not a lookup and then an insert: on
+        // the rare duplicate, the key it displaced goes back.
+        let seen = (self.dedupe)
+            .insert(dedupe_key, (event.key.0, event.received_at_ms))?
+            .map(|seen| seen.value());
+        if let Some((first, received_at)) = seen
+            && now.saturating_sub(received_at) < window_ms
+        {
+            self.dedupe.insert(dedupe_key, (first, received_at))?;
+            return Ok(Ingested::Duplicate);
+        }
+        let due_at = event.received_at_ms;
+        for (webhook, id, record) in &event.deliveries {
+            self.deliveries.insert(id.0, record.as_slice())?;
+            self.queue(webhook, due_at, *id)?;
+            self.event_deliveries.insert((event.key.0, id.0), ())?;
+        }
+        self.events.insert(event.key.0, event.record.as_slice())?;
+        if let Some(trace) = &event.trace {
+            self.event_traces.insert(event.key.0, trace.as_slice())?;
+        }
+        Ok(Ingested::New)
+    }
+
+    /// Records an attempt and moves its delivery on (invariants 1, 2, 4 and 5), as
+    /// [`settle::settle`] rules: the delivery, its webhook's health and what
+    /// follows (a due entry, a finished entry, the webhook disabled).
+    fn record(&mut self, outcome: &Outcome) -> Result<Option<Disabled>, Error> {
+        let id = outcome.delivery;
+        let webhook = &*outcome.webhook;
+        let mut health = self.health_of(webhook)?;
+        let delivery = self.deliveries.get(id.0)?;
+        let mut delivery: Option<DeliveryRecord> =
+            delivery.map(|d| schema::decode(d.value())).transpose()?;
+        // An outcome whose due entry is gone is stale (its delivery was requeued
+        // meanwhile); a purged delivery has no entry to remove.
+        let was_due = match delivery {
+            Some(_) => self.unqueue(webhook, outcome.dispatched_due_ms, id)?,
+            None => false,
+        };
+        let effects = settle::settle(delivery.as_mut(), was_due, outcome, &mut health);
+        if let Some(delivery) = &delivery {
+            if let Some(number) = effects.log_as {
+                let attempt = schema::encode(&outcome.attempt)?;
+                self.attempts.insert((id.0, number), attempt.as_slice())?;
+            }
+            if let Some(at_ms) = effects.queue_at {
+                self.queue(webhook, at_ms, id)?;
+            }
+            if let (Some(at_ms), Some(code)) =
+                (effects.finished_at, schema::status_code(delivery.status))
+            {
+                self.finished.insert((code, at_ms, id.0), ())?;
+            }
+            self.deliveries
+                .insert(id.0, schema::encode(delivery)?.as_slice())?;
+        }
+        self.put_health(webhook, &health)?;
+        if effects.disabled.is_some() {
+            self.changes.status(webhook, health.status);
+        }
+        Ok(effects.disabled)
+    }
+
+    /// Queues a finished delivery again (invariants 1, 4 and 5: its one `DUE` entry,
+    /// due now, in place of its `FINISHED` one), as [`settle::reopen`] rules.
+    fn replay(&mut self, id: DeliveryId, now: u64) -> Result<Replayed, Error> {
+        let Some(bytes) = self.deliveries.get(id.0)? else {
+            return Ok(Replayed::NotFound);
+        };
+        let mut delivery: DeliveryRecord = schema::decode(bytes.value())?;
+        drop(bytes);
+        let Some(reopened) = settle::reopen(&mut delivery, now) else {
+            return Ok(Replayed::StillPending);
+        };
+        let Reopened {
+            status,
+            finished_at_ms,
+        } = reopened;
+        if reopened.touches_health() {
+            let mut health = self.health_of(&delivery.webhook)?;
+            reopened.forget(&mut health);
+            self.put_health(&delivery.webhook, &health)?;
+        }
+        if let Some(code) = schema::status_code(status) {
+            self.finished.remove((code, finished_at_ms, id.0))?;
+        }
+        self.queue(&delivery.webhook, now, id)?;
+        self.deliveries
+            .insert(id.0, schema::encode(&delivery)?.as_slice())?;
+        Ok(Replayed::Queued(delivery))
+    }
+
+    /// Adds a delivery's `DUE` entry.
+    fn queue(&mut self, webhook: &str, at_ms: u64, id: DeliveryId) -> Result<(), Error> {
+        if self.due.insert((webhook, at_ms, id.0), ())?.is_none() {
+            self.changes.queued(webhook);
+        }
+        Ok(())
+    }
+
+    /// Removes a delivery's `DUE` entry; whether there was one.
+    fn unqueue(&mut self, webhook: &str, at_ms: u64, id: DeliveryId) -> Result<bool, Error> {
+        let removed = self.due.remove((webhook, at_ms, id.0))?.is_some();
+        if removed {
+            self.changes.unqueued(webhook);
+        }
+        Ok(removed)
+    }
+
+    pub(super) fn put_health(&mut self, webhook: &str, health: &Health) -> Result<(), Error> {
+        self.health
+            .insert(webhook, schema::encode(health)?.as_slice())?;
+        Ok(())
+    }
+
+    pub(super) fn health_of(&self, webhook: &str) -> Result<Health, Error> {
+        match self.health.get(webhook)? {
+            Some(bytes) => schema::decode(bytes.value()),
+            None => Ok(Health::default()),
+        }
+    }
+}
