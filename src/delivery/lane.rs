@@ -84,13 +84,18 @@ pub(super) async fn run(
         let current = context.borrow().clone();
         tokio::select! {
             grace = &mut stop => break grace.unwrap_or_default(),
-            Some(joined) = work.tasks.join_next() => {
-                if let Err(e) = joined {
-                    // A panic is a bug; the due entry survives, so the delivery is
-                    // retried once its lease runs out.
-                    tracing::error!(error = %e, "an attempt task ended abnormally");
+            Some(joined) = work.tasks.join_next() => match joined {
+                // Released here, in the lane's own turn, never while a claim of
+                // its own is reading the queue: see `crate::store::Queue::claim`.
+                Ok(due) => {
+                    if let Err(e) = current.store.release(&current.webhook.id, due).await {
+                        tracing::debug!(error = %e, "cannot release a claim; it runs out by itself");
+                    }
                 }
-            }
+                // A panic is a bug; the due entry survives, so the delivery is
+                // retried once its lease runs out.
+                Err(e) => tracing::error!(error = %e, "an attempt task ended abnormally"),
+            },
             () = wake.notified() => {}
             () = next.wait(&current) => {}
         }
@@ -105,9 +110,10 @@ pub(super) async fn run(
     work.drain(&current, grace).await;
 }
 
+/// The attempts under way; each answers the due entry it was claimed under.
 #[derive(Default)]
 struct InFlight {
-    tasks: JoinSet<()>,
+    tasks: JoinSet<Due>,
 }
 
 impl InFlight {
@@ -160,7 +166,7 @@ impl InFlight {
 }
 
 /// One attempt, from due entry to committed outcome.
-async fn work(lane: Arc<Context>, due: Due) {
+async fn work(lane: Arc<Context>, due: Due) -> Due {
     let attempted = match attempt::make(&lane, due).await {
         Ok(attempted) => attempted,
         Err(e) => {
@@ -169,10 +175,7 @@ async fn work(lane: Arc<Context>, due: Due) {
             // Hold the slot a moment, so a failing store is not hammered, then
             // give the delivery back to be claimed again.
             tokio::time::sleep(STORE_BACKOFF).await;
-            if let Err(e) = lane.store.release(&lane.webhook.id, due).await {
-                tracing::debug!(error = %e, "cannot release a claim; it runs out by itself");
-            }
-            return;
+            return due;
         }
     };
     if let Attempted::Made(outcome) = &attempted {
@@ -195,17 +198,17 @@ async fn work(lane: Arc<Context>, due: Due) {
                 .map(|()| None),
         };
         match written {
-            Ok(None) => return,
+            Ok(None) => return due,
             Ok(Some(disabled)) => {
                 // The status is committed: the lane holds from its next round.
                 tracing::warn!(event = "webhook.disabled", webhook = %lane.webhook.id,
                     reason = %disabled.reason,
                     "webhook disabled: its deliveries are held until an operator resumes it");
                 lane.metrics.disabled(&lane.webhook.id);
-                return;
+                return due;
             }
             // Shutting down: the due entry stays, and the attempt is made again at the next start.
-            Err(StoreError::Closed) => return,
+            Err(StoreError::Closed) => return due,
             Err(e) => {
                 let delay = backoff.next_delay();
                 tracing::error!(webhook = %lane.webhook.id, delivery = %due.delivery, error = %e,

@@ -131,11 +131,17 @@ async fn outcome(store: &Store, clock: &ManualClock, due: Due, next: Next) -> Ar
     })
 }
 
+/// Records `outcome` and then releases its claim, as a lane does.
 async fn record(store: &Store, outcome: Arc<Outcome>) -> Option<crate::model::Disabled> {
-    store
-        .record(outcome)
-        .await
-        .unwrap_or_else(|e| panic!("record failed: {e}"))
+    let due = Due {
+        delivery: outcome.delivery,
+        at_ms: outcome.dispatched_due_ms,
+    };
+    let webhook = outcome.webhook.clone();
+    let recorded = store.record(outcome).await;
+    let disabled = recorded.unwrap_or_else(|e| panic!("record failed: {e}"));
+    store.release(&webhook, due).await.unwrap();
+    disabled
 }
 
 /// Ingests one event for `webhook`, claims its delivery and records `next`.
@@ -257,6 +263,24 @@ pub async fn a_claim_is_a_lease_that_keeps_other_claims_out(store: &Store, clock
         claim(store, clock, "w", 2).await,
         [first[0]],
         "a release frees it at once"
+    );
+
+    // An outcome keeps the claim: a retry due at once is not handed out again
+    // until the claimer releases it.
+    let retry = Next::Retry {
+        at_ms: clock.now_ms(),
+    };
+    let requeued = outcome(store, clock, second[0], retry).await;
+    store.record(requeued).await.unwrap();
+    assert!(
+        claim(store, clock, "w", 5).await.is_empty(),
+        "still claimed"
+    );
+    store.release("w", second[0]).await.unwrap();
+    let again = claim(store, clock, "w", 5).await;
+    assert_eq!(
+        again.iter().map(|d| d.delivery).collect::<Vec<_>>(),
+        [second[0].delivery]
     );
 
     // A lease that runs out frees its delivery: a claimer that died strands nothing.

@@ -52,8 +52,11 @@ pub trait Queue: Send + Sync {
     ) -> Result<Vec<Ingested>, StoreError>;
 
     /// Leases up to `limit` of `webhook`'s deliveries due at or before `now_ms`,
-    /// oldest first, for `lease`: until it runs out, or the delivery's outcome is
-    /// recorded or it is released, no other claim returns it.
+    /// oldest first, for `lease`: until it runs out or the claimer releases it, no
+    /// other claim returns that delivery, under any due time. Recording an outcome
+    /// does not release it: the claimer does, once it has heard the outcome is
+    /// committed, so that a claim that read the queue before that commit cannot
+    /// hand the delivery out again.
     async fn claim(
         &self,
         webhook: &str,
@@ -62,7 +65,8 @@ pub trait Queue: Send + Sync {
         lease: Duration,
     ) -> Result<Claim, StoreError>;
 
-    /// Lets a claimed delivery go without an outcome: claimable again at once.
+    /// Lets a claimed delivery go: claimable again at once, at whatever due time
+    /// it has now (none if its outcome finished it).
     async fn release(&self, webhook: &str, due: Due) -> Result<(), StoreError>;
 
     /// A delivery with what an attempt needs: its event and the event's trace.

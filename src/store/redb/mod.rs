@@ -205,13 +205,10 @@ impl Queue for RedbStore {
     }
 
     async fn record(&self, outcome: Arc<Outcome>) -> Result<Option<Disabled>, StoreError> {
-        let (webhook, delivery) = (outcome.webhook.clone(), outcome.delivery);
-        let disabled = match self.submit(Op::Record(outcome)).await? {
-            Done::Recorded(disabled) => disabled,
-            _ => return Err(out_of_kind()),
-        };
-        self.0.leases.release(&webhook, delivery);
-        Ok(disabled)
+        match self.submit(Op::Record(outcome)).await? {
+            Done::Recorded(disabled) => Ok(disabled),
+            _ => Err(out_of_kind()),
+        }
     }
 
     async fn unqueue(&self, webhook: &str, due: Due) -> Result<(), StoreError> {
@@ -220,9 +217,7 @@ impl Queue for RedbStore {
             at_ms: due.at_ms,
             delivery: due.delivery,
         };
-        self.submit(op).await?;
-        self.0.leases.release(webhook, due.delivery);
-        Ok(())
+        self.submit(op).await.map(drop)
     }
 }
 
