@@ -38,6 +38,7 @@ use crate::api::{self, ApiError, Body, ErrorBody};
 use crate::config::{Config, Sender, Webhook};
 use crate::delivery::Scheduler;
 use crate::health;
+use crate::id::is_event_id;
 use crate::log_limit::LogLimit;
 use crate::metrics::Metrics;
 use crate::store::{Ingested, NewEvent, Store, StoreError, now_ms};
@@ -559,7 +560,7 @@ fn build(event: Incoming<'_>) -> Result<BuiltEvent, ApiError> {
         ApiError::bad_request("invalid_event", "the event needs \"data\" (any JSON value)")
     })?;
     let id = match event.id {
-        Some(id) if is_valid_id(&id) => id.into_owned(),
+        Some(id) if is_event_id(&id) => id.into_owned(),
         Some(id) => {
             return Err(ApiError::bad_request(
                 "invalid_id",
@@ -728,11 +729,6 @@ pub fn is_valid_type(event_type: &str) -> bool {
     (1..=128).contains(&event_type.len())
         && (event_type.bytes())
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
-}
-
-/// 1 to 255 printable ASCII characters, no spaces: safe in logs, URLs and headers.
-fn is_valid_id(id: &str) -> bool {
-    (1..=255).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// The sender's RFC 3339 timestamp in UTC, or the time of receipt.

@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::admin::Admin;
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::control::{Control, PluginErrors, ReloadError, Reloaded, load_plugins};
 use crate::delivery::client::ClientError;
 use crate::delivery::{Clients, Scheduler};
@@ -37,6 +37,9 @@ use crate::telemetry::{Telemetry, TelemetryError};
 /// Why the router could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// A webhook's host resolves to an address the config does not allow.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -67,6 +70,8 @@ pub struct Server {
 
 impl Server {
     pub async fn start(config: Config) -> Result<Self, StartError> {
+        // The DNS half of the config's checks: parsing does none.
+        config.check_addresses().await?;
         let config = Arc::new(config);
         // Plugins first, so a broken one is refused before the data file is touched.
         let cache = config.server.data_dir.join("plugin-cache");
