@@ -6,8 +6,9 @@
 //! (which needs these operations) and the server (which starts the admin API)
 //! do not import each other.
 //!
-//! Reload: the new config's plugins are loaded (compiled components are reused)
-//! before anything changes, so a broken plugin is refused while the old chain keeps
+//! Reload: the new config's webhook hosts are resolved and checked under the
+//! running router's SSRF guard (parsing does no DNS), and its plugins are loaded
+//! (compiled components are reused), before anything changes, so a broken plugin is refused while the old chain keeps
 //! serving, and the outbound clients are renewed for its TLS and proxy settings
 //! (those left as they were keep their pools). Then ingest routes by the new
 //! config, and the scheduler starts, updates and stops lanes to match. Events are
@@ -275,11 +276,10 @@ impl Control {
     /// be loaded, and carries on as before. See the module docs.
     pub async fn reload(&self, config: Config) -> Result<Reloaded, ReloadError> {
         let _turn = self.reloading.lock().await;
-        if !self.fixed.allow_private_networks {
-            config
-                .refuse_private_networks()
-                .map_err(ReloadError::Config)?;
-        }
+        config
+            .check_addresses_under(self.fixed.allow_private_networks)
+            .await
+            .map_err(ReloadError::Config)?;
         let config = Arc::new(config);
         // Compiled components that no chain in force uses any more can go.
         self.runtime.forget_unused();

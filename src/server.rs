@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::admin::Admin;
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::control::{Control, Parts, PluginErrors, ReloadError, Reloaded, load_plugins};
 use crate::delivery::client::ClientError;
 use crate::delivery::{Clients, Scheduler};
@@ -39,6 +39,9 @@ use crate::telemetry::{Telemetry, TelemetryError};
 /// Why the router could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// A webhook's host resolves to an address the config does not allow.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error(transparent)]
     Store(#[from] OpenError),
     #[error(transparent)]
@@ -77,6 +80,8 @@ impl Server {
     /// retention cutoff from `clock`: a test's [`crate::model::ManualClock`] moves
     /// time without waiting for it.
     pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Self, StartError> {
+        // The DNS half of the config's checks: parsing does none.
+        config.check_addresses().await?;
         let config = Arc::new(config);
         // Plugins first, so a broken one is refused before the data file is touched.
         let cache = config.server.data_dir.join("plugin-cache");

@@ -23,7 +23,7 @@ use http::{HeaderName, HeaderValue};
 use serde::Deserialize;
 use sha2::Sha256;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -1,9 +1,10 @@
 //! The guard that keeps deliveries off private networks (server-side request forgery).
 //!
 //! Whoever writes the config chooses a webhook's URL, but whoever runs its DNS chooses
-//! the address it reaches. So the check runs twice: at load, on IP literals and on the
-//! host's current resolution; and at connect time, inside the HTTP client's resolver,
-//! on every address it is about to dial. A name that resolves to a public address at
+//! the address it reaches. So the check runs twice: at load, on IP literals (while
+//! the config is parsed: [`check_literal`]) and on the host's current resolution
+//! (an async step at start and reload: [`check_resolved`]); and at connect time,
+//! inside the HTTP client's resolver, on every address it is about to dial. A name that resolves to a public address at
 //! load and to `127.0.0.1` a minute later (DNS rebinding) is refused at the second.
 //!
 //! IP-literal URLs never reach a resolver, so the client's connector checks them
@@ -17,7 +18,7 @@
 
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -86,24 +87,38 @@ fn describe(host: &str, ip: &IpAddr) -> String {
     }
 }
 
-/// The load-time check. A host that does not resolve now is let through (its DNS
-/// may be down for a moment); the connect-time check still guards it.
-pub fn check_at_load(uri: &Uri) -> Result<(), Blocked> {
+/// The load-time check of an IP-literal host, which needs no DNS: what parsing a
+/// config does. A named host passes here; [`check_resolved`] is its half.
+pub fn check_literal(uri: &Uri) -> Result<(), Blocked> {
+    match uri.host() {
+        Some(host) => match host.trim_start_matches('[').trim_end_matches(']').parse() {
+            Ok(ip) => refuse_if_forbidden(host, ip),
+            Err(_) => Ok(()),
+        },
+        None => Ok(()),
+    }
+}
+
+/// The load-time check of a named host, on its current resolution; an IP
+/// literal passes here ([`check_literal`] is its half). A host that does not
+/// resolve now is let through (its DNS may be down for a moment); the
+/// connect-time check still guards it.
+pub async fn check_resolved(uri: &Uri) -> Result<(), Blocked> {
     let Some(host) = uri.host() else {
         return Ok(());
     };
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = bare.parse::<IpAddr>() {
-        return refuse_if_forbidden(host, ip);
-    }
-    let port = uri.port_u16().unwrap_or(443);
-    let Ok(addrs) = (bare, port).to_socket_addrs() else {
-        tracing::warn!(%host, "webhook host does not resolve now; it will be checked again at connect time");
+    if bare.parse::<IpAddr>().is_ok() {
         return Ok(());
-    };
-    addrs
-        .into_iter()
-        .try_for_each(|addr| refuse_if_forbidden(host, addr.ip()))
+    }
+    match resolve(bare.to_owned(), false).await {
+        Ok(_) => Ok(()),
+        Err(ResolveError::Blocked(blocked)) => Err(blocked),
+        Err(ResolveError::Lookup { .. }) => {
+            tracing::warn!(%host, "webhook host does not resolve now; it will be checked again at connect time");
+            Ok(())
+        }
+    }
 }
 
 fn refuse_if_forbidden(host: &str, ip: IpAddr) -> Result<(), Blocked> {
@@ -290,16 +305,23 @@ mod tests {
         }
     }
 
-    #[test]
-    fn literal_and_named_loopback_urls_are_refused_at_load() {
-        for url in [
-            "http://127.0.0.1:9000/x",
-            "http://[::1]/x",
-            "http://localhost/x",
-        ] {
+    #[tokio::test]
+    async fn literal_and_named_loopback_urls_are_refused_at_load() {
+        for url in ["http://127.0.0.1:9000/x", "http://[::1]/x"] {
             let uri: Uri = url.parse().unwrap();
-            assert!(check_at_load(&uri).is_err(), "{url}");
+            assert!(check_literal(&uri).is_err(), "{url}");
+            assert!(
+                check_resolved(&uri).await.is_ok(),
+                "{url}: no DNS for a literal"
+            );
         }
+        let named: Uri = "http://localhost/x".parse().unwrap();
+        assert!(check_literal(&named).is_ok(), "a name needs DNS");
+        let error = check_resolved(&named).await.unwrap_err();
+        assert!(
+            error.to_string().starts_with("localhost resolves to "),
+            "{error}"
+        );
     }
 
     #[tokio::test]

@@ -245,7 +245,12 @@ async fn a_bad_init_or_a_component_of_another_world_fails_the_start_clearly() {
             "",
             &webhook("w", "http://127.0.0.1:9/", &chain(&[(name, "{}")])),
         );
-        let config = switchyard::Config::parse(&text, std::path::Path::new("t.toml")).unwrap();
+        let config = switchyard::Config::parse(
+            &text,
+            std::path::Path::new("t.toml"),
+            &switchyard::config::ProcessEnv,
+        )
+        .unwrap();
         let Err(error) = switchyard::Server::start(config).await else {
             panic!("{name} should not load");
         };
@@ -600,7 +605,12 @@ async fn a_hook_of_the_wrong_type_fails_the_load_naming_the_plugin() {
     let dir = tempfile::tempdir().unwrap();
     let hooks = chain(&[("event-filter", "{}"), ("wrong-type", "{}")]);
     let text = config_text(dir.path(), "", &webhook("w", "http://127.0.0.1:9/", &hooks));
-    let config = switchyard::Config::parse(&text, std::path::Path::new("t.toml")).unwrap();
+    let config = switchyard::Config::parse(
+        &text,
+        std::path::Path::new("t.toml"),
+        &switchyard::config::ProcessEnv,
+    )
+    .unwrap();
     let Err(error) = switchyard::Server::start(config).await else {
         panic!("a filter returning result<u32, string> must not load");
     };

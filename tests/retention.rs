@@ -33,7 +33,12 @@ fn webhooks(ok: &str) -> String {
 /// Purges, batch after batch, what the default retention lets go `ahead_ms` from now.
 async fn purge_as_of(store: &Store, ahead_ms: u64) -> (usize, usize) {
     let text = config_text(std::path::Path::new("unused"), "", "");
-    let config = switchyard::Config::parse(&text, std::path::Path::new("t.toml")).unwrap();
+    let config = switchyard::Config::parse(
+        &text,
+        std::path::Path::new("t.toml"),
+        &switchyard::config::ProcessEnv,
+    )
+    .unwrap();
     let purge = switchyard::retention::cutoffs(&config, Clock::system().now_ms() + ahead_ms);
     let (mut deliveries, mut events) = (0, 0);
     loop {

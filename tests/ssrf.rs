@@ -10,7 +10,12 @@ fn config(data_dir: &std::path::Path, allow_private: bool, webhooks: &str) -> sw
         "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nallow_private_networks = {allow_private}\n\n[[senders]]\nname = \"test\"\ntoken = \"{TOKEN}\"\n\n{webhooks}",
         data_dir.display()
     );
-    switchyard::Config::parse(&text, std::path::Path::new("test.toml")).unwrap()
+    switchyard::Config::parse(
+        &text,
+        std::path::Path::new("test.toml"),
+        &switchyard::config::ProcessEnv,
+    )
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

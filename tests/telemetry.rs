@@ -340,14 +340,19 @@ fn telemetry_config_errors_name_their_keys() {
         ),
     ];
     for (section, expected) in cases {
-        let error = switchyard::Config::parse(&base(section), std::path::Path::new("t.toml"))
-            .expect_err(section)
-            .to_string();
+        let error = switchyard::Config::parse(
+            &base(section),
+            std::path::Path::new("t.toml"),
+            &switchyard::config::ProcessEnv,
+        )
+        .expect_err(section)
+        .to_string();
         assert!(error.contains(expected), "{section:?}: {error}");
     }
     let ok = switchyard::Config::parse(
         &base("otlp_endpoint = \"https://collector.example:4318/custom/traces\""),
         std::path::Path::new("t.toml"),
+        &switchyard::config::ProcessEnv,
     )
     .unwrap();
     let telemetry = ok.telemetry.expect("on with its section");
@@ -361,6 +366,7 @@ fn telemetry_config_errors_name_their_keys() {
     let off = switchyard::Config::parse(
         "[[senders]]\nname = \"a\"\ntoken = \"t\"\n",
         std::path::Path::new("t.toml"),
+        &switchyard::config::ProcessEnv,
     )
     .unwrap();
     assert!(off.telemetry.is_none());

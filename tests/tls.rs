@@ -313,6 +313,7 @@ async fn through_a_proxy_the_guard_refuses_internal_destinations_but_not_the_pro
     let mut config = switchyard::Config::parse(
         &config_text(dir.path(), "", &hooks),
         std::path::Path::new("test.toml"),
+        &switchyard::config::ProcessEnv,
     )
     .unwrap();
     config.server.allow_private_networks = false;
@@ -411,6 +412,7 @@ async fn check_names_each_missing_or_bad_tls_file_and_proxy_url() {
     let error = switchyard::Config::parse(
         &config_text(&dir.path().join("data"), "", &text),
         std::path::Path::new("test.toml"),
+        &switchyard::config::ProcessEnv,
     )
     .unwrap_err()
     .to_string();

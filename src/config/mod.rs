@@ -3,24 +3,42 @@
 //!
 //! Two layers. The `Raw*` types (`raw`) mirror the TOML exactly; serde rejects
 //! unknown keys there, so a typo is an error rather than a silently ignored
-//! setting. [`Config`], here, is what the router sees: secrets resolved from the environment, URLs parsed,
-//! globs compiled, signers built. Validation collects *every* problem with the key
-//! it belongs to, so an operator fixes a broken file in one pass. Secrets never
-//! appear in a message: [`Secret`]'s `Debug` is redacted and no error formats one.
+//! setting. [`Config`], here, is what the router sees: secrets resolved from the
+//! environment, URLs parsed, globs compiled, signers built (`validate`).
+//! Validation collects *every* problem with the key it belongs to, so an
+//! operator fixes a broken file in one pass. Secrets never appear in a message:
+//! [`Secret`]'s `Debug` is redacted and no error formats one.
 //!
 //! Reading goes past the first syntax or type error (`recover`), so that type
 //! problems and validation's come out of one run together, each with its key path
 //! and its place in the file, shown as a compiler shows errors (`report`).
+//!
+//! [`Config::parse`] depends on nothing but what it is given: the environment
+//! comes in as an [`Env`], and it does no DNS (it still reads the files the
+//! config names, CA bundles and client certificates, and sees that plugins
+//! exist). Whether a webhook's host name resolves to an internal address is an
+//! async step of its own, [`Config::check_addresses`] (`addresses`), taken at
+//! start, at reload and by `switchyard check`.
+//!
+//! This module describes the settings of the parts it configures (signing,
+//! plugins, TLS, telemetry, the store's policies) and builds their types, so it
+//! imports them; none of them imports it.
 
+mod addresses;
+mod duration;
+mod env;
 mod keypath;
 mod raw;
 mod recover;
 mod report;
+mod validate;
 
-pub use raw::is_reserved_header;
+pub use env::{Env, ProcessEnv};
 pub use report::Location;
 
-use raw::RawConfig;
+pub use crate::secret::Secret;
+
+use addresses::Source;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -34,7 +52,6 @@ use http::{HeaderMap, Uri};
 use crate::model::{DisableAfter, OnGone};
 use crate::plugin::{OnPluginError, PluginSpec};
 use crate::signing::Signer;
-use crate::ssrf;
 use crate::telemetry;
 use crate::tls::{ClientIdentity, Trust};
 
@@ -53,6 +70,8 @@ pub struct Config {
     pub telemetry: Option<telemetry::Settings>,
     /// The `[delivery]` section: how deliveries reach the network.
     pub outbound: Outbound,
+    /// Where in the file its keys are, for the problems found after parsing.
+    source: Source,
 }
 
 /// How every delivery reaches the network: the CAs it trusts, and the proxy.
@@ -169,26 +188,6 @@ impl EventFilter {
     }
 }
 
-/// A secret string from the config or the environment. Its `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -239,22 +238,27 @@ fn format_problems(problems: &[Problem]) -> String {
 }
 
 impl Config {
-    /// Reads, parses and validates the file at `path`.
+    /// Reads, parses and validates the file at `path`, its `*_env` keys from
+    /// the process environment. Its webhooks' host names are not resolved yet:
+    /// see [`Config::check_addresses`].
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_owned(),
             error,
         })?;
-        Self::parse(&text, path)
+        Self::parse(&text, path, &ProcessEnv)
     }
 
-    /// Parses and validates `text`; `path` only names the file in errors.
-    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+    /// Parses and validates `text`, its `*_env` keys looked up in `env`; `path`
+    /// names the file in errors, and relative paths in it (plugins,
+    /// certificates) are read from its directory. No DNS: see
+    /// [`Config::check_addresses`].
+    pub fn parse(text: &str, path: &Path, env: &dyn Env) -> Result<Self, ConfigError> {
         let mut reading = recover::read(text);
         let config = reading.raw.take().map(|raw| {
             let mut found = Problems::default();
             let base = path.parent().unwrap_or(Path::new("."));
-            let config = raw.validate(base, &mut found);
+            let config = raw.validate(base, env, &mut found);
             let found: Vec<Problem> = found
                 .0
                 .into_iter()
@@ -264,10 +268,16 @@ impl Config {
             config
         });
         match config {
-            Some(config) if reading.problems.is_empty() => Ok(Config {
-                path: path.to_owned(),
-                ..config
-            }),
+            Some(config) if reading.problems.is_empty() => {
+                let urls = (0..config.webhooks.len())
+                    .map(|i| reading.location(&format!("webhooks[{i}].url")))
+                    .collect();
+                Ok(Config {
+                    path: path.to_owned(),
+                    source: Source::new(reading.shown, urls),
+                    ..config
+                })
+            }
             _ => {
                 let mut problems = reading.problems;
                 problems.sort_by_key(|p| p.at.as_ref().map_or(usize::MAX, |at| at.span.start));
@@ -278,34 +288,6 @@ impl Config {
                 })
             }
         }
-    }
-}
-
-impl Config {
-    /// Refuses every webhook URL whose host is, or resolves to, an internal
-    /// address: what validation does when `server.allow_private_networks` is off.
-    /// A reload calls it when the file turns the flag on, since the flag takes
-    /// effect only at a restart: until then, the guard in force is the running one.
-    pub fn refuse_private_networks(&self) -> Result<(), ConfigError> {
-        let mut problems = Problems::default();
-        for (i, webhook) in self.webhooks.iter().enumerate() {
-            if let Err(e) = ssrf::check_at_load(&webhook.url) {
-                problems.add(
-                    format!("webhooks[{i}].url"),
-                    format!(
-                        "{e}, and the running router does not allow those (server.allow_private_networks takes effect only at a restart)"
-                    ),
-                );
-            }
-        }
-        if problems.0.is_empty() {
-            return Ok(());
-        }
-        Err(ConfigError::Invalid {
-            path: self.path.clone(),
-            problems: problems.0,
-            shown: None,
-        })
     }
 }
 
@@ -327,8 +309,15 @@ mod tests {
     use super::*;
     use crate::tls::Roots;
 
+    use std::collections::HashMap;
+
+    /// Parses with an empty environment: what the process has set is no matter.
     fn parse(text: &str) -> Result<Config, ConfigError> {
-        Config::parse(text, Path::new("test.toml"))
+        Config::parse(
+            text,
+            Path::new("test.toml"),
+            &HashMap::<String, String>::new(),
+        )
     }
 
     const MINIMAL: &str = r#"
@@ -563,6 +552,71 @@ mod tests {
                 .to_string();
             assert!(err.contains(key), "{section}: {err}");
         }
+    }
+
+    #[test]
+    fn env_keys_are_read_from_the_env_given_and_only_from_it() {
+        let text = "[[senders]]\nname = \"app\"\ntoken_env = \"APP_TOKEN\"\n";
+        let env = |value: &str| HashMap::from([("APP_TOKEN".to_owned(), value.to_owned())]);
+        let config = Config::parse(text, Path::new("t.toml"), &env("t0ken")).unwrap();
+        assert_eq!(config.senders[0].token.expose(), "t0ken");
+        for (env, expected) in [
+            (
+                env(""),
+                "senders[0].token_env: environment variable APP_TOKEN is empty",
+            ),
+            (
+                HashMap::new(),
+                "senders[0].token_env: environment variable APP_TOKEN is not set",
+            ),
+        ] {
+            let err = Config::parse(text, Path::new("t.toml"), &env).unwrap_err();
+            assert!(err.to_string().contains(expected), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_host_name_is_resolved_after_parsing_and_refused_at_its_place_in_the_file() {
+        let hook = "[[webhooks]]\nid = \"w\"\nurl = \"http://localhost:9/hook\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n";
+        let config = parse(&format!("{MINIMAL}\n{hook}")).expect("parsing does no DNS");
+        let err = config.check_addresses().await.unwrap_err();
+        let ConfigError::Invalid {
+            problems, shown, ..
+        } = &err
+        else {
+            panic!("expected a refused URL, got {err}");
+        };
+        let [problem] = &problems[..] else {
+            panic!("{problems:?}");
+        };
+        assert_eq!(problem.key, "webhooks[0].url");
+        assert!(
+            problem.message.starts_with("localhost resolves to ")
+                && problem
+                    .message
+                    .ends_with("(set server.allow_private_networks = true to allow it)"),
+            "{problem}"
+        );
+        assert_eq!(problem.at.as_ref().map(|at| at.line), Some(8), "{problem}");
+        assert!(
+            !shown.as_deref().unwrap_or_default().contains("whsec_"),
+            "{err}"
+        );
+        // The file's own guard lets it through; a running router's that does not,
+        // when the file turns it on, refuses it, as it does an IP literal.
+        let allowed = parse(&format!(
+            "[server]\nallow_private_networks = true\n{MINIMAL}\n{hook}"
+        ))
+        .unwrap();
+        assert!(allowed.check_addresses().await.is_ok());
+        assert!(allowed.check_addresses_under(true).await.is_ok());
+        let err = allowed.check_addresses_under(false).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("webhooks[0].url: localhost resolves to ")
+                && err.to_string().contains("takes effect only at a restart"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -17,9 +17,10 @@ use std::collections::HashMap;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::Problem;
 use super::keypath::{KeyPath, Segment};
+use super::raw::RawConfig;
 use super::report::{self, Location};
-use super::{Problem, RawConfig};
 
 /// How many times a file is deserialized at most: far more than any file has
 /// problems, and a bound on the work a pathological one can cause.
@@ -51,8 +52,17 @@ impl Reading<'_> {
         if self.dropped.iter().any(|d| d.overlaps(&path)) {
             return None;
         }
-        problem.at = (path.span_in(&self.tree)).map(|span| Location::new(self.text, span));
+        problem.at = self.location_of(&path);
         Some(problem)
+    }
+
+    /// Where `key` (`webhooks[0].url`) is in the file, if it holds it.
+    pub(super) fn location(&self, key: &str) -> Option<Location> {
+        self.location_of(&KeyPath::parse(key)?)
+    }
+
+    fn location_of(&self, path: &KeyPath) -> Option<Location> {
+        (path.span_in(&self.tree)).map(|span| Location::new(self.text, span))
     }
 }
 

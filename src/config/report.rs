@@ -255,7 +255,12 @@ mod tests {
     #[test]
     fn a_report_shows_each_problem_at_its_line_and_never_a_secret() {
         let text = "[[senders]]\nname = \"a\"\ntoken = 98765432\n";
-        let err = crate::Config::parse(text, std::path::Path::new("s.toml")).unwrap_err();
+        let err = crate::Config::parse(
+            text,
+            std::path::Path::new("s.toml"),
+            &std::collections::HashMap::<String, String>::new(),
+        )
+        .unwrap_err();
         let report = err.render(false).unwrap();
         assert!(
             report.starts_with("error: expected a string, found an integer\n --> s.toml:3:9\n"),
@@ -268,7 +273,12 @@ mod tests {
         assert!(!err.render(true).unwrap().contains("98765432"));
 
         // A key the file leaves out has no line: the report names the file alone.
-        let err = crate::Config::parse("", std::path::Path::new("s.toml")).unwrap_err();
+        let err = crate::Config::parse(
+            "",
+            std::path::Path::new("s.toml"),
+            &std::collections::HashMap::<String, String>::new(),
+        )
+        .unwrap_err();
         let report = err.render(false).unwrap();
         assert!(
             report.contains("s.toml\n") && report.contains("= key: senders"),

@@ -91,15 +91,6 @@ id_type!(
 #[error("not a valid id")]
 pub struct InvalidId;
 
-/// Whether `event_type` is a valid event type: `[A-Za-z0-9._:-]{1,128}`, safe
-/// in metrics labels, logs and glob patterns. Ingest refuses others, and so does a
-/// transform that would retype an event.
-pub fn is_valid_event_type(event_type: &str) -> bool {
-    (1..=128).contains(&event_type.len())
-        && (event_type.bytes())
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@
 mod clock;
 mod health;
 mod id;
+mod names;
 mod record;
 pub mod settle;
 mod trace;
@@ -18,7 +19,8 @@ mod work;
 pub use clock::{Clock, ManualClock, millis};
 pub use health::{DisableAfter, Disabled, GONE_REASON, Health, OnGone, WebhookStatus};
 pub(crate) use id::first_id_at;
-pub use id::{DeliveryId, EventKey, InvalidId, is_valid_event_type};
+pub use id::{DeliveryId, EventKey, InvalidId};
+pub use names::{is_event_id, is_event_type, is_webhook_id};
 pub use record::{
     AttemptError, AttemptRecord, DeliveryRecord, DeliveryStatus, ErrorKind, EventRecord,
     PluginNote, RESPONSE_EXCERPT_BYTES,

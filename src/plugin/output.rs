@@ -24,7 +24,7 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// Headers a transform may not send: the connection's and the message framing's,
 /// which only the router's HTTP client may set, beside those
-/// [`crate::config::is_reserved_header`] keeps for the router.
+/// [`crate::headers::is_reserved_header`] keeps for the router.
 const FRAMING: &[&str] = &[
     "connection",
     "keep-alive",
@@ -53,7 +53,7 @@ pub fn checked_transform(
         return Err(CallError::Output(replacement.body.len(), output_bytes));
     }
     if let Some(event_type) = &replacement.event_type
-        && !crate::model::is_valid_event_type(event_type)
+        && !crate::model::is_event_type(event_type)
     {
         return Err(invalid(format!(
             "the event type {:?} is not valid",
@@ -95,7 +95,7 @@ fn check_headers(headers: &[(String, String)]) -> Result<(), CallError> {
         };
         if is_content_type(name) {
             content_types += 1;
-        } else if crate::config::is_reserved_header(&parsed)
+        } else if crate::headers::is_reserved_header(&parsed)
             || FRAMING.contains(&parsed.as_str())
             || parsed.as_str().starts_with("proxy-")
         {

@@ -108,7 +108,12 @@ impl Router {
         webhooks: &str,
     ) -> switchyard::Server {
         let text = config_text(dir, server_extra, webhooks);
-        let config = switchyard::Config::parse(&text, std::path::Path::new("test.toml")).unwrap();
+        let config = switchyard::Config::parse(
+            &text,
+            std::path::Path::new("test.toml"),
+            &switchyard::config::ProcessEnv,
+        )
+        .unwrap();
         switchyard::Server::start(config).await.unwrap()
     }
 
@@ -119,7 +124,12 @@ impl Router {
         webhooks: &str,
     ) -> Result<switchyard::control::Reloaded, switchyard::control::ReloadError> {
         let text = config_text(self.dir.path(), server_extra, webhooks);
-        let config = switchyard::Config::parse(&text, std::path::Path::new("test.toml")).unwrap();
+        let config = switchyard::Config::parse(
+            &text,
+            std::path::Path::new("test.toml"),
+            &switchyard::config::ProcessEnv,
+        )
+        .unwrap();
         self.server.reload(config).await
     }
 

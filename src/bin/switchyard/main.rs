@@ -27,8 +27,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use switchyard::config::ConfigError;
 use switchyard::control::load_chains;
 use switchyard::plugin::Runtime;
+use switchyard::server::StartError;
 use switchyard::{Config, Server};
 use tracing_subscriber::EnvFilter;
 
@@ -109,23 +111,34 @@ fn main() -> ExitCode {
 /// Loads the config file, showing what is wrong with it as a compiler shows
 /// errors: the error it returns only sums them up, as the last line.
 fn load(path: &std::path::Path) -> anyhow::Result<Config> {
+    Config::load(path).map_err(report)
+}
+
+/// Shows a refused config's problems as a compiler shows errors, and returns
+/// the line that sums them up.
+fn report(e: ConfigError) -> anyhow::Error {
     use std::io::IsTerminal;
 
-    Config::load(path).map_err(|e| {
-        let styled = std::io::stderr().is_terminal()
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        match e.render(styled) {
-            Some(report) => {
-                eprint!("{report}");
-                anyhow::anyhow!(e.summary())
-            }
-            None => e.into(),
+    let styled = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    match e.render(styled) {
+        Some(report) => {
+            eprint!("{report}");
+            anyhow::anyhow!(e.summary())
         }
-    })
+        None => e.into(),
+    }
 }
 
 fn check(path: &std::path::Path) -> anyhow::Result<()> {
     let config = load(path)?;
+    // Its webhooks' host names, resolved as the router would at start.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(config.check_addresses())
+        .map_err(report)?;
     // Reuse (and fill) the router's compile cache when its data directory exists.
     let data_dir = &config.server.data_dir;
     let cache = data_dir.is_dir().then(|| data_dir.join("plugin-cache"));
@@ -174,7 +187,10 @@ fn serve(path: &std::path::Path) -> anyhow::Result<()> {
         // SIGHUP is caught from the start, as it would otherwise end the process; a
         // SIGTERM while plugins compile still ends it at once.
         let mut hangup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
-        let server = Server::start(config).await?;
+        let server = Server::start(config).await.map_err(|e| match e {
+            StartError::Config(e) => report(e),
+            e => e.into(),
+        })?;
         let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
         loop {
             tokio::select! {
