@@ -8,6 +8,9 @@
 //! Beside the flow, [`retention`] purges what is old, [`admin`] is the
 //! operator's API, and [`telemetry`] exports a trace of each event's way through.
 
+// The library logs through `tracing`; printing is for the binary, benches and tests.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod access;
 pub mod admin;
 pub mod api;

@@ -47,62 +47,62 @@ struct ListQuery {
 
 /// A delivery as the admin API shows it: the list has `last_attempt`, one
 /// delivery alone its whole `attempt_log`.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[schema(as = Delivery)]
-struct DeliveryView {
-    id: String,
-    event_id: String,
-    event_type: String,
-    webhook: String,
-    status: DeliveryStatus,
+pub struct DeliveryView {
+    pub id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub webhook: String,
+    pub status: DeliveryStatus,
     /// Attempts in the current round (since creation or the last replay).
-    attempts: u32,
-    replays: u32,
+    pub attempts: u32,
+    pub replays: u32,
     #[schema(format = DateTime)]
-    next_attempt_at: Option<String>,
+    pub next_attempt_at: Option<String>,
     #[schema(format = DateTime)]
-    created_at: String,
+    pub created_at: String,
     #[schema(format = DateTime)]
-    updated_at: String,
+    pub updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    last_attempt: Option<AttemptView>,
+    pub last_attempt: Option<AttemptView>,
     /// Every attempt, in order, across replays.
     #[serde(skip_serializing_if = "Option::is_none")]
-    attempt_log: Option<Vec<AttemptView>>,
+    pub attempt_log: Option<Vec<AttemptView>>,
 }
 
 /// One HTTP attempt.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[schema(as = Attempt)]
-struct AttemptView {
+pub struct AttemptView {
     /// 1 for the first attempt of its round (since creation, or since a replay).
-    number: u32,
+    pub number: u32,
     /// 0 for the original round, 1 after the first replay, ...
-    replay: u32,
+    pub replay: u32,
     #[schema(format = DateTime)]
-    at: String,
-    duration_ms: u64,
-    url: String,
+    pub at: String,
+    pub duration_ms: u64,
+    pub url: String,
     /// The request's headers, without the signatures; the values of the
     /// webhook's static headers are redacted.
-    request_headers: Vec<HeaderView>,
-    status_code: Option<u16>,
-    response_headers: Vec<HeaderView>,
+    pub request_headers: Vec<HeaderView>,
+    pub status_code: Option<u16>,
+    pub response_headers: Vec<HeaderView>,
     /// The start of the response body, as text.
-    response_body: String,
-    error: Option<AttemptError>,
-    plugins: Vec<PluginNote>,
+    pub response_body: String,
+    pub error: Option<AttemptError>,
+    pub plugins: Vec<PluginNote>,
 }
 
 /// One header of an attempt's request or response, in order, repeats kept.
 ///
 /// An object rather than the `[name, value]` pair the store keeps: a pair is a
 /// tuple schema, which client generators refuse.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[schema(as = Header)]
-struct HeaderView {
-    name: String,
-    value: String,
+pub struct HeaderView {
+    pub name: String,
+    pub value: String,
 }
 
 /// Deliveries, newest first, each with its last attempt.
@@ -247,19 +247,19 @@ struct EventQuery {
 }
 
 /// An event as a sender posted it, with its payload and deliveries.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[schema(as = StoredEvent)]
-struct EventView {
-    id: String,
-    sender: String,
-    event_type: String,
+pub struct EventView {
+    pub id: String,
+    pub sender: String,
+    pub event_type: String,
     #[schema(format = DateTime)]
-    received_at: String,
+    pub received_at: String,
     /// The payload as delivered (before any plugin): the very JSON text, byte for
     /// byte, or a string should the stored bytes somehow not be JSON.
     #[schema(value_type = Value)]
-    payload: Box<RawValue>,
-    deliveries: Vec<DeliveryView>,
+    pub payload: Box<RawValue>,
+    pub deliveries: Vec<DeliveryView>,
 }
 
 /// The event a sender posted with `id`: senders are searched in config order,

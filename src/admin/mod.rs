@@ -19,6 +19,13 @@ mod page;
 mod replays;
 mod webhooks;
 
+// What the API answers, public so that a client (the `switchyard` command)
+// decodes the very types the router encodes instead of picking through JSON.
+pub use deliveries::{AttemptView, DeliveryView, EventView, HeaderView};
+pub use page::Page;
+pub use replays::{FilterView, JobView, StateView};
+pub use webhooks::{DisableAfterView, HealthView, View as WebhookView};
+
 use std::borrow::Cow;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -26,7 +33,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use percent_encoding::percent_decode_str;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
@@ -350,26 +357,27 @@ async fn metrics(control: &Control, headers: &HeaderMap) -> Result<Response<Body
 }
 
 /// What `POST /v1/reload` answers: the webhooks it changed, by id.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[schema(as = Reloaded)]
-struct ReloadAnswer {
+pub struct ReloadAnswer {
     #[schema(value_type = Vec<String>)]
-    started: Vec<Arc<str>>,
+    pub started: Vec<Arc<str>>,
     #[schema(value_type = Vec<String>)]
-    updated: Vec<Arc<str>>,
+    pub updated: Vec<Arc<str>>,
     #[schema(value_type = Vec<String>)]
-    stopped: Vec<Arc<str>>,
+    pub stopped: Vec<Arc<str>>,
     /// Pending deliveries the stopped webhooks leave on disk.
-    held: Vec<Held>,
+    pub held: Vec<Held>,
     /// Changed settings that only a restart applies.
-    need_restart: Vec<&'static str>,
+    #[schema(value_type = Vec<String>)]
+    pub need_restart: Vec<Cow<'static, str>>,
 }
 
-#[derive(Serialize, ToSchema)]
-struct Held {
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Held {
     #[schema(value_type = String)]
-    webhook: Arc<str>,
-    pending: u64,
+    pub webhook: Arc<str>,
+    pub pending: u64,
 }
 
 /// Re-reads the config file and applies it, as SIGHUP does.
@@ -409,7 +417,7 @@ async fn reload(control: &Control) -> Result<Response<Body>, ApiError> {
         updated: lanes.updated,
         stopped: lanes.stopped,
         held,
-        need_restart,
+        need_restart: need_restart.into_iter().map(Cow::Borrowed).collect(),
     };
     Ok(api::json(StatusCode::OK, &answer))
 }

@@ -4,8 +4,8 @@
 //! back as `?cursor=` gets the next page, and `next_cursor` is null on the last.
 //! Cursors are opaque to clients: each list says what its cursor holds.
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::api::ApiError;
 
@@ -15,7 +15,7 @@ pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1000;
 
 /// One page of a list.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub data: Vec<T>,
     /// Pass it back as `?cursor=` for the next page; `null` on the last.

@@ -43,34 +43,34 @@ fn failed() -> DeliveryStatus {
 }
 
 /// A bulk replay job as the admin API shows it.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[schema(as = ReplayJob)]
-struct JobView {
-    id: String,
-    state: StateView,
-    filter: FilterView,
+pub struct JobView {
+    pub id: String,
+    pub state: StateView,
+    pub filter: FilterView,
     /// Deliveries read.
-    scanned: u64,
+    pub scanned: u64,
     /// Deliveries that fit the filter.
-    matched: u64,
+    pub matched: u64,
     /// Deliveries queued again.
-    replayed: u64,
+    pub replayed: u64,
     /// Deliveries not replayed: their webhook is gone or switched off, or they
     /// were no longer finished when their turn came.
-    skipped: u64,
+    pub skipped: u64,
     #[schema(format = DateTime)]
-    started_at: String,
+    pub started_at: String,
     #[schema(format = DateTime)]
-    finished_at: Option<String>,
+    pub finished_at: Option<String>,
     /// Why the job failed, when it did.
-    error: Option<String>,
+    pub error: Option<String>,
 }
 
 /// Where a job stands: `running`, then `done`, `cancelled` or `failed`.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(as = ReplayState)]
 #[serde(rename_all = "lowercase")]
-enum StateView {
+pub enum StateView {
     Running,
     Done,
     Cancelled,
@@ -78,16 +78,16 @@ enum StateView {
 }
 
 /// The job's filter, as it was asked for.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[schema(as = ReplayFilter)]
-struct FilterView {
-    webhook: Option<String>,
-    status: DeliveryStatus,
-    event_type: Option<String>,
+pub struct FilterView {
+    pub webhook: Option<String>,
+    pub status: DeliveryStatus,
+    pub event_type: Option<String>,
     #[schema(format = DateTime)]
-    since: String,
+    pub since: String,
     #[schema(format = DateTime)]
-    until: String,
+    pub until: String,
 }
 
 /// Why a job is refused while the most that may run at once are running.

@@ -39,47 +39,47 @@ struct ListQuery {
 
 /// A webhook as the admin API shows it: its settings, never its secrets or
 /// static headers, and its health.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[schema(as = Webhook)]
-struct View {
+pub struct View {
     #[schema(value_type = String)]
-    id: Arc<str>,
-    url: String,
+    pub id: Arc<str>,
+    pub url: String,
     /// The event type patterns it subscribes to.
-    events: Vec<String>,
+    pub events: Vec<String>,
     /// `false` when the config switches it off.
-    enabled: bool,
+    pub enabled: bool,
     /// `disabled` also when the config switches it off.
-    status: WebhookStatus,
-    signature: Scheme,
-    timeout_ms: u128,
-    max_in_flight: usize,
-    retry_delays_ms: Vec<u128>,
-    plugins: Vec<String>,
-    on_plugin_error: OnPluginError,
-    disable_after: Option<DisableAfterView>,
+    pub status: WebhookStatus,
+    pub signature: Scheme,
+    pub timeout_ms: u128,
+    pub max_in_flight: usize,
+    pub retry_delays_ms: Vec<u128>,
+    pub plugins: Vec<String>,
+    pub on_plugin_error: OnPluginError,
+    pub disable_after: Option<DisableAfterView>,
     /// What a `410 Gone` answer does: `disable` the webhook, or dead-letter (`dead`)
     /// that delivery only.
-    on_gone: OnGone,
+    pub on_gone: OnGone,
     /// Why it is disabled, while it is.
-    disabled_reason: Option<String>,
+    pub disabled_reason: Option<String>,
     #[schema(format = DateTime)]
-    disabled_at: Option<String>,
-    health: HealthView,
+    pub disabled_at: Option<String>,
+    pub health: HealthView,
     /// Deliveries waiting for an attempt (or in one).
-    pending: u64,
+    pub pending: u64,
     /// How long the oldest of them has waited, in milliseconds.
-    oldest_pending_age_ms: Option<u64>,
+    pub oldest_pending_age_ms: Option<u64>,
     /// Dead deliveries still kept: what a replay can bring back.
-    failed: u64,
+    pub failed: u64,
 }
 
 /// `disable_after` as the config writes it: a count of dead deliveries in a
 /// row, or a duration of continuous failure (`5days`).
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[schema(as = DisableAfter)]
 #[serde(untagged)]
-enum DisableAfterView {
+pub enum DisableAfterView {
     DeadDeliveries(u32),
     FailingFor(String),
 }
@@ -95,18 +95,18 @@ impl From<DisableAfter> for DisableAfterView {
     }
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[schema(as = Health)]
-struct HealthView {
+pub struct HealthView {
     /// Consecutive failed attempts; reset by a success.
-    failure_count: u32,
+    pub failure_count: u32,
     #[schema(format = DateTime)]
-    last_success_at: Option<String>,
+    pub last_success_at: Option<String>,
     #[schema(format = DateTime)]
-    last_failed_at: Option<String>,
+    pub last_failed_at: Option<String>,
     /// The last attempt of any outcome.
     #[schema(format = DateTime)]
-    last_delivered_at: Option<String>,
+    pub last_delivered_at: Option<String>,
 }
 
 /// Every webhook in the config, in config order, paginated.

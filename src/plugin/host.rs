@@ -17,6 +17,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::{log, types};
+use super::cut_silently;
 use super::determinism::Determinism;
 
 /// How much of a plugin's stdout and stderr is kept per call.
@@ -115,7 +116,7 @@ impl HostState {
                         plugin = &*self.plugin,
                         stream,
                         "{}",
-                        cut(line)
+                        cut_silently(line, MAX_LOG_LINE)
                     );
                 }
             }
@@ -140,7 +141,7 @@ impl log::Host for HostState {
             return;
         }
         let (webhook, plugin) = (&*self.webhook, &*self.plugin);
-        let message = cut(&message);
+        let message = cut_silently(&message, MAX_LOG_LINE);
         match level {
             log::Level::Trace => tracing::trace!(webhook, plugin, "{message}"),
             log::Level::Debug => tracing::debug!(webhook, plugin, "{message}"),
@@ -148,13 +149,6 @@ impl log::Host for HostState {
             log::Level::Warn => tracing::warn!(webhook, plugin, "{message}"),
             log::Level::Error => tracing::error!(webhook, plugin, "{message}"),
         }
-    }
-}
-
-fn cut(line: &str) -> &str {
-    match line.char_indices().nth(MAX_LOG_LINE) {
-        Some((at, _)) => &line[..at],
-        None => line,
     }
 }
 

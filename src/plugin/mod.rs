@@ -334,7 +334,7 @@ impl Plugin {
             let guest = hook.load(&mut *store, instance)?;
             Ok(guest
                 .call_filter(&mut *store, event)?
-                .map_err(|e| CallError::Failed(cut(e))))
+                .map_err(|e| CallError::Failed(cut_marked(e, MAX_TEXT))))
         }))
     }
 
@@ -346,7 +346,7 @@ impl Plugin {
             let guest = hook.load(&mut *store, instance)?;
             let result = guest.call_transform(&mut *store, event)?;
             Ok(result
-                .map_err(|e| CallError::Failed(cut(e)))
+                .map_err(|e| CallError::Failed(cut_marked(e, MAX_TEXT)))
                 .and_then(|t| output::checked_transform(t, output_bytes)))
         }))
     }
@@ -362,7 +362,7 @@ impl Plugin {
             let guest = hook.load(&mut *store, instance)?;
             let verdict = guest.call_classify(&mut *store, event, attempt)?;
             Ok(Ok(match verdict {
-                Verdict::Permanent(reason) => Verdict::Permanent(cut(reason)),
+                Verdict::Permanent(reason) => Verdict::Permanent(cut_marked(reason, MAX_TEXT)),
                 other => other,
             }))
         }))
@@ -443,7 +443,7 @@ impl Plugin {
         let init = self.compiled.init.load(&mut *store, &instance)?;
         Ok(match init.call_init(&mut *store, &self.config)? {
             Ok(()) => Ok(instance),
-            Err(refusal) => Err(CallError::Init(cut(refusal))),
+            Err(refusal) => Err(CallError::Init(cut_marked(refusal, MAX_TEXT))),
         })
     }
 
@@ -531,7 +531,7 @@ impl Plugin {
         }
         match error.downcast_ref::<Trap>() {
             Some(Trap::Interrupt | Trap::OutOfFuel) => CallError::Cpu(self.limits.cpu),
-            _ => CallError::Trap(cut(trap_message(self.name(), error))),
+            _ => CallError::Trap(cut_marked(trap_message(self.name(), error), MAX_TEXT)),
         }
     }
 }
@@ -555,9 +555,21 @@ fn trap_message(plugin: &str, error: &wasmtime::Error) -> String {
     }
 }
 
-fn cut(mut text: String) -> String {
-    if let Some((at, _)) = text.char_indices().nth(MAX_TEXT) {
-        text.truncate(at);
+/// The first `max` characters of `text`, all of it if shorter, with nothing to
+/// show it was cut: for a log line, where the cut is the line's end.
+fn cut_silently(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => &text[..at],
+        None => text,
+    }
+}
+
+/// `text` cut to `max` characters and marked with `…` where it was: for a
+/// message a person reads as a whole, who should know it goes on.
+fn cut_marked(mut text: String, max: usize) -> String {
+    let kept = cut_silently(&text, max).len();
+    if kept < text.len() {
+        text.truncate(kept);
         text.push('…');
     }
     text

@@ -13,7 +13,7 @@
 
 use http::{HeaderName, HeaderValue};
 
-use super::{CallError, Transformed, cut};
+use super::{CallError, MAX_TEXT, Transformed, cut_marked};
 
 /// The most headers a transform may add.
 pub const MAX_HEADERS: usize = 64;
@@ -46,7 +46,9 @@ pub fn checked_transform(
 ) -> Result<Transformed, CallError> {
     let replacement = match transformed {
         Transformed::Replaced(replacement) => replacement,
-        Transformed::Dropped(reason) => return Ok(Transformed::Dropped(cut(reason))),
+        Transformed::Dropped(reason) => {
+            return Ok(Transformed::Dropped(cut_marked(reason, MAX_TEXT)));
+        }
         Transformed::Unchanged => return Ok(Transformed::Unchanged),
     };
     if replacement.body.len() > output_bytes {
@@ -57,7 +59,7 @@ pub fn checked_transform(
     {
         return Err(invalid(format!(
             "the event type {:?} is not valid",
-            cut(event_type.clone())
+            cut_marked(event_type.clone(), MAX_TEXT)
         )));
     }
     check_headers(&replacement.headers)?;
@@ -67,7 +69,7 @@ pub fn checked_transform(
             if media_type.parse::<mime::Mime>().is_err() {
                 return Err(invalid(format!(
                     "the content type {:?} is not a media type",
-                    cut(media_type.clone())
+                    cut_marked(media_type.clone(), MAX_TEXT)
                 )));
             }
         }
@@ -89,7 +91,12 @@ fn check_headers(headers: &[(String, String)]) -> Result<(), CallError> {
     let mut total = 0;
     let mut content_types = 0;
     for (name, value) in headers {
-        let refused = |why: &str| invalid(format!("the header {:?} {why}", cut(name.clone())));
+        let refused = |why: &str| {
+            invalid(format!(
+                "the header {:?} {why}",
+                cut_marked(name.clone(), MAX_TEXT)
+            ))
+        };
         let Ok(parsed) = HeaderName::try_from(name.as_str()) else {
             return Err(refused("is not a valid header name"));
         };

@@ -187,6 +187,10 @@ impl Runtime {
     }
 
     /// The component from the cache, or compiled (and then cached).
+    #[expect(
+        unsafe_code,
+        reason = "wasmtime cannot check that a compiled file is one it wrote; see SAFETY below"
+    )]
     fn component(&self, bytes: &[u8], hash: &[u8; 32]) -> Result<Component, LoadError> {
         let cached = self
             .cache_dir

@@ -1,6 +1,8 @@
 //! A small HTTP/1 client for the admin API: one bearer token, JSON in and out,
 //! errors turned into [`Failure`]s with the exit code they stand for, and list
-//! pages followed along their cursors.
+//! pages followed along their cursors. Answers are decoded into the API's own
+//! view types (`switchyard::admin`), so a field the CLI reads is one the router
+//! writes, checked by the compiler.
 //!
 //! It is hyper-util's client, which the router already builds for deliveries, over
 //! plain http only: the admin API listens on loopback, and a CLI with TLS roots
@@ -18,7 +20,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+use switchyard::admin::Page;
 
 use super::TOKEN_ENV;
 use super::exit::{Exit, Failure};
@@ -50,13 +54,6 @@ struct Detail {
     message: String,
 }
 
-/// One page of a list.
-#[derive(Deserialize)]
-struct Page {
-    data: Vec<Value>,
-    next_cursor: Option<String>,
-}
-
 impl Api {
     /// A client for the admin API at `url` (plain `http://`), sending `token`.
     pub fn new(url: &str, token: &str) -> Result<Self, Failure> {
@@ -76,8 +73,12 @@ impl Api {
         })
     }
 
-    /// `GET path?query`, answered with JSON.
-    pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, Failure> {
+    /// `GET path?query`, answered with JSON in the shape of `T`.
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, Failure> {
         let query = serde_urlencoded::to_string(query)
             .map_err(|e| Failure::new(Exit::Other, format!("cannot encode the query: {e}")))?;
         let path = if query.is_empty() {
@@ -88,20 +89,25 @@ impl Api {
         self.call(Method::GET, &path, None).await
     }
 
-    /// `POST path`, with `body` as JSON if given, answered with JSON.
-    pub async fn post(&self, path: &str, body: Option<&Value>) -> Result<Value, Failure> {
+    /// `POST path`, with `body` as JSON if given, answered with JSON in the shape
+    /// of `T`.
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<T, Failure> {
         self.call(Method::POST, path, body).await
     }
 
     /// The items of the list at `path`, filtered by `query`: at most `want` of
     /// them, following `next_cursor` until there are that many or it is null (a
     /// page may be short, even empty, and still have a next one).
-    pub async fn list(
+    pub async fn list<T: DeserializeOwned>(
         &self,
         path: &str,
         query: &[(&str, String)],
         want: usize,
-    ) -> Result<Vec<Value>, Failure> {
+    ) -> Result<Vec<T>, Failure> {
         let mut items = Vec::new();
         let mut cursor = None;
         while items.len() < want {
@@ -110,13 +116,7 @@ impl Api {
             if let Some(cursor) = cursor.take() {
                 page_query.push(("cursor", cursor));
             }
-            let answer = self.get(path, &page_query).await?;
-            let page: Page = serde_json::from_value(answer).map_err(|e| {
-                Failure::new(
-                    Exit::Other,
-                    format!("GET {path} answered something other than a page: {e}"),
-                )
-            })?;
+            let page: Page<T> = self.get(path, &page_query).await?;
             items.extend(page.data.into_iter().take(want - items.len()));
             match page.next_cursor {
                 Some(next) => cursor = Some(next),
@@ -126,12 +126,12 @@ impl Api {
         Ok(items)
     }
 
-    async fn call(
+    async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
-    ) -> Result<Value, Failure> {
+    ) -> Result<T, Failure> {
         let url = format!("{}{path}", self.base);
         let mut request = Request::builder()
             .method(&method)
@@ -150,10 +150,15 @@ impl Api {
             .map_err(|e| Failure::new(Exit::Unreachable, format!("cannot request {url}: {e}")))?;
         let (status, body) = exchange(&self.client, request, &self.base, TIMEOUT).await?;
         if status.is_success() {
-            return serde_json::from_slice(&body).map_err(|_| {
+            return serde_json::from_slice(&body).map_err(|e| {
+                let what = if e.is_data() {
+                    format!("JSON not in the shape this command knows: {e}")
+                } else {
+                    "a body that is not JSON".to_owned()
+                };
                 Failure::new(
                     Exit::Other,
-                    format!("{method} {path} answered {status} with a body that is not JSON"),
+                    format!("{method} {path} answered {status} with {what}"),
                 )
             });
         }

@@ -5,11 +5,11 @@
 //! status line, the headers and the start of the body, one line apiece, since
 //! that is what an operator reads to see why a receiver refused.
 
-use serde_json::Value;
+use switchyard::admin::{AttemptView, DeliveryView};
 
 use super::client::{Api, path};
 use super::exit::Failure;
-use super::output::{self, text, time};
+use super::output::{self, cell, time};
 
 const HEADER: &[&str] = &[
     "ID",
@@ -36,17 +36,18 @@ pub async fn list(
     limit: usize,
     json: bool,
 ) -> Result<(), Failure> {
-    let deliveries = api.list("/v1/deliveries", query, limit).await?;
-    output::list(json, deliveries, HEADER, |d| {
-        let error = text(&d["last_attempt"]["error"]["message"]);
+    let deliveries: Vec<DeliveryView> = api.list("/v1/deliveries", query, limit).await?;
+    output::list(json, &deliveries, HEADER, |d| {
+        let error = (d.last_attempt.as_ref()).and_then(|a| a.error.as_ref());
+        let error = cell(&error.map(|e| &e.message));
         vec![
-            text(&d["id"]),
-            text(&d["webhook"]),
-            text(&d["event_id"]),
-            text(&d["event_type"]),
-            text(&d["status"]),
-            text(&d["attempts"]),
-            time(&d["created_at"]),
+            cell(&d.id),
+            cell(&d.webhook),
+            cell(&d.event_id),
+            cell(&d.event_type),
+            cell(&d.status),
+            cell(&d.attempts),
+            time(Some(&d.created_at)),
             output::clip(&error, ERROR_WIDTH),
         ]
     });
@@ -56,12 +57,11 @@ pub async fn list(
 /// One delivery as `key: value` lines, then a blank line and its attempts, one
 /// row each, then a blank line and each attempt's response.
 pub async fn show(api: &Api, id: &str, json: bool) -> Result<(), Failure> {
-    let delivery = api.get(&path("deliveries", id, ""), &[]).await?;
+    let delivery: DeliveryView = api.get(&path("deliveries", id, ""), &[]).await?;
     output::one(json, &delivery, |d| {
         output::fields(d, &["attempt_log"]);
         say!("");
-        let attempts = d["attempt_log"].as_array().map(Vec::as_slice);
-        let attempts = attempts.unwrap_or_default();
+        let attempts = d.attempt_log.as_deref().unwrap_or_default();
         output::table(ATTEMPTS_HEADER, attempts.iter().map(attempt));
         if !attempts.is_empty() {
             say!("");
@@ -76,34 +76,28 @@ pub async fn show(api: &Api, id: &str, json: bool) -> Result<(), Failure> {
 /// What the receiver answered one attempt: `attempt 2 (replay 0): HTTP 503 Service
 /// Unavailable`, then its headers and body excerpt indented; or why there was no
 /// answer.
-fn response(a: &Value) {
-    let which = format!(
-        "attempt {} (replay {})",
-        text(&a["number"]),
-        text(&a["replay"])
-    );
-    let Some(code) = a["status_code"].as_u64() else {
-        let why = match a["error"]["message"].as_str() {
-            Some(message) => format!("{}: {message}", text(&a["error"]["kind"])),
+fn response(a: &AttemptView) {
+    let which = format!("attempt {} (replay {})", cell(&a.number), cell(&a.replay));
+    let Some(code) = a.status_code else {
+        let why = match &a.error {
+            Some(error) => format!("{}: {}", cell(&error.kind), error.message),
             None => "never sent".to_owned(),
         };
         say!("{which}: no response ({})", output::one_line(&why));
         return;
     };
-    let reason = (u16::try_from(code).ok())
-        .and_then(|c| http::StatusCode::from_u16(c).ok())
+    let reason = (http::StatusCode::from_u16(code).ok())
         .and_then(|s| s.canonical_reason())
         .map_or_else(String::new, |r| format!(" {r}"));
     say!("{which}: HTTP {code}{reason}");
-    let headers = a["response_headers"].as_array().map(Vec::as_slice);
-    for header in headers.unwrap_or_default() {
-        let (name, value) = (
-            text(&header["name"]),
-            header["value"].as_str().unwrap_or_default(),
+    for header in &a.response_headers {
+        say!(
+            "  {}: {}",
+            cell(&header.name),
+            output::one_line(&header.value)
         );
-        say!("  {name}: {}", output::one_line(value));
     }
-    let body = a["response_body"].as_str().unwrap_or_default();
+    let body = &a.response_body;
     if body.is_empty() {
         say!("  body: (empty)");
     } else {
@@ -114,23 +108,23 @@ fn response(a: &Value) {
     }
 }
 
-fn attempt(a: &Value) -> Vec<String> {
+fn attempt(a: &AttemptView) -> Vec<String> {
     vec![
-        text(&a["replay"]),
-        text(&a["number"]),
-        time(&a["at"]),
-        format!("{} ms", text(&a["duration_ms"])),
-        text(&a["status_code"]),
-        text(&a["error"]["message"]),
+        cell(&a.replay),
+        cell(&a.number),
+        time(Some(&a.at)),
+        format!("{} ms", cell(&a.duration_ms)),
+        cell(&a.status_code),
+        cell(&a.error.as_ref().map(|e| &e.message)),
     ]
 }
 
 /// Queues a succeeded, failed or filtered delivery again under the same id, and
 /// prints `dlv_...: pending (replay 1)`.
 pub async fn replay(api: &Api, id: &str, json: bool) -> Result<(), Failure> {
-    let delivery = api.post(&path("deliveries", id, "/replay"), None).await?;
+    let delivery: DeliveryView = api.post(&path("deliveries", id, "/replay"), None).await?;
     output::one(json, &delivery, |d| {
-        let (id, status, replays) = (text(&d["id"]), text(&d["status"]), text(&d["replays"]));
+        let (id, status, replays) = (cell(&d.id), cell(&d.status), cell(&d.replays));
         say!("{id}: {status} (replay {replays})");
     });
     Ok(())

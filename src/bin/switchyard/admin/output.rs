@@ -1,39 +1,56 @@
-//! What the admin commands print: the API's JSON as it is (`--json`), or for a
-//! person, aligned tables and `key: value` lines.
+//! What the admin commands print: the API's JSON (`--json`), or for a person,
+//! aligned tables and `key: value` lines.
+//!
+//! The commands hold the API's view types; what they print goes through
+//! `serde_json::Value`, whose objects keep their keys sorted, so `--json` and
+//! `key: value` lines come out in the same order whatever the order of a type's
+//! fields, and a cell shows a field as the API writes it (`pending`, not
+//! `Pending`).
 //!
 //! Tables are comfy-table's with every line and border off: a header row, columns
 //! padded to line up, and no wrapping, so each item stays one line that `grep`
 //! and `awk` can take. Cells show a missing value as `-` and times to the second.
 
 use comfy_table::{ContentArrangement, Table, presets};
+use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 /// Prints a list: with `json` one JSON array of the items, else a table under
 /// `header` with a `row` per item.
-pub fn list(json: bool, items: Vec<Value>, header: &[&str], row: impl Fn(&Value) -> Vec<String>) {
+pub fn list<T: Serialize>(
+    json: bool,
+    items: &[T],
+    header: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) {
     if json {
-        self::json(&Value::Array(items));
+        self::json(items);
     } else {
         table(header, items.iter().map(row));
     }
 }
 
-/// Prints one answer: with `json` as it is, else as `human` prints it.
-pub fn one(json: bool, value: &Value, human: impl FnOnce(&Value)) {
+/// Prints one answer: with `json` as JSON, else as `human` prints it.
+pub fn one<T: Serialize>(json: bool, answer: &T, human: impl FnOnce(&T)) {
     if json {
-        self::json(value);
+        self::json(answer);
     } else {
-        human(value);
+        human(answer);
     }
 }
 
-/// Prints `value` as pretty-printed JSON: one document.
-pub fn json(value: &Value) {
-    // Serializing a `Value` cannot fail: its map keys are strings.
-    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+/// Prints `answer` as pretty-printed JSON, keys sorted: one document.
+pub fn json<T: Serialize + ?Sized>(answer: &T) {
+    let text = serde_json::to_string_pretty(&value(answer)).unwrap_or_default();
     say!("{text}");
+}
+
+/// `answer` as JSON. The API's view types always encode (their map keys are
+/// strings); should one not, it shows as null, a `-` in a cell.
+fn value<T: Serialize + ?Sized>(answer: &T) -> Value {
+    serde_json::to_value(answer).unwrap_or_default()
 }
 
 /// Prints a table: `header`, then one line per row, columns aligned.
@@ -53,11 +70,11 @@ pub fn table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
 }
 
 /// Prints an object's fields as `key: value` lines: `id` first, then the rest by
-/// name (a parsed object keeps no order); nested objects' fields are named
-/// `outer.inner`. Fields named in `skip` are left out.
-pub fn fields(value: &Value, skip: &[&str]) {
+/// name; nested objects' fields are named `outer.inner`. Fields named in `skip`
+/// are left out.
+pub fn fields(answer: &impl Serialize, skip: &[&str]) {
     let mut lines = Vec::new();
-    flatten("", value, skip, &mut lines);
+    flatten("", &value(answer), skip, &mut lines);
     lines.sort_by_key(|(key, _)| key != "id");
     let width = lines.iter().map(|(key, _)| key.len()).max().unwrap_or(0);
     for (key, text) in lines {
@@ -83,9 +100,14 @@ fn flatten(prefix: &str, value: &Value, skip: &[&str], out: &mut Vec<(String, St
     }
 }
 
+/// A field as a cell shows it: see [`text`].
+pub fn cell(field: &impl Serialize) -> String {
+    text(&value(field))
+}
+
 /// A value as a cell shows it: a string as it is, null as `-`, an array's items
 /// joined by commas, anything else as JSON.
-pub fn text(value: &Value) -> String {
+fn text(value: &Value) -> String {
     match value {
         Value::Null => "-".to_owned(),
         Value::String(s) if s.is_empty() => "-".to_owned(),
@@ -97,20 +119,20 @@ pub fn text(value: &Value) -> String {
 }
 
 /// An RFC 3339 time to the second (`2026-11-24T02:04:31Z`), still a valid
-/// `--since`; anything else as [`text`] shows it.
-pub fn time(value: &Value) -> String {
-    let parsed = (value.as_str())
+/// `--since`; anything else as [`cell`] shows it.
+pub fn time(value: Option<&str>) -> String {
+    let parsed = value
         .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
         .and_then(|t| t.replace_nanosecond(0).ok())
         .and_then(|t| t.format(&Rfc3339).ok());
-    parsed.unwrap_or_else(|| text(value))
+    parsed.unwrap_or_else(|| cell(&value))
 }
 
 /// An age in milliseconds as a person reads it, to the second, in its two largest
-/// units: `45s`, `4m12s`, `3h05m`, `2d04h`; anything else as [`text`] shows it.
-pub fn age(value: &Value) -> String {
-    let Some(ms) = value.as_u64() else {
-        return text(value);
+/// units: `45s`, `4m12s`, `3h05m`, `2d04h`; none as `-`.
+pub fn age(ms: Option<u64>) -> String {
+    let Some(ms) = ms else {
+        return cell(&ms);
     };
     let s = ms / 1000;
     let (m, h, d) = (s / 60, s / 3600, s / 86_400);
@@ -152,13 +174,13 @@ mod tests {
 
     #[test]
     fn ages_read_in_their_two_largest_units() {
-        let age = |ms: u64| age(&Value::from(ms));
+        let age = |ms: u64| age(Some(ms));
         assert_eq!(age(999), "0s");
         assert_eq!(age(45_000), "45s");
         assert_eq!(age(252_000), "4m12s");
         assert_eq!(age(3 * 3_600_000 + 5 * 60_000), "3h05m");
         assert_eq!(age(2 * 86_400_000 + 4 * 3_600_000), "2d04h");
-        assert_eq!(super::age(&Value::Null), "-");
+        assert_eq!(super::age(None), "-");
     }
 
     #[test]

@@ -6,42 +6,44 @@
 //! settings that `need_restart`; each kind with any is one line, so a script can
 //! `grep '^need restart:'`.
 
-use serde_json::Value;
+use switchyard::admin::ReloadAnswer;
 
 use super::client::Api;
 use super::exit::Failure;
-use super::output::{self, text};
+use super::output::{self, cell};
 
 pub async fn reload(api: &Api, json: bool) -> Result<(), Failure> {
-    let changes = api.post("/v1/reload", None).await?;
+    let changes: ReloadAnswer = api.post("/v1/reload", None).await?;
     output::one(json, &changes, print);
     Ok(())
 }
 
 /// `started: a, b` and so on, one line per kind of change; `nothing changed` if
 /// there is none.
-fn print(changes: &Value) {
-    let held: Vec<Value> = (changes["held"].as_array().into_iter().flatten())
-        .map(|h| {
-            let (webhook, pending) = (text(&h["webhook"]), text(&h["pending"]));
-            Value::String(format!("{webhook} ({pending} pending)"))
-        })
+fn print(changes: &ReloadAnswer) {
+    let held: Vec<String> = (changes.held.iter())
+        .map(|h| format!("{} ({} pending)", cell(&h.webhook), h.pending))
         .collect();
     let kinds = [
-        ("started", &changes["started"]),
-        ("updated", &changes["updated"]),
-        ("stopped", &changes["stopped"]),
-        ("held", &Value::Array(held)),
-        ("need restart", &changes["need_restart"]),
+        ("started", cell_if_any(&changes.started)),
+        ("updated", cell_if_any(&changes.updated)),
+        ("stopped", cell_if_any(&changes.stopped)),
+        ("held", cell_if_any(&held)),
+        ("need restart", cell_if_any(&changes.need_restart)),
     ];
     let mut changed = false;
     for (kind, items) in kinds {
-        if items.as_array().is_some_and(|a| !a.is_empty()) {
-            say!("{kind}: {}", text(items));
+        if let Some(items) = items {
+            say!("{kind}: {items}");
             changed = true;
         }
     }
     if !changed {
         say!("nothing changed");
     }
+}
+
+/// The items joined as a cell shows them, if there are any.
+fn cell_if_any<T: serde::Serialize>(items: &[T]) -> Option<String> {
+    (!items.is_empty()).then(|| cell(&items))
 }

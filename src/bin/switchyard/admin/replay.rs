@@ -9,10 +9,11 @@
 use std::time::Duration;
 
 use serde_json::{Map, Value};
+use switchyard::admin::{JobView, StateView};
 
 use super::client::{Api, path};
 use super::exit::{Exit, Failure};
-use super::output;
+use super::output::{self, cell};
 
 /// How often `--wait` asks how the job is doing.
 pub const POLL: Duration = Duration::from_millis(500);
@@ -25,12 +26,10 @@ pub async fn start(
     wait: bool,
     json: bool,
 ) -> Result<(), Failure> {
-    let mut job = api.post("/v1/replay", Some(&Value::Object(filter))).await?;
-    let id = output::text(&job["id"]);
+    let mut job: JobView = api.post("/v1/replay", Some(&Value::Object(filter))).await?;
+    let id = cell(&job.id);
     if !wait {
-        output::one(json, &job, |job| {
-            say!("{id} {}", output::text(&job["state"]))
-        });
+        output::one(json, &job, |job| say!("{id} {}", cell(&job.state)));
         return Ok(());
     }
     let mut shown = None;
@@ -40,7 +39,7 @@ pub async fn start(
             say!("{id} {line}");
             shown = Some(line);
         }
-        if job["state"] != "running" {
+        if job.state != StateView::Running {
             break;
         }
         tokio::time::sleep(POLL).await;
@@ -49,28 +48,27 @@ pub async fn start(
     if json {
         output::json(&job);
     }
-    match job["state"].as_str() {
-        Some("done") => Ok(()),
+    match job.state {
+        StateView::Done => Ok(()),
         _ => Err(Failure::new(
             Exit::Other,
             format!(
                 "replay {id} ended {}: {}",
-                output::text(&job["state"]),
-                output::text(&job["error"])
+                cell(&job.state),
+                cell(&job.error)
             ),
         )),
     }
 }
 
 /// `running: scanned 120, matched 30, replayed 12, skipped 0`.
-fn progress(job: &Value) -> String {
-    let count = |key: &str| format!("{key} {}", output::text(&job[key]));
+fn progress(job: &JobView) -> String {
     format!(
-        "{}: {}, {}, {}, {}",
-        output::text(&job["state"]),
-        count("scanned"),
-        count("matched"),
-        count("replayed"),
-        count("skipped")
+        "{}: scanned {}, matched {}, replayed {}, skipped {}",
+        cell(&job.state),
+        job.scanned,
+        job.matched,
+        job.replayed,
+        job.skipped
     )
 }

@@ -62,7 +62,8 @@ impl Events {
 
     /// Events `seq..seq + count`, sent at `sent_us`: one object, or an array.
     fn body(&self, seq: u64, count: u64, sent_us: u64) -> Bytes {
-        let mut body = String::with_capacity(320 * count as usize + 2);
+        let mut body =
+            String::with_capacity(usize::try_from(count).map_or(0, |n| n.saturating_mul(320)) + 2);
         let batch = self.per_request > 1;
         if batch {
             body.push('[');

@@ -234,6 +234,10 @@ impl Router {
 
     /// The sum of the Prometheus counter `name` over the series whose labels
     /// include `labels` (`outcome="accepted"`).
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "a counter is a whole number, and `as` saturates"
+    )]
     pub async fn counter(&self, name: &str, labels: &str) -> anyhow::Result<u64> {
         Ok(self.metric(name, labels).await? as u64)
     }

@@ -369,7 +369,7 @@ fn row(scenario: &str, phase: &Phase, rss: Option<f64>) -> Vec<String> {
 /// and not whole.
 fn number(value: f64) -> String {
     if value.abs() >= 100.0 || value.fract() == 0.0 {
-        let digits = format!("{:.0}", value);
+        let digits = format!("{value:.0}");
         let (sign, digits) = digits
             .strip_prefix('-')
             .map_or(("", digits.as_str()), |d| ("-", d));

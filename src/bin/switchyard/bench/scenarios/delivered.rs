@@ -1,0 +1,111 @@
+//! A load measured until what it sent has been delivered: the receiver's
+//! latencies, a per-second timeline, and how long the drain took.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::bench::Settings;
+use crate::bench::load::{self, Load, LoadStats, Progress};
+use crate::bench::process::Child;
+use crate::bench::receiver::Receiver;
+use crate::bench::report::{Phase, Sample};
+
+/// A load whose events are delivered, and what the receiver saw of it.
+pub(super) struct Delivered {
+    pub(super) stats: LoadStats,
+    /// Deliveries while the load ran.
+    during: u64,
+    latency: hdrhistogram::Histogram<u64>,
+    drain: Option<Duration>,
+    timeline: Vec<Sample>,
+}
+
+impl Delivered {
+    /// Runs `load`, sampling accepted and delivered counts every second, then
+    /// waits for every accepted event to arrive.
+    pub(super) async fn measure(
+        load: Load,
+        receiver: &Receiver,
+        settings: &Settings,
+    ) -> anyhow::Result<Self> {
+        let before = receiver.counts().delivered;
+        receiver.take_latency();
+        let progress = Arc::new(Progress::default());
+        let start = Instant::now();
+        let running = load::run(load, progress.clone());
+        tokio::pin!(running);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.tick().await;
+        let mut timeline = Vec::new();
+        let stats = loop {
+            tokio::select! {
+                stats = &mut running => break stats?,
+                _ = tick.tick() => timeline.push(Sample {
+                    t_s: start.elapsed().as_secs_f64(),
+                    accepted: progress.accepted.load(std::sync::atomic::Ordering::Relaxed),
+                    delivered: receiver.counts().delivered - before,
+                }),
+            }
+        };
+        let during = receiver.counts().delivered - before;
+        let drained = drain(receiver, before + stats.accepted, settings.stall, None).await;
+        Ok(Self {
+            stats,
+            during,
+            latency: receiver.take_latency(),
+            drain: drained.complete.then_some(drained.took),
+            timeline,
+        })
+    }
+
+    pub(super) fn phase(self, name: String, ceiling: Option<f64>) -> Phase {
+        Phase::of(name, &self.stats)
+            .against(ceiling)
+            .delivering(self.during, self.stats.elapsed, &self.latency, self.drain)
+            .watched(self.timeline)
+    }
+}
+
+/// How a wait for deliveries ended.
+pub(super) struct Drain {
+    pub(super) complete: bool,
+    pub(super) took: Duration,
+    /// The router's resident memory, sampled while it drained, bytes.
+    pub(super) rss: Vec<u64>,
+}
+
+/// Waits until the receiver has `expected` deliveries, or none arrived for
+/// `stall`; samples `router`'s memory on the way.
+pub(super) async fn drain(
+    receiver: &Receiver,
+    expected: u64,
+    stall: Duration,
+    router: Option<&Child>,
+) -> Drain {
+    let start = Instant::now();
+    let mut rss = Vec::new();
+    let mut last = receiver.counts().delivered;
+    let mut progressed = Instant::now();
+    let mut tick = 0u64;
+    loop {
+        let delivered = receiver.counts().delivered;
+        if delivered >= expected || progressed.elapsed() > stall {
+            return Drain {
+                complete: delivered >= expected,
+                took: start.elapsed(),
+                rss,
+            };
+        }
+        if delivered > last {
+            (last, progressed) = (delivered, Instant::now());
+        }
+        if let Some(bytes) = router
+            .filter(|_| tick.is_multiple_of(25))
+            .and_then(Child::rss)
+        {
+            rss.push(bytes);
+        }
+        tick += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
