@@ -145,14 +145,19 @@ async fn a_paused_webhook_holds_its_deliveries_across_a_restart_and_resume_drain
     for id in ["e1", "e2", "e3"] {
         router.send(id, "t").await;
     }
-    let held = eventually(WAIT, "three pending deliveries", async || {
-        (router.store().pending_count("w") == 3).then_some(())
-    });
-    held.await;
+    let shown = get(&router, "/v1/webhooks/w").await;
+    assert_eq!(shown.json["pending"], 3);
 
-    // The pause is in the store: a restart keeps holding.
+    // Shutting down stops the lane and lets its in-flight attempts finish, so
+    // whatever this run sent has reached the receiver by then.
     let Router { server, dir } = router;
     server.shutdown().await;
+    assert!(
+        receiver.requests().is_empty(),
+        "nothing is sent while paused"
+    );
+
+    // The pause is in the store: a restart keeps holding.
     let router = Router {
         server: Router::start_in(dir.path(), "", &rest).await,
         dir,
@@ -162,18 +167,22 @@ async fn a_paused_webhook_holds_its_deliveries_across_a_restart_and_resume_drain
         (&shown.json["status"], &shown.json["pending"]),
         (&Value::from("paused"), &Value::from(3))
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        receiver.requests().is_empty(),
-        "nothing is sent while paused"
-    );
 
+    let resuming = std::time::Instant::now();
     let resumed = post(&router, "/v1/webhooks/w/resume").await;
     assert_eq!(resumed.json["status"], "active");
-    let requests = receiver.wait_for(3, WAIT).await;
+    receiver.wait_for(3, WAIT).await;
+    router.drained("w").await;
+    let requests = receiver.requests();
     let mut ids: Vec<String> = requests.iter().map(Recorded::event_id).collect();
     ids.sort();
-    assert_eq!(ids, ["e1", "e2", "e3"]);
+    assert_eq!(ids, ["e1", "e2", "e3"], "each sent once");
+    // A lane that forgot the pause at the restart would have sent them as it
+    // started, before the resume.
+    assert!(
+        requests.iter().all(|r| r.at >= resuming),
+        "nothing is sent while paused after the restart either"
+    );
 }
 
 /// A receiver that fails with 500 until `fixed` is set, then succeeds.
@@ -227,19 +236,22 @@ async fn auto_disable_trips_after_dead_deliveries_in_a_row_and_resume_brings_it_
 
     // Held as when paused: accepted and kept, not sent.
     router.send("e3", "t").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        receiver.requests().len(),
-        2,
-        "nothing is sent while disabled"
-    );
-    assert_eq!(router.store().pending_count("w"), 1);
+    let shown = get(&router, "/v1/webhooks/w").await;
+    assert_eq!(shown.json["pending"], 1);
 
     fixed.store(true, Ordering::SeqCst);
+    let resuming = std::time::Instant::now();
     let resumed = post(&router, "/v1/webhooks/w/resume").await;
     assert_eq!(resumed.json["status"], "active");
     assert_eq!(resumed.json["disabled_reason"], Value::Null);
-    assert_eq!(receiver.wait_for(3, WAIT).await[2].event_id(), "e3");
+    router.drained("w").await;
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 3, "e3 is sent once: {requests:?}");
+    // Sent while disabled, e3 would have met the failing receiver and, with no
+    // retries, died: a third failure, and no request after the resume.
+    let e3 = &requests[2];
+    assert_eq!((e3.event_id().as_str(), e3.attempt), ("e3", 1));
+    assert!(e3.at >= resuming, "nothing is sent while disabled");
     let after = get(&router, "/v1/webhooks/w").await;
     assert_eq!(
         (&after.json["status"], &after.json["failed"]),
@@ -606,16 +618,12 @@ async fn bulk_replay_sends_what_died_again_in_the_background_and_reports_progres
         format!("/v1/replay/{id}").as_str()
     );
     assert_eq!(started.json["filter"]["status"], "failed", "the default");
-    let mut done = None;
-    for _ in 0..1500 {
-        let job = get(&router, &format!("/v1/replay/{id}")).await;
-        if job.json["state"] != "running" {
-            done = Some(job.json);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let job = done.expect("the job finishes");
+    let path = format!("/v1/replay/{id}");
+    let job = eventually(WAIT, "the job to finish", async || {
+        let job = get(&router, &path).await.json;
+        (job["state"] != "running").then_some(job)
+    })
+    .await;
     let counts = ["state", "matched", "replayed", "skipped"].map(|k| job[k].clone());
     assert_eq!(
         counts,
@@ -920,14 +928,11 @@ async fn bulk_replay_jobs_past_the_cap_are_refused_until_one_ends() {
     let path = format!("/v1/replay/{}", jobs[0]);
     let addr = admin_addr(&router);
     call(addr, "DELETE", &path, Some(ADMIN_TOKEN)).await;
-    let mut state = Value::Null;
-    for _ in 0..1500 {
-        state = get(&router, &path).await.json["state"].clone();
-        if state != "running" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let state = eventually(WAIT, "the job to end", async || {
+        let state = get(&router, &path).await.json["state"].clone();
+        (state != "running").then_some(state)
+    })
+    .await;
     assert_eq!(state, "cancelled");
     let started = post_json(&router, "/v1/replay", &request).await;
     assert_eq!(started.status, StatusCode::ACCEPTED, "{:?}", started.json);

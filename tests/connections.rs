@@ -120,18 +120,6 @@ async fn connections_past_the_cap_are_refused_with_a_503_and_the_others_stay_rea
     // Once the held connections go, new ones are served again.
     drop(held);
     let body = r#"{"id":"after-the-cap","type":"t.x","data":{}}"#;
-    let answer = eventually_async(|| try_post(ingest, body)).await;
+    let answer = eventually(PATIENCE, "an answer", async || try_post(ingest, body).await).await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{:?}", answer.json);
-}
-
-/// Retries `attempt` until it gives an answer, for up to [`PATIENCE`].
-async fn eventually_async<T, F: Future<Output = Option<T>>>(mut attempt: impl FnMut() -> F) -> T {
-    let deadline = std::time::Instant::now() + PATIENCE;
-    loop {
-        if let Some(value) = attempt().await {
-            return value;
-        }
-        assert!(std::time::Instant::now() < deadline, "timed out");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

@@ -12,11 +12,20 @@ use http_body_util::Full;
 const WAIT: Duration = Duration::from_secs(15);
 
 async fn router_with_receiver() -> (Router, Receiver) {
+    router_and_receiver("").await
+}
+
+/// [`router_with_receiver`], with the admin API on as well.
+async fn router_with_admin() -> (Router, Receiver) {
+    router_and_receiver(&admin_section()).await
+}
+
+async fn router_and_receiver(admin: &str) -> (Router, Receiver) {
     let receiver = Receiver::ok().await;
     let extra = "[[senders]]\nname = \"other\"\ntoken = \"other-token\"\n";
     let router = Router::start(
         "max_body_bytes = 2048",
-        &(webhook("w", &receiver.url("/"), "") + extra),
+        &(admin.to_owned() + &webhook("w", &receiver.url("/"), "") + extra),
     )
     .await;
     (router, receiver)
@@ -136,7 +145,7 @@ async fn tokens_sizes_types_and_routes_are_checked() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_event_is_acknowledged_stored_and_delivered_once_per_id() {
-    let (router, receiver) = router_with_receiver().await;
+    let (router, receiver) = router_with_admin().await;
     let addr = router.addr();
     let body = r#"{"id":"order-42","type":"order.paid","data":{"amount":100},"timestamp":"2026-11-23T12:00:00+01:00"}"#;
 
@@ -165,10 +174,17 @@ async fn an_event_is_acknowledged_stored_and_delivered_once_per_id() {
     let other = post(addr, "/v1/events", Some("other-token"), body).await;
     assert_eq!(other.status, StatusCode::ACCEPTED);
 
-    let requests = receiver.wait_for(2, WAIT).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The deliveries are made with the event, before the ack: one per sender's event.
+    for sender in ["test", "other"] {
+        let path = format!("/v1/events/order-42?sender={sender}");
+        let shown = router.admin_get(&path).await;
+        let made = shown.json["deliveries"].as_array().map(Vec::len);
+        assert_eq!(made, Some(1), "{sender}: {:?}", shown.json);
+    }
+    router.drained("w").await;
+    let requests = receiver.requests();
     assert_eq!(
-        receiver.requests().len(),
+        requests.len(),
         2,
         "the duplicate was not delivered: {requests:?}"
     );
@@ -238,7 +254,7 @@ async fn the_dedupe_window_expires() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_is_one_commit_with_a_result_per_item() {
-    let (router, receiver) = router_with_receiver().await;
+    let (router, receiver) = router_with_admin().await;
     let body = r#"[
         {"id":"b1","type":"t","data":1},
         {"id":"b2","type":"bad type","data":1},
@@ -259,8 +275,7 @@ async fn a_batch_is_one_commit_with_a_result_per_item() {
     assert_eq!(results[0]["id"], "b1");
     assert_eq!(results[1]["error"]["code"], "invalid_type");
     assert_eq!(results[2]["duplicate"], true);
-    receiver.wait_for(2, WAIT).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    router.drained("w").await;
     assert_eq!(receiver.requests().len(), 2);
 }
 

@@ -161,6 +161,38 @@ impl Router {
         }
     }
 
+    /// The admin API's address; the router's config must have [`admin_section`].
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.server.admin_addr().expect("the admin API is on")
+    }
+
+    /// `GET path` on the admin API, with the admin token.
+    pub async fn admin_get(&self, path: &str) -> Answer {
+        let request = Request::get(format!("http://{}{path}", self.admin_addr()))
+            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        send(request).await
+    }
+
+    /// Waits until `webhook` has no delivery pending, as the admin API shows it.
+    ///
+    /// A delivery keeps its due row until the outcome of its attempt is committed,
+    /// and nothing is sent without one: once none is left, no attempt is in flight
+    /// and none is to come. What the webhook's receiver has got by then is all it
+    /// will ever get, which is how a test shows that something was *not* sent.
+    /// Needs [`admin_section`].
+    pub async fn drained(&self, webhook: &str) {
+        let path = format!("/v1/webhooks/{webhook}");
+        let what = format!("{webhook} to have nothing pending");
+        eventually(Duration::from_secs(30), &what, async || {
+            let shown = self.admin_get(&path).await;
+            assert_eq!(shown.status, StatusCode::OK, "{path}: {:?}", shown.json);
+            (shown.json["pending"] == 0).then_some(())
+        })
+        .await
+    }
+
     /// Posts one event of `event_type` with `id`, expecting it accepted.
     pub async fn send(&self, id: &str, event_type: &str) {
         let body = format!(r#"{{"id":"{id}","type":"{event_type}","data":{{"n":1}}}}"#);
