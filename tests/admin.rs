@@ -318,7 +318,9 @@ async fn a_replayed_dead_delivery_reaches_a_receiver_that_now_succeeds_signed_af
     let receiver = failing_until(&fixed).await;
     // One attempt, no retries; a static header whose value must not be logged.
     let extra = "retry.delays = []\nheaders = { \"Authorization\" = \"Bearer receiver-secret\" }";
-    let router = start(&webhook("w", &receiver.url("/"), extra)).await;
+    let clock = switchyard::model::ManualClock::starting_now();
+    let webhooks = admin_section() + &webhook("w", &receiver.url("/"), extra);
+    let router = Router::start_with_clock("", &webhooks, clock.clock()).await;
     router.send("e1", "t").await;
     let first = receiver.wait_for(1, WAIT).await.remove(0);
     let id: switchyard::model::DeliveryId = first.delivery_id().parse().unwrap();
@@ -328,7 +330,7 @@ async fn a_replayed_dead_delivery_reaches_a_receiver_that_now_succeeds_signed_af
 
     fixed.store(true, Ordering::SeqCst);
     // Signatures carry the time in seconds: a second later, a fresh one must differ.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_secs(1));
     let replayed = post(&router, &format!("/v1/deliveries/{id}/replay")).await;
     assert_eq!(replayed.status, StatusCode::ACCEPTED, "{:?}", replayed.json);
     assert_eq!(replayed.json["replays"], 1);

@@ -224,9 +224,11 @@ async fn escaped_strings_are_read_like_any_other() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dedupe_window_expires() {
     let receiver = Receiver::ok().await;
-    let router = Router::start(
+    let clock = switchyard::model::ManualClock::starting_now();
+    let router = Router::start_with_clock(
         "dedupe_window = \"300ms\"",
         &webhook("w", &receiver.url("/"), ""),
+        clock.clock(),
     )
     .await;
     let body = r#"{"id":"e","type":"t","data":1}"#;
@@ -242,7 +244,11 @@ async fn the_dedupe_window_expires() {
             .status,
         200
     );
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The window, to the millisecond: still a duplicate one before its end.
+    clock.advance(Duration::from_millis(299));
+    let late = post(router.addr(), "/v1/events", Some(TOKEN), body).await;
+    assert_eq!(late.status, 200);
+    clock.advance(Duration::from_millis(1));
     assert_eq!(
         post(router.addr(), "/v1/events", Some(TOKEN), body)
             .await

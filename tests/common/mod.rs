@@ -107,6 +107,28 @@ impl Router {
         server_extra: &str,
         webhooks: &str,
     ) -> switchyard::Server {
+        let clock = switchyard::model::Clock::system();
+        Self::start_in_with_clock(dir, server_extra, webhooks, clock).await
+    }
+
+    /// [`Router::start`] on `clock`: a test's `ManualClock` moves the router's
+    /// time (due times, dedupe windows, signatures) without waiting.
+    pub async fn start_with_clock(
+        server_extra: &str,
+        webhooks: &str,
+        clock: switchyard::model::Clock,
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Self::start_in_with_clock(dir.path(), server_extra, webhooks, clock).await;
+        Self { server, dir }
+    }
+
+    async fn start_in_with_clock(
+        dir: &std::path::Path,
+        server_extra: &str,
+        webhooks: &str,
+        clock: switchyard::model::Clock,
+    ) -> switchyard::Server {
         let text = config_text(dir, server_extra, webhooks);
         let config = switchyard::Config::parse(
             &text,
@@ -114,7 +136,9 @@ impl Router {
             &switchyard::config::ProcessEnv,
         )
         .unwrap();
-        switchyard::Server::start(config).await.unwrap()
+        switchyard::Server::start_with_clock(config, clock)
+            .await
+            .unwrap()
     }
 
     /// Reloads the router with a config built as [`Router::start`] builds one.
