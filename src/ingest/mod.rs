@@ -9,14 +9,12 @@
 //! webhooks that got new deliveries, so a first attempt starts at once.
 //!
 //! Who may post, which webhooks each event type is routed to, and the limits on
-//! bodies and dedupe form the [`Routes`]: one immutable snapshot, taken once per
+//! bodies and dedupe form the [`Routing`]: one immutable snapshot, taken once per
 //! request and replaced whole by a reload, so a request never sees half of one
 //! config and half of the next.
 //!
-//! The body is never parsed into a JSON tree: `data` stays the sender's raw text,
-//! and the payload delivered is built around it once, here.
+//! Building the event itself, from the body, is [`event`]'s.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,13 +23,15 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tracing::Instrument;
 use utoipa::ToSchema;
+
+mod event;
+
+pub use event::{BuiltEvent, build_event};
 
 use crate::access;
 use crate::api::{self, ApiError, Body, ErrorBody};
@@ -39,9 +39,10 @@ use crate::config::{Config, Sender, Webhook};
 use crate::health;
 use crate::log_limit::LogLimit;
 use crate::metrics::Metrics;
-use crate::model::{Clock, Ingested, NewEvent, TraceContext, is_event_id, is_event_type};
+use crate::model::{Clock, Ingested, NewEvent, TraceContext};
 use crate::store::{Store, StoreError};
 use crate::telemetry::Telemetry;
+use event::{Incoming, build, parse_json};
 
 /// The most events one batch request may carry.
 pub const MAX_BATCH: usize = 1000;
@@ -51,12 +52,12 @@ const EVENTS: &str = "/v1/events";
 /// Up to [`MAX_BATCH`] events a request.
 const BATCH: &str = "/v1/events/batch";
 
-/// Every route: its path, and the methods it answers.
-const ROUTES: &[(&str, &[Method])] = &[(EVENTS, &[Method::POST]), (BATCH, &[Method::POST])];
+/// Every endpoint: its path, and the methods it answers.
+const ENDPOINTS: &[(&str, &[Method])] = &[(EVENTS, &[Method::POST]), (BATCH, &[Method::POST])];
 
-/// The routes' paths and methods, for the docs and the tests.
+/// The endpoints' paths and methods, for the docs and the tests.
 pub fn routes() -> impl Iterator<Item = (&'static str, &'static [Method])> {
-    ROUTES.iter().copied()
+    ENDPOINTS.iter().copied()
 }
 
 /// Memory, in KiB, that request bodies and the payloads built from them may hold
@@ -76,7 +77,7 @@ fn sender_share_kib(senders: usize) -> u32 {
 
 /// The ingest service's state, shared by every connection.
 pub struct Ingest {
-    routes: RwLock<Arc<Routes>>,
+    routes: RwLock<Arc<Routing>>,
     store: Store,
     metrics: Arc<Metrics>,
     clock: Clock,
@@ -88,7 +89,7 @@ pub struct Ingest {
 }
 
 /// The part of the config ingest works from; see the module docs.
-struct Routes {
+struct Routing {
     /// Senders by the SHA-256 of their token: a lookup that takes the same time
     /// whichever byte of a guessed token is wrong.
     senders: HashMap<[u8; 32], Arc<str>>,
@@ -104,7 +105,7 @@ struct Routes {
 impl Ingest {
     pub fn new(config: &Config, store: Store, metrics: Arc<Metrics>, clock: Clock) -> Self {
         Self {
-            routes: RwLock::new(Arc::new(Routes::new(config))),
+            routes: RwLock::new(Arc::new(Routing::new(config))),
             store,
             metrics,
             clock,
@@ -121,14 +122,14 @@ impl Ingest {
         self
     }
 
-    /// Routes every request that starts from now on by `config`; requests already
+    /// Routing every request that starts from now on by `config`; requests already
     /// in progress finish by the routes they started with.
     pub fn reroute(&self, config: &Config) {
-        let routes = Arc::new(Routes::new(config));
+        let routes = Arc::new(Routing::new(config));
         *self.routes.write().unwrap_or_else(|e| e.into_inner()) = routes;
     }
 
-    fn routes(&self) -> Arc<Routes> {
+    fn routes(&self) -> Arc<Routing> {
         self.routes
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -157,7 +158,7 @@ impl Ingest {
         if let Some(probe) = health::Probe::of(path) {
             return Ok(probe.answer(request.method(), || self.is_ready()));
         }
-        let Some(&(route, methods)) = ROUTES.iter().find(|(p, _)| *p == path) else {
+        let Some(&(route, methods)) = ENDPOINTS.iter().find(|(p, _)| *p == path) else {
             let message = format!("no route for {path}");
             return api::respond(Err(ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -305,7 +306,7 @@ const UNAVAILABLE: &str = "`store_unavailable`, `shutting_down` or `overloaded`,
 )]
 async fn accept_one(
     ingest: &Ingest,
-    routes: &Routes,
+    routes: &Routing,
     sender: &Arc<str>,
     body: &[u8],
     trace: Option<&TraceContext>,
@@ -346,7 +347,7 @@ async fn accept_one(
 )]
 async fn accept_batch(
     ingest: &Ingest,
-    routes: &Routes,
+    routes: &Routing,
     sender: &Arc<str>,
     body: &[u8],
     trace: Option<&TraceContext>,
@@ -446,7 +447,7 @@ impl Reservation {
     }
 }
 
-impl Routes {
+impl Routing {
     fn new(config: &Config) -> Self {
         let share = sender_share_kib(config.senders.len()) as usize;
         Self {
@@ -513,107 +514,11 @@ fn outcome_name(duplicate: bool) -> &'static str {
     if duplicate { "duplicate" } else { "accepted" }
 }
 
-/// An event as ingest validated it, with the payload receivers will get.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BuiltEvent {
-    pub id: String,
-    pub event_type: String,
-    pub received_at_ms: u64,
-    /// `{"id", "type", "timestamp", "data"}`, with `data` as the sender wrote it.
-    pub payload: Vec<u8>,
-}
-
-/// Validates one event as a sender would post it, and builds its payload: what
-/// ingest does, for tools (`switchyard plugin run`) that start from the same JSON.
-pub fn build_event(body: &[u8], received_at_ms: u64) -> Result<BuiltEvent, ApiError> {
-    build(parse_json(body)?, received_at_ms)
-}
-
-fn build(event: Incoming<'_>, received_at_ms: u64) -> Result<BuiltEvent, ApiError> {
-    let event_type = (event.event_type.as_deref())
-        .ok_or_else(|| ApiError::bad_request("invalid_type", "the event needs a \"type\""))?;
-    if !is_event_type(event_type) {
-        return Err(ApiError::bad_request(
-            "invalid_type",
-            format!("the type {event_type:?} must be 1 to 128 of A-Z a-z 0-9 . _ : -"),
-        ));
-    }
-    let data = event.data.ok_or_else(|| {
-        ApiError::bad_request("invalid_event", "the event needs \"data\" (any JSON value)")
-    })?;
-    let id = match event.id {
-        Some(id) if is_event_id(&id) => id.into_owned(),
-        Some(id) => {
-            return Err(ApiError::bad_request(
-                "invalid_id",
-                format!(
-                    "the id {id:?} must be 1 to 255 printable ASCII characters, without spaces"
-                ),
-            ));
-        }
-        None => format!("evt_{}", uuid::Uuid::now_v7().simple()),
-    };
-    let timestamp = normalize_timestamp(event.timestamp.as_deref(), received_at_ms)?;
-    let payload = serde_json::to_vec(&Outgoing {
-        id: &id,
-        event_type,
-        timestamp: &timestamp,
-        data,
-    })
-    .map_err(|e| ApiError::bad_request("invalid_event", e.to_string()))?;
-    Ok(BuiltEvent {
-        id,
-        event_type: event_type.to_owned(),
-        received_at_ms,
-        payload,
-    })
-}
-
 fn sender_entry(sender: &Sender) -> ([u8; 32], Arc<str>) {
     (
         Sha256::digest(sender.token.expose().as_bytes()).into(),
         sender.name.clone(),
     )
-}
-
-/// An event as a sender posts it. Unknown fields are refused, so a typo is an
-/// error rather than silently dropped data.
-#[derive(Deserialize, ToSchema)]
-#[schema(as = IncomingEvent)]
-#[serde(deny_unknown_fields)]
-struct Incoming<'a> {
-    // `Cow`, not `&str`: a string with an escape (`"order\/1"`) cannot be borrowed.
-    /// Generated (`evt_...`) when absent.
-    #[serde(borrow, default)]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 255, pattern = "^[!-~]+$")]
-    id: Option<Cow<'a, str>>,
-    /// 1 to 128 of `A-Z a-z 0-9 . _ : -`.
-    #[serde(borrow, default, rename = "type")]
-    #[schema(value_type = String, required = true, pattern = "^[A-Za-z0-9._:-]{1,128}$")]
-    event_type: Option<Cow<'a, str>>,
-    // `Some` even for `null`: a null payload is data, only an absent one is missing.
-    /// Any JSON value, `null` included; passed through byte for byte.
-    #[serde(borrow, default, deserialize_with = "present")]
-    #[schema(value_type = Value, required = true)]
-    data: Option<&'a RawValue>,
-    /// RFC 3339; normalized to UTC. Defaults to the time of receipt.
-    #[serde(borrow, default)]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    timestamp: Option<Cow<'a, str>>,
-}
-
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue>::deserialize(d).map(Some)
-}
-
-/// The payload receivers get.
-#[derive(Serialize)]
-struct Outgoing<'a> {
-    id: &'a str,
-    #[serde(rename = "type")]
-    event_type: &'a str,
-    timestamp: &'a str,
-    data: &'a RawValue,
 }
 
 /// A stored event.
@@ -684,48 +589,6 @@ impl ItemResult {
     }
 }
 
-fn parse_json(body: &[u8]) -> Result<Incoming<'_>, ApiError> {
-    let event = serde_json::from_slice(body).map_err(|e| {
-        let code = if e.is_data() {
-            "invalid_event"
-        } else {
-            "malformed_json"
-        };
-        ApiError::bad_request(code, format!("the body is not a valid event: {e}"))
-    })?;
-    // serde fills a struct from a JSON array too, field by field in order; an event
-    // is an object, and a sender whose array happens to fit has a bug to hear about.
-    let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    if first != Some(&b'{') {
-        return Err(ApiError::bad_request(
-            "invalid_event",
-            "the body is not a valid event: an event is a JSON object",
-        ));
-    }
-    Ok(event)
-}
-
-/// The sender's RFC 3339 timestamp in UTC, or the time of receipt.
-fn normalize_timestamp(given: Option<&str>, received_at_ms: u64) -> Result<String, ApiError> {
-    let invalid = |text: &str| {
-        ApiError::bad_request(
-            "invalid_timestamp",
-            format!("the timestamp {text:?} is not RFC 3339, such as 2026-11-23T10:00:00Z"),
-        )
-    };
-    let at = match given {
-        Some(text) => OffsetDateTime::parse(text, &Rfc3339).map_err(|_| invalid(text))?,
-        None => {
-            let nanos = i128::from(received_at_ms) * 1_000_000;
-            OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| invalid("now"))?
-        }
-    };
-    // A valid local time can fall outside the years RFC 3339 can write once in UTC.
-    let utc = at.checked_to_offset(time::UtcOffset::UTC);
-    let formatted = utc.and_then(|utc| utc.format(&Rfc3339).ok());
-    formatted.ok_or_else(|| invalid(given.unwrap_or("now")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -764,28 +627,5 @@ mod tests {
         assert_eq!(sender_share_kib(1), MEMORY_BUDGET_KIB);
         assert_eq!(sender_share_kib(2), MEMORY_BUDGET_KIB / 2);
         assert_eq!(sender_share_kib(100), MEMORY_BUDGET_KIB / 4);
-    }
-
-    #[test]
-    fn types_follow_the_documented_alphabet() {
-        assert!(is_event_type("email.sent"));
-        assert!(is_event_type("a:b-c_d.E9"));
-        assert!(!is_event_type(""));
-        assert!(!is_event_type("has space"));
-        assert!(!is_event_type("slash/no"));
-        assert!(!is_event_type(&"x".repeat(129)));
-    }
-
-    #[test]
-    fn timestamps_are_normalized_to_utc() {
-        assert_eq!(
-            normalize_timestamp(Some("2026-11-23T12:00:00+02:00"), 0).unwrap(),
-            "2026-11-23T10:00:00Z"
-        );
-        assert_eq!(
-            normalize_timestamp(None, 1_000).unwrap(),
-            "1970-01-01T00:00:01Z"
-        );
-        assert!(normalize_timestamp(Some("yesterday"), 0).is_err());
     }
 }
