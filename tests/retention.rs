@@ -226,6 +226,7 @@ async fn purged_space_goes_back_to_the_file_system_by_the_next_start() {
     let purged = store.purge(everything).await.unwrap();
     assert_eq!(purged.events, 100);
     store.close().await.unwrap();
+    drop(store);
 
     let store = open();
     assert!(size() < before / 4, "{} bytes, from {before}", size());
