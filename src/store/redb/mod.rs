@@ -138,8 +138,22 @@ impl RedbStore {
         done.map_err(StoreError::from)
     }
 
+    /// Runs `read` on a snapshot, here: for a claim's page of due keys, which
+    /// takes microseconds from cached pages. A lane claims between two rounds of
+    /// its own loop, so a hop to the blocking pool and back would be paid in
+    /// series on every round: in `switchyard bench` it cut deliveries by 45%
+    /// (docs/performance.md, issue 12).
+    fn read_now<T>(
+        &self,
+        read: impl FnOnce(&Database) -> Result<T, Error>,
+    ) -> Result<T, StoreError> {
+        let db = self.0.db.get()?;
+        read(&db).map_err(StoreError::from)
+    }
+
     /// Runs `read` on a snapshot, on the blocking pool: redb reads are
-    /// synchronous, and a large one must not stall an async worker.
+    /// synchronous, and a large one (a listing, a scan) must not stall an async
+    /// worker.
     async fn read<T: Send + 'static>(
         &self,
         read: impl FnOnce(&Database) -> Result<T, Error> + Send + 'static,
@@ -185,10 +199,8 @@ impl Queue for RedbStore {
     ) -> Result<Claim, StoreError> {
         // Leased entries may be the oldest: read past as many as there are.
         let want = limit.saturating_add(self.0.leases.held(webhook));
-        let owned = webhook.to_owned();
-        let (due, next_at_ms) = self
-            .read(move |db| read::due(db, &owned, now_ms, want))
-            .await?;
+
+        let (due, next_at_ms) = self.read_now(|db| read::due(db, webhook, now_ms, want))?;
         let until = now_ms.saturating_add(millis(lease));
         let due = self.0.leases.take(webhook, due, limit, now_ms, until);
         let next_at_ms = if due.len() < limit { next_at_ms } else { None };
