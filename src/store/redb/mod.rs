@@ -2,8 +2,10 @@
 //! redb file. The default: one binary, nothing else to install.
 //!
 //! Writes go through a single writer thread that group-commits them ([`writer`]);
-//! reads open their own snapshot on tokio's blocking pool and run beside it, never
-//! blocked by a commit in progress and never blocking an async worker. The tables
+//! reads open their own snapshot and run beside it: on tokio's blocking pool, so
+//! as not to hold up an async worker, except a lane's claim, which runs on the
+//! lane's task (see `read_now`: the hop cost deliveries 45%; opening a snapshot
+//! can wait for a commit writing its header, the open item of issue 12). The tables
 //! and the invariants between them are in [`schema`]. What the rest of the router
 //! reads often (pending counts, statuses) is mirrored in memory as each commit
 //! lands ([`mirror`]), and the same step publishes the change feed.
