@@ -21,7 +21,7 @@ use crate::model::{
 };
 use crate::plugin::{self, BeforeSend, Chain, Classified, PluginFailure};
 use crate::signing::Message;
-use crate::store::{Loaded, StoreError};
+use crate::store::Loaded;
 use crate::telemetry::{AttemptEnd, AttemptFacts, AttemptTrace};
 
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -35,17 +35,17 @@ pub(super) enum Attempted {
     Stale,
 }
 
-pub(super) async fn make(lane: &Context, due: Due) -> Result<Attempted, StoreError> {
+pub(super) async fn make(lane: &Context, due: Due, loaded: Option<Loaded>) -> Attempted {
     let Some(Loaded {
         delivery,
         event,
         trace,
-    }) = lane.store.load(due.delivery).await?
+    }) = loaded
     else {
-        return Ok(Attempted::Stale);
+        return Attempted::Stale;
     };
     if delivery.status != DeliveryStatus::Pending {
-        return Ok(Attempted::Stale);
+        return Attempted::Stale;
     }
     let span = tracing::info_span!(
         "attempt",
@@ -72,7 +72,7 @@ pub(super) async fn make(lane: &Context, due: Due) -> Result<Attempted, StoreErr
         error: error.map(|e| (&e.kind as &dyn std::fmt::Debug, e.message.as_str())),
         next: outcome.next.name(),
     });
-    Ok(Attempted::Made(Arc::new(outcome)))
+    Attempted::Made(Arc::new(outcome))
 }
 
 /// An attempt under way: what its record needs, gathered as it goes.

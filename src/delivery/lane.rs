@@ -10,31 +10,41 @@
 //! delivery is dispatched twice at once, here or by another process sharing the
 //! store, and none is lost if this one dies mid-attempt.
 //!
-//! The lane sleeps until the earliest of: a wake-up (the store's change feed says
-//! its webhook gained due work or changed status), a finished attempt, or the next
-//! due time its claim reported, on the router's [`crate::model::Clock`]. No polling
-//! tick sets the latency; an idle lane only looks at its queue once a minute, as a
+//! A claim reads the store, which may wait (for a disk, for a database), so the
+//! lane never awaits one in series: at most one claim is under way, as one more
+//! branch of the lane's loop, while attempts go on finishing. Those that finish
+//! meanwhile free their slots all at once, so the next claim fills them together
+//! instead of one claim per finished attempt. Their leases are released only
+//! between claims: a claim that read the queue before an outcome's commit must
+//! still find that delivery leased (see [`crate::store::Queue::claim`]).
+//!
+//! The lane looks at its queue when: its webhook gained due work or changed status
+//! (the store's change feed wakes it), an attempt finished, or the next due time
+//! its last claim reported came, on the router's [`crate::model::Clock`]. No
+//! polling tick sets the latency; an idle lane only looks once a minute, as a
 //! backstop.
 //!
-//! Before each round it reads its webhook's status from the store: a held webhook
+//! Before each claim it reads its webhook's status from the store: a held webhook
 //! (paused, or disabled by an outcome that tripped `disable_after`) dispatches
 //! nothing and only lets in-flight attempts finish.
 //!
 //! The lane reads its context (the webhook and its plugin chain) afresh before
-//! each round, so a reload reaches it without a restart; each attempt keeps the
+//! each claim, so a reload reaches it without a restart; each attempt keeps the
 //! context it was dispatched with.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot, watch};
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 
 use super::Context;
 use super::attempt::{self, Attempted};
 use crate::backoff::Backoff;
 use crate::model::Due;
-use crate::store::StoreError;
+use crate::store::{Claim, Leased, StoreError};
 
 /// How long to back off when the store cannot be read or written, at first and
 /// at most. The store recovers by itself within seconds of an I/O error, so the
@@ -78,57 +88,123 @@ pub(super) async fn run(
     wake: Arc<Notify>,
     mut stop: oneshot::Receiver<Duration>,
 ) {
-    let mut work = InFlight::default();
+    let mut lane = Lane::default();
     let mut next = LookAgain::After(Duration::ZERO);
     let grace = loop {
         let current = context.borrow().clone();
+        let claiming = lane.claiming.is_some();
+        // While a claim is under way, a wake-up waits as the `Notify`'s permit and
+        // the due time is the claim's to say: both are looked at once it is back.
         tokio::select! {
             grace = &mut stop => break grace.unwrap_or_default(),
-            Some(joined) = work.tasks.join_next() => match joined {
-                // Released here, in the lane's own turn, never while a claim of
-                // its own is reading the queue: see `crate::store::Queue::claim`.
-                Ok(due) => {
-                    if let Err(e) = current.store.release(&current.webhook.id, due).await {
-                        tracing::debug!(error = %e, "cannot release a claim; it runs out by itself");
-                    }
-                }
-                // A panic is a bug; the due entry survives, so the delivery is
-                // retried once its lease runs out.
-                Err(e) => tracing::error!(error = %e, "an attempt task ended abnormally"),
-            },
-            () = wake.notified() => {}
-            () = next.wait(&current) => {}
+            Some(joined) = lane.tasks.join_next() => lane.finished(joined),
+            claimed = Lane::claimed(&mut lane.claiming), if claiming => {
+                lane.claiming = None;
+                next = lane.dispatch(claimed);
+            }
+            () = wake.notified(), if !claiming => lane.look = true,
+            () = next.wait(&current), if !claiming => lane.look = true,
         }
-        let current = context.borrow().clone();
-        next = if current.store.status(&current.webhook.id).holds() {
-            LookAgain::WhenWoken
-        } else {
-            work.fill(&current).await
-        };
+        if lane.claiming.is_none() && lane.look {
+            let current = context.borrow().clone();
+            next = lane.claim(&current).await;
+        }
     };
     let current = context.borrow().clone();
-    work.drain(&current, grace).await;
+    lane.drain(&current, grace).await;
 }
 
-/// The attempts under way; each answers the due entry it was claimed under.
+/// What a claim leased, with the context it was made in and what it asked for.
+struct Claimed {
+    context: Arc<Context>,
+    asked: usize,
+    now_ms: u64,
+    claim: Result<Claim, StoreError>,
+}
+
+type Claiming = Pin<Box<dyn Future<Output = Claimed> + Send>>;
+
+/// The lane's state between two turns of its loop.
 #[derive(Default)]
-struct InFlight {
+struct Lane {
+    /// The attempts under way; each answers the due entry it was claimed under.
     tasks: JoinSet<Due>,
+    /// The claim under way, if any: at most one.
+    claiming: Option<Claiming>,
+    /// Attempts finished (outcome committed) whose leases are not yet released.
+    finished: Vec<Due>,
+    /// Whether due work may have become claimable since the last claim.
+    look: bool,
 }
 
-impl InFlight {
-    /// Claims due deliveries into free slots, and dispatches them.
-    async fn fill(&mut self, context: &Arc<Context>) -> LookAgain {
-        let max = context.webhook.max_in_flight;
-        let free = max.saturating_sub(self.tasks.len());
-        if free == 0 {
+impl Lane {
+    fn finished(&mut self, joined: Result<Due, JoinError>) {
+        match joined {
+            Ok(due) => self.finished.push(due),
+            // A panic is a bug; the due entry survives, so the delivery is
+            // retried once its lease runs out.
+            Err(e) => tracing::error!(error = %e, "an attempt task ended abnormally"),
+        }
+        self.look = true;
+    }
+
+    /// Releases the leases of finished attempts. Only between claims: see the
+    /// module's doc.
+    async fn release(&mut self, context: &Context) {
+        for due in self.finished.drain(..) {
+            if let Err(e) = context.store.release(&context.webhook.id, due).await {
+                tracing::debug!(error = %e, "cannot release a claim; it runs out by itself");
+            }
+        }
+    }
+
+    /// Starts a claim for the free slots, unless the webhook is held or no slot
+    /// is free; the claim's answer says when to look again.
+    async fn claim(&mut self, context: &Arc<Context>) -> LookAgain {
+        while let Some(joined) = self.tasks.try_join_next() {
+            self.finished(joined);
+        }
+        self.release(context).await;
+        self.look = false;
+        if context.store.status(&context.webhook.id).holds() {
+            return LookAgain::WhenWoken;
+        }
+        let asked = (context.webhook.max_in_flight).saturating_sub(self.tasks.len());
+        if asked == 0 {
             return LookAgain::WhenWoken;
         }
         let lease = context.webhook.timeout.saturating_add(LEASE_SLACK);
-        let now = context.clock.now_ms();
-        let claim = (context.store)
-            .claim(&context.webhook.id, now, free, lease)
-            .await;
+        let now_ms = context.clock.now_ms();
+        let context = context.clone();
+        self.claiming = Some(Box::pin(async move {
+            let (store, webhook) = (&context.store, &context.webhook.id);
+            let claim = store.claim(webhook, now_ms, asked, lease).await;
+            Claimed {
+                context,
+                asked,
+                now_ms,
+                claim,
+            }
+        }));
+        LookAgain::WhenWoken
+    }
+
+    /// The answer of the claim under way; never, if there is none.
+    async fn claimed(claiming: &mut Option<Claiming>) -> Claimed {
+        match claiming {
+            Some(claiming) => claiming.await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Dispatches what a claim leased, and says when to look again.
+    fn dispatch(&mut self, claimed: Claimed) -> LookAgain {
+        let Claimed {
+            context,
+            asked,
+            now_ms,
+            claim,
+        } = claimed;
         let claim = match claim {
             Ok(claim) => claim,
             Err(error) => {
@@ -136,24 +212,34 @@ impl InFlight {
                 return LookAgain::After(STORE_BACKOFF);
             }
         };
-        let claimed = claim.due.len();
-        for due in claim.due {
-            self.tasks.spawn(work(context.clone(), due));
+        let full = claim.leased.len() == asked;
+        for leased in claim.leased {
+            self.tasks.spawn(work(context.clone(), leased));
         }
         match claim.next_at_ms {
-            _ if claimed == free => LookAgain::WhenWoken,
-            Some(at_ms) if Duration::from_millis(at_ms.saturating_sub(now)) < IDLE_RECHECK => {
+            // A full page may have left more behind: the next finished attempt
+            // looks again.
+            _ if full => LookAgain::WhenWoken,
+            Some(at_ms) if Duration::from_millis(at_ms.saturating_sub(now_ms)) < IDLE_RECHECK => {
                 LookAgain::At(at_ms)
             }
             _ => LookAgain::After(IDLE_RECHECK),
         }
     }
 
+    /// Waits up to `grace` for the attempts under way, and gives back what a
+    /// claim under way leased, undispatched.
     async fn drain(mut self, context: &Context, grace: Duration) {
-        if self.tasks.is_empty() {
-            return;
-        }
-        let all_done = async { while self.tasks.join_next().await.is_some() {} };
+        let all_done = async {
+            if let Some(claiming) = self.claiming.take()
+                && let Ok(claim) = claiming.await.claim
+            {
+                (self.finished).extend(claim.leased.into_iter().map(|leased| leased.due));
+            }
+            while let Some(joined) = self.tasks.join_next().await {
+                self.finished(joined);
+            }
+        };
         if tokio::time::timeout(grace, all_done).await.is_err() {
             tracing::warn!(
                 webhook = %context.webhook.id,
@@ -162,22 +248,15 @@ impl InFlight {
             );
             self.tasks.shutdown().await;
         }
+        // A lane stopped by a reload may be started again by the next one.
+        self.release(context).await;
     }
 }
 
 /// One attempt, from due entry to committed outcome.
-async fn work(lane: Arc<Context>, due: Due) -> Due {
-    let attempted = match attempt::make(&lane, due).await {
-        Ok(attempted) => attempted,
-        Err(e) => {
-            tracing::error!(webhook = %lane.webhook.id, delivery = %due.delivery, error = %e,
-                "cannot load a due delivery; it stays pending");
-            // Hold the slot a moment, so a failing store is not hammered, then
-            // give the delivery back to be claimed again.
-            tokio::time::sleep(STORE_BACKOFF).await;
-            return due;
-        }
-    };
+async fn work(lane: Arc<Context>, leased: Leased) -> Due {
+    let due = leased.due;
+    let attempted = attempt::make(&lane, due, leased.loaded).await;
     if let Attempted::Made(outcome) = &attempted {
         let took = Duration::from_millis(outcome.attempt.duration_ms);
         (lane.metrics).attempted(&lane.webhook.id, outcome.next.name(), took);

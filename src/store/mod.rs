@@ -4,8 +4,8 @@
 //! The rest of the router holds a [`Store`] and never a backend's own types. Three
 //! traits say what it may ask, grouped by who asks:
 //! - [`Queue`]: the hot path. Ingest stores events with their due deliveries; a
-//!   lane claims due work (a lease, so that several processes sharing one backend
-//!   never dispatch the same delivery at once), loads it, and records the outcome.
+//!   lane claims due work, loaded (a lease, so that several processes sharing one
+//!   backend never dispatch the same delivery at once), and records the outcome.
 //! - [`Inspect`]: the admin API's and the metrics' reads.
 //! - [`Maintain`]: an operator's or the purge's writes: status, replay, purge.
 //!
@@ -57,6 +57,10 @@ pub trait Queue: Send + Sync {
     /// does not release it: the claimer does, once it has heard the outcome is
     /// committed, so that a claim that read the queue before that commit cannot
     /// hand the delivery out again.
+    ///
+    /// Each comes loaded (delivery, event, trace context), read with the page:
+    /// one read per claim, not one per delivery, since a claim is the lane's only
+    /// wait on the store before its attempts start.
     async fn claim(
         &self,
         webhook: &str,
@@ -68,9 +72,6 @@ pub trait Queue: Send + Sync {
     /// Lets a claimed delivery go: claimable again at once, at whatever due time
     /// it has now (none if its outcome finished it).
     async fn release(&self, webhook: &str, due: Due) -> Result<(), StoreError>;
-
-    /// A delivery with what an attempt needs: its event and the event's trace.
-    async fn load(&self, delivery: DeliveryId) -> Result<Option<Loaded>, StoreError>;
 
     /// Records an attempt and moves its delivery on, as [`crate::model::settle`]
     /// rules; `Some` if that disabled its webhook. Shared, not copied: a caller
@@ -173,10 +174,19 @@ pub trait Backend: Queue + Inspect + Maintain {
 /// What a [`Queue::claim`] leased, and when to look again.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Claim {
-    pub due: Vec<Due>,
+    /// Oldest first, each loaded for its attempt.
+    pub leased: Vec<Leased>,
     /// The earliest due time after `now_ms`, when the claim took fewer than its
     /// limit: when the lane should look again if nothing wakes it first.
     pub next_at_ms: Option<u64>,
+}
+
+/// A claimed due entry, with what its attempt needs; `None` if the entry names
+/// a delivery (or an event) that is no longer there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leased {
+    pub due: Due,
+    pub loaded: Option<Loaded>,
 }
 
 /// A due delivery, loaded for its attempt.

@@ -2,10 +2,9 @@
 //! redb file. The default: one binary, nothing else to install.
 //!
 //! Writes go through a single writer thread that group-commits them ([`writer`]);
-//! reads open their own snapshot and run beside it: on tokio's blocking pool, so
-//! as not to hold up an async worker, except a lane's claim, which runs on the
-//! lane's task (see `read_now`: the hop cost deliveries 45%; opening a snapshot
-//! can wait for a commit writing its header, the open item of issue 12). The tables
+//! reads open their own snapshot and run beside it, on tokio's blocking pool: a
+//! read is synchronous, and even opening a snapshot waits while a commit writes
+//! the file's header, which must never stall an async worker. The tables
 //! and the invariants between them are in [`schema`]. What the rest of the router
 //! reads often (pending counts, statuses) is mirrored in memory as each commit
 //! lands ([`mirror`]), and the same step publishes the change feed.
@@ -41,8 +40,8 @@ use crate::model::{
 };
 use crate::store::feed::Publisher;
 use crate::store::{
-    Backend, Claim, DeliveryQuery, Feed, Inspect, Listed, Loaded, Maintain, OpenError, Purge,
-    Purged, Queue, StoreError, Usage,
+    Backend, Claim, DeliveryQuery, Feed, Inspect, Listed, Maintain, OpenError, Purge, Purged,
+    Queue, StoreError, Usage,
 };
 
 use error::Error;
@@ -140,19 +139,6 @@ impl RedbStore {
         done.map_err(StoreError::from)
     }
 
-    /// Runs `read` on a snapshot, here: for a claim's page of due keys, which
-    /// takes microseconds from cached pages. A lane claims between two rounds of
-    /// its own loop, so a hop to the blocking pool and back would be paid in
-    /// series on every round: in `switchyard bench` it cut deliveries by 45%
-    /// (docs/performance.md, issue 12).
-    fn read_now<T>(
-        &self,
-        read: impl FnOnce(&Database) -> Result<T, Error>,
-    ) -> Result<T, StoreError> {
-        let db = self.0.db.get()?;
-        read(&db).map_err(StoreError::from)
-    }
-
     /// Runs `read` on a snapshot, on the blocking pool: redb reads are
     /// synchronous, and a large one (a listing, a scan) must not stall an async
     /// worker.
@@ -199,23 +185,31 @@ impl Queue for RedbStore {
         limit: usize,
         lease: Duration,
     ) -> Result<Claim, StoreError> {
-        // Leased entries may be the oldest: read past as many as there are.
-        let want = limit.saturating_add(self.0.leases.held(webhook));
-
-        let (due, next_at_ms) = self.read_now(|db| read::due(db, webhook, now_ms, want))?;
         let until = now_ms.saturating_add(millis(lease));
-        let due = self.0.leases.take(webhook, due, limit, now_ms, until);
-        let next_at_ms = if due.len() < limit { next_at_ms } else { None };
-        Ok(Claim { due, next_at_ms })
+        let (store, webhook) = (self.0.clone(), webhook.to_owned());
+        self.read(move |db| {
+            let txn = db.begin_read()?;
+            // Leased entries may be the oldest: read past as many as there are.
+            let want = limit.saturating_add(store.leases.held(&webhook));
+            let (page, next_at_ms) = read::due(&txn, &webhook, now_ms, want)?;
+            let due = store.leases.take(&webhook, page, limit, now_ms, until);
+            let next_at_ms = if due.len() < limit { next_at_ms } else { None };
+            let taken: Vec<DeliveryId> = due.iter().map(|due| due.delivery).collect();
+            match read::loaded(&txn, due) {
+                Ok(leased) => Ok(Claim { leased, next_at_ms }),
+                Err(e) => {
+                    // Leased for nothing: claimable again at once, not when they run out.
+                    (taken.into_iter()).for_each(|id| store.leases.release(&webhook, id));
+                    Err(e)
+                }
+            }
+        })
+        .await
     }
 
     async fn release(&self, webhook: &str, due: Due) -> Result<(), StoreError> {
         self.0.leases.release(webhook, due.delivery);
         Ok(())
-    }
-
-    async fn load(&self, delivery: DeliveryId) -> Result<Option<Loaded>, StoreError> {
-        self.read(move |db| read::loaded(db, delivery)).await
     }
 
     async fn record(&self, outcome: Arc<Outcome>) -> Result<Option<Disabled>, StoreError> {
@@ -294,7 +288,7 @@ impl Inspect for RedbStore {
     ) -> Result<usize, StoreError> {
         let webhook = webhook.to_owned();
         let (due, _) = self
-            .read(move |db| read::due(db, &webhook, now_ms, up_to))
+            .read(move |db| read::due(&db.begin_read()?, &webhook, now_ms, up_to))
             .await?;
         Ok(due.len())
     }

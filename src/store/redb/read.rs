@@ -1,25 +1,25 @@
-//! The redb backend's point reads: each opens its own snapshot, so it never waits
-//! for a commit and always sees a whole one. Synchronous; the backend runs them
-//! on the blocking pool.
+//! The redb backend's point reads: each opens its own snapshot, so it always sees
+//! a whole commit and never waits for one to finish (only, briefly, for one to
+//! write the file's header). Synchronous; the backend runs them on the blocking
+//! pool.
 
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 
 use super::error::Error;
 use super::schema::{
     self, ATTEMPTS, DEDUPE, DELIVERIES, DUE, EVENT_DELIVERIES, EVENT_TRACES, EVENTS, HEALTH,
 };
 use crate::model::{AttemptRecord, DeliveryId, DeliveryRecord, Due, EventRecord, Health};
-use crate::store::Loaded;
+use crate::store::{Leased, Loaded};
 
 /// Up to `limit` of `webhook`'s deliveries due at or before `now_ms`, oldest
 /// first, and the earliest due time after `now_ms`.
 pub fn due(
-    db: &Database,
+    txn: &ReadTransaction,
     webhook: &str,
     now_ms: u64,
     limit: usize,
 ) -> Result<(Vec<Due>, Option<u64>), Error> {
-    let txn = db.begin_read()?;
     let due = txn.open_table(DUE)?;
     let range = due.range((webhook, 0, 0)..=(webhook, now_ms, u128::MAX))?;
     let mut page = Vec::with_capacity(limit.min(1024));
@@ -37,26 +37,39 @@ pub fn due(
     Ok((page, next))
 }
 
-/// A delivery with its event and the event's trace context: what an attempt needs.
-pub fn loaded(db: &Database, id: DeliveryId) -> Result<Option<Loaded>, Error> {
-    let txn = db.begin_read()?;
-    let Some(delivery) = record::<DeliveryRecord>(&txn.open_table(DELIVERIES)?, id.0)? else {
-        return Ok(None);
+/// Each of `due` with its delivery, event and trace context, as an attempt
+/// needs them; `None` where the delivery or its event is gone.
+pub fn loaded(txn: &ReadTransaction, due: Vec<Due>) -> Result<Vec<Leased>, Error> {
+    let deliveries = txn.open_table(DELIVERIES)?;
+    let events = txn.open_table(EVENTS)?;
+    let traces = txn.open_table(EVENT_TRACES)?;
+    let load = |id: DeliveryId| -> Result<Option<Loaded>, Error> {
+        let Some(delivery) = record::<DeliveryRecord>(&deliveries, id.0)? else {
+            return Ok(None);
+        };
+        let Some(event) = record(&events, delivery.event.0)? else {
+            return Ok(None);
+        };
+        // A trace context that cannot be read costs the attempt its parent span,
+        // not the delivery.
+        let trace = record(&traces, delivery.event.0)
+            .inspect_err(|e| tracing::debug!(error = %e, "an event's trace context is unreadable"))
+            .ok()
+            .flatten();
+        Ok(Some(Loaded {
+            delivery,
+            event,
+            trace,
+        }))
     };
-    let Some(event) = record(&txn.open_table(EVENTS)?, delivery.event.0)? else {
-        return Ok(None);
-    };
-    // A trace context that cannot be read costs the attempt its parent span, not
-    // the delivery.
-    let trace = record(&txn.open_table(EVENT_TRACES)?, delivery.event.0)
-        .inspect_err(|e| tracing::debug!(error = %e, "an event's trace context is unreadable"))
-        .ok()
-        .flatten();
-    Ok(Some(Loaded {
-        delivery,
-        event,
-        trace,
-    }))
+    (due.into_iter())
+        .map(|due| {
+            Ok(Leased {
+                due,
+                loaded: load(due.delivery)?,
+            })
+        })
+        .collect()
 }
 
 pub fn delivery(db: &Database, id: DeliveryId) -> Result<Option<DeliveryRecord>, Error> {

@@ -91,9 +91,9 @@ async fn an_events_trace_context_has_a_row_of_its_own_and_is_purged_with_it() {
         1,
         "only an event with a context has a row"
     );
-    for due in store.claim("w", now, 10, LEASE).await.unwrap().due {
-        let loaded = store.load(due.delivery).await.unwrap().unwrap();
-        let outcome = settled(due.delivery, &loaded.delivery, Next::Succeeded, now);
+    for leased in store.claim("w", now, 10, LEASE).await.unwrap().leased {
+        let loaded = leased.loaded.unwrap();
+        let outcome = settled(leased.due.delivery, &loaded.delivery, Next::Succeeded, now);
         store.record(outcome).await.unwrap();
     }
     clock.advance(Duration::from_secs(120));
@@ -126,12 +126,12 @@ async fn a_data_file_from_before_trace_contexts_opens_and_delivers() {
     drop(db);
 
     let store = open(dir.path(), &clock);
-    let due = store
+    let leased = store
         .claim("w", clock.now_ms(), 10, LEASE)
         .await
         .unwrap()
-        .due;
-    let loaded = store.load(due[0].delivery).await.unwrap().unwrap();
+        .leased;
+    let loaded = leased[0].loaded.clone().unwrap();
     assert_eq!((loaded.event.id.as_str(), loaded.trace), ("e", None));
     assert_eq!(trace_rows(&store), 0);
 }
