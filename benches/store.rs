@@ -54,6 +54,7 @@ impl Events {
                     received_at_ms: Clock::system().now_ms(),
                     payload: self.payload.clone(),
                     webhooks: self.webhooks.clone(),
+                    filtered_out: Vec::new(),
                     trace: None,
                 }
             })

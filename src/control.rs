@@ -285,7 +285,7 @@ impl Control {
         self.runtime.forget_unused();
         let chains = load_plugins(self.runtime.clone(), config.clone()).await?;
         let clients = self.scheduler.clients().renew(&config)?;
-        self.ingest.reroute(&config);
+        self.ingest.reroute(&config, &chains);
         let lanes = (self.scheduler)
             .apply(chains, clients, config.server.shutdown_grace)
             .await;

@@ -105,13 +105,19 @@ impl Server {
             clock.clone(),
         )?);
 
+        let ingest = Arc::new(
+            Ingest::new(
+                &config,
+                &chains,
+                store.clone(),
+                metrics.clone(),
+                clock.clone(),
+            )
+            .with_telemetry(telemetry.clone()),
+        );
         let scheduler = Arc::new(Scheduler::start(
             chains, &store, clients, &metrics, &telemetry, &clock,
         ));
-        let ingest = Arc::new(
-            Ingest::new(&config, store.clone(), metrics.clone(), clock.clone())
-                .with_telemetry(telemetry.clone()),
-        );
         let (stop_tasks, stopped) = watch::channel(false);
         let handler = {
             let ingest = ingest.clone();

@@ -59,14 +59,45 @@ async fn a_filtered_event_is_recorded_as_filtered_and_never_delivered() {
     assert_eq!((attempt.status_code, attempt.error), (None, None));
     assert_eq!(attempt.plugins[0].plugin, "event_filter");
     assert_eq!(attempt.plugins[0].result, "dropped");
+    router.drained("w").await;
     let health = router.store().health("w").await.unwrap().unwrap();
     assert_eq!(health.failure_count, 0, "a filtered event is not a failure");
-    router.drained("w").await;
     assert_eq!(
         receiver.requests().len(),
         1,
         "the filtered event was not delivered"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_filters_before_any_transform_screen_events_at_ingest() {
+    let receiver = Receiver::ok().await;
+    let allow = r#"{ allow = ["order.*"] }"#;
+    let screened = chain(&[("event-filter", allow), ("redact", r#"{ mask = ["/data/email"] }"#)]);
+    let late = chain(&[("redact", r#"{ mask = ["/data/email"] }"#), ("event-filter", allow)]);
+    let hooks = admin_section()
+        + &webhook("screened", &receiver.url("/s"), &screened)
+        + &webhook("late", &receiver.url("/l"), &late);
+    let router = Router::start("", &hooks).await;
+    router.send("dropped", "user.created").await;
+
+    // Turned down as it arrived: filtered in the ingest commit, so the store
+    // already says so when the sender has its answer.
+    let deliveries = router.store().deliveries_of("test", "dropped").await.unwrap();
+    let status = |webhook: &str| {
+        let found = deliveries.iter().find(|(_, d)| d.webhook == webhook);
+        found.map(|(_, d)| d.status)
+    };
+    assert_eq!(status("screened"), Some(DeliveryStatus::Filtered));
+    // A filter after a transform sees the transformed event: the lane's to run.
+    let (id, _) = delivery_of(&router, "dropped", "late", DeliveryStatus::Filtered).await;
+    let notes = router.store().attempts(id).await.unwrap().remove(0).plugins;
+    let calls: Vec<(&str, &str)> = (notes.iter())
+        .map(|n| (n.plugin.as_str(), n.hook.as_str()))
+        .collect();
+    assert_eq!(calls, [("redact", "transform"), ("event_filter", "filter")]);
+    router.drained("late").await;
+    assert!(receiver.requests().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -195,6 +195,7 @@ async fn purged_space_goes_back_to_the_file_system_by_the_next_start() {
                 received_at_ms: clock.now_ms(),
                 payload: vec![b'x'; 1 << 20],
                 webhooks: Vec::new(),
+                filtered_out: Vec::new(),
                 trace: None,
             })
             .collect();
@@ -212,6 +213,7 @@ async fn purged_space_goes_back_to_the_file_system_by_the_next_start() {
         received_at_ms: clock.now_ms(),
         payload: b"{}".to_vec(),
         webhooks: Vec::new(),
+        filtered_out: Vec::new(),
         trace: None,
     };
     store.ingest(vec![young], HOUR).await.unwrap();

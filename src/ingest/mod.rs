@@ -30,6 +30,7 @@ use tracing::Instrument;
 use utoipa::ToSchema;
 
 mod event;
+mod screen;
 
 pub use event::{BuiltEvent, build_event};
 
@@ -39,10 +40,12 @@ use crate::config::{Config, Sender, Webhook};
 use crate::health;
 use crate::log_limit::LogLimit;
 use crate::metrics::Metrics;
-use crate::model::{Clock, Ingested, NewEvent, TraceContext};
+use crate::model::{Clock, Ingested, NewEvent, Next, TraceContext};
+use crate::plugin::Chain;
 use crate::store::{Store, StoreError};
 use crate::telemetry::Telemetry;
 use event::{Incoming, build, parse_json};
+use screen::Screens;
 
 /// The most events one batch request may carry.
 pub const MAX_BATCH: usize = 1000;
@@ -97,15 +100,24 @@ struct Routing {
     shares: HashMap<Arc<str>, Arc<Semaphore>>,
     /// The enabled webhooks.
     webhooks: Vec<Arc<Webhook>>,
+    /// Those whose filters run as their events arrive.
+    screens: Screens,
     max_body_bytes: usize,
     body_timeout: std::time::Duration,
     dedupe_window_ms: u64,
 }
 
 impl Ingest {
-    pub fn new(config: &Config, store: Store, metrics: Arc<Metrics>, clock: Clock) -> Self {
+    /// Ingest for `config`, whose webhooks run `chains`.
+    pub fn new(
+        config: &Config,
+        chains: &[(Arc<Webhook>, Arc<Chain>)],
+        store: Store,
+        metrics: Arc<Metrics>,
+        clock: Clock,
+    ) -> Self {
         Self {
-            routes: RwLock::new(Arc::new(Routing::new(config))),
+            routes: RwLock::new(Arc::new(Routing::new(config, chains))),
             store,
             metrics,
             clock,
@@ -122,10 +134,10 @@ impl Ingest {
         self
     }
 
-    /// Routing every request that starts from now on by `config`; requests already
-    /// in progress finish by the routes they started with.
-    pub fn reroute(&self, config: &Config) {
-        let routes = Arc::new(Routing::new(config));
+    /// Routing every request that starts from now on by `config` and its webhooks'
+    /// `chains`; requests already in progress finish by the routes they started with.
+    pub fn reroute(&self, config: &Config, chains: &[(Arc<Webhook>, Arc<Chain>)]) {
+        let routes = Arc::new(Routing::new(config, chains));
         *self.routes.write().unwrap_or_else(|e| e.into_inner()) = routes;
     }
 
@@ -260,14 +272,40 @@ impl Ingest {
         }
     }
 
-    /// Commits `events`. The store's change feed wakes their lanes; a sender that
-    /// hangs up mid-commit drops this handler, but the write is queued and stands.
-    async fn commit(&self, events: Vec<NewEvent>, window: u64) -> Result<Vec<Ingested>, ApiError> {
+    /// Screens `events` and commits them. The store's change feed wakes their
+    /// lanes; a sender that hangs up mid-commit drops this handler, but the write
+    /// is queued and stands.
+    async fn commit(
+        &self,
+        routes: &Routing,
+        mut events: Vec<NewEvent>,
+    ) -> Result<Vec<Ingested>, ApiError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let error = match self.store.ingest(events, window).await {
-            Ok(ingested) => return Ok(ingested),
+        routes.screens.apply(&mut events).await;
+        // Counted once stored, as the lane counts a filtered attempt once recorded.
+        let filtered: Vec<Vec<(Arc<str>, u64)>> = (events.iter())
+            .map(|event| {
+                (event.filtered_out.iter())
+                    .map(|out| (out.webhook.clone(), out.duration_ms))
+                    .collect()
+            })
+            .collect();
+        let error = match self.store.ingest(events, routes.dedupe_window_ms).await {
+            Ok(ingested) => {
+                for (ingested, filtered) in ingested.iter().zip(filtered) {
+                    if *ingested != Ingested::New {
+                        continue;
+                    }
+                    for (webhook, ms) in filtered {
+                        let took = std::time::Duration::from_millis(ms);
+                        self.metrics
+                            .attempted(&webhook, Next::Filtered.name(), took);
+                    }
+                }
+                return Ok(ingested);
+            }
             Err(e) => e,
         };
         tracing::error!(%error, "cannot store events");
@@ -316,7 +354,7 @@ async fn accept_one(
         .inspect_err(|_| ingest.metrics.ingested(sender, "rejected"))?;
     tracing::Span::current().record("events", event.id.as_str());
     let id = event.id.clone();
-    let ingested = ingest.commit(vec![event], routes.dedupe_window_ms).await?;
+    let ingested = ingest.commit(routes, vec![event]).await?;
     let duplicate = ingested.first() == Some(&Ingested::Duplicate);
     ingest.metrics.ingested(sender, outcome_name(duplicate));
     let status = if duplicate {
@@ -377,7 +415,7 @@ async fn accept_batch(
             Err(e) => answers.push(Err(e)),
         }
     }
-    let mut ingested = (ingest.commit(valid, routes.dedupe_window_ms).await?).into_iter();
+    let mut ingested = (ingest.commit(routes, valid).await?).into_iter();
     let mut summary = BatchSummary::default();
     for answer in answers {
         let result = match answer {
@@ -448,7 +486,7 @@ impl Reservation {
 }
 
 impl Routing {
-    fn new(config: &Config) -> Self {
+    fn new(config: &Config, chains: &[(Arc<Webhook>, Arc<Chain>)]) -> Self {
         let share = sender_share_kib(config.senders.len()) as usize;
         Self {
             shares: (config.senders.iter())
@@ -459,6 +497,7 @@ impl Routing {
                 .filter(|w| w.enabled)
                 .cloned()
                 .collect(),
+            screens: Screens::new(chains),
             max_body_bytes: config.server.max_body_bytes,
             body_timeout: config.server.body_timeout,
             dedupe_window_ms: u64::try_from(config.server.dedupe_window.as_millis())
@@ -504,6 +543,7 @@ impl Routing {
             received_at_ms: built.received_at_ms,
             payload: built.payload,
             webhooks,
+            filtered_out: Vec::new(),
             trace: trace.cloned(),
         })
     }

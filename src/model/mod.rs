@@ -26,4 +26,4 @@ pub use record::{
     PluginNote, RESPONSE_EXCERPT_BYTES,
 };
 pub use trace::TraceContext;
-pub use work::{Due, Ingested, NewEvent, Next, Outcome, Replayed};
+pub use work::{Due, FilteredOut, Ingested, NewEvent, Next, Outcome, Replayed};

@@ -13,12 +13,65 @@
 //!                     ▼
 //!   ┌──────────── pending ◀──── retry, deferred, gone (due again)
 //!   │                 │
-//!   │     succeeded   │  failed (dead letter)   filtered
+//!   │     succeeded   │  failed (dead letter)   filtered ◀── filtered out at ingest
 //!   ▼                 ▼                          ▼
 //! succeeded        failed                    filtered      ── reopen ──▶ pending
 //! ```
 
-use super::{DeliveryRecord, DeliveryStatus, Disabled, GONE_REASON, Health, Next, Outcome};
+use super::{
+    AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, Disabled, EventKey, FilteredOut,
+    GONE_REASON, Health, NewEvent, Next, Outcome,
+};
+
+/// A new event's delivery to `webhook`: pending, due as the event arrived.
+pub fn created(event_key: EventKey, event: &NewEvent, webhook: &str) -> DeliveryRecord {
+    DeliveryRecord {
+        event: event_key,
+        event_id: event.id.clone(),
+        event_type: event.event_type.clone(),
+        webhook: webhook.to_owned(),
+        status: DeliveryStatus::Pending,
+        attempts: 0,
+        logged_attempts: 0,
+        replays: 0,
+        next_attempt_at_ms: Some(event.received_at_ms),
+        created_at_ms: event.received_at_ms,
+        updated_at_ms: event.received_at_ms,
+    }
+}
+
+/// A new delivery (`id`, just [`created`]) whose webhook's filters turned its
+/// event down at ingest: it is finished as `filtered` in the commit that creates
+/// it, never queued, and what the filters said is logged as its one attempt,
+/// the attempt this answers, as a filtered attempt would be. The backend logs it
+/// under `delivery.logged_attempts` and indexes the delivery as finished at
+/// `delivery.updated_at_ms`, as for any outcome.
+pub fn filter_out(
+    delivery: &mut DeliveryRecord,
+    id: DeliveryId,
+    filtered: &FilteredOut,
+) -> AttemptRecord {
+    delivery.status = DeliveryStatus::Filtered;
+    delivery.next_attempt_at_ms = None;
+    delivery.logged_attempts = 1;
+    AttemptRecord {
+        delivery: id,
+        webhook: delivery.webhook.clone(),
+        event_id: delivery.event_id.clone(),
+        event_type: delivery.event_type.clone(),
+        number: 1,
+        replay: 0,
+        url: filtered.url.clone(),
+        request_headers: Vec::new(),
+        status_code: None,
+        response_headers: Vec::new(),
+        response_body: Vec::new(),
+        error: None,
+        duration_ms: filtered.duration_ms,
+        at_ms: delivery.updated_at_ms,
+        plugins: filtered.notes.clone(),
+    }
+}
 
 /// What recording an outcome asks the backend to write, beside the delivery and
 /// health records it changed in place.

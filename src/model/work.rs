@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 #[cfg(doc)]
 use super::OnGone;
-use super::{AttemptRecord, DeliveryId, DeliveryRecord, DisableAfter, TraceContext};
+use super::{AttemptRecord, DeliveryId, DeliveryRecord, DisableAfter, PluginNote, TraceContext};
 
-/// An event to store, with the webhooks it is to be delivered to.
+/// An event to store, with the webhooks it is routed to.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
     pub sender: Arc<str>,
@@ -15,9 +15,24 @@ pub struct NewEvent {
     pub event_type: String,
     pub received_at_ms: u64,
     pub payload: Vec<u8>,
+    /// Each gets a delivery, due now.
     pub webhooks: Vec<Arc<str>>,
+    /// Each gets a delivery that is finished before it is ever queued:
+    /// [`super::settle::filter_out`].
+    pub filtered_out: Vec<FilteredOut>,
     /// The trace its attempts continue: the sender's, or ingest's span's.
     pub trace: Option<TraceContext>,
+}
+
+/// A webhook whose filters turned an event down as it arrived, and what they said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilteredOut {
+    pub webhook: Arc<str>,
+    /// The webhook's URL, for the attempt log, as a filtered attempt logs it.
+    pub url: String,
+    pub notes: Vec<PluginNote>,
+    /// How long the filters took.
+    pub duration_ms: u64,
 }
 
 /// What became of one [`NewEvent`].

@@ -13,6 +13,7 @@
 //! runtime's plugin threads, in this webhook's turn (see `pool`).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
@@ -55,6 +56,16 @@ pub enum BeforeSend {
     Deliver(Event),
     Filtered { plugin: String, reason: String },
     Failed(PluginFailure),
+}
+
+/// An event the chain's leading filters turned down: [`Chain::screen`].
+#[derive(Debug)]
+pub struct TurnedDown {
+    /// Its index among the events screened.
+    pub index: usize,
+    /// What each filter called said.
+    pub notes: Vec<PluginNote>,
+    pub took: Duration,
 }
 
 /// How the classifiers judged an attempt.
@@ -140,6 +151,70 @@ impl Chain {
 
     pub fn plugins(&self) -> &[Plugin] {
         &self.plugins
+    }
+
+    /// Whether the chain begins with a filter: one that sees the event as the
+    /// sender sent it, and so can run as it arrives ([`Chain::screen`]).
+    pub fn screens(&self) -> bool {
+        self.plugins.first().is_some_and(|p| p.hooks().filter)
+    }
+
+    /// Runs, on the plugin threads and in this webhook's turn, the filters that
+    /// come before any transform over each of `events`, and answers, for each
+    /// event one of them turned down, its index and the notes of the calls made.
+    ///
+    /// The job is queued at once (before the future is polled), so that one
+    /// request can screen an event for several webhooks on several threads.
+    ///
+    /// Screening only ever decides "filtered". An event the filters keep, or one
+    /// a call failed on, is delivered as ever: the lane runs the whole chain,
+    /// those filters included, and applies the webhook's failure policy. Plugins
+    /// are deterministic (see `determinism`), so a filter that kept an event at
+    /// ingest keeps it again, under the same config.
+    pub fn screen(
+        self: &Arc<Self>,
+        events: Vec<(usize, Event)>,
+    ) -> impl Future<Output = Vec<TurnedDown>> + use<> {
+        let chain = self.clone();
+        let span = tracing::Span::current();
+        let calls = move || {
+            let _entered = span.enter();
+            (events.into_iter())
+                .filter_map(|(index, event)| {
+                    let started = Instant::now();
+                    let notes = chain.turned_down(&event)?;
+                    let took = started.elapsed();
+                    Some(TurnedDown { index, notes, took })
+                })
+                .collect()
+        };
+        (self.pool).run(&self.webhook, self.observer.clone(), calls)
+    }
+
+    /// The notes of the leading filters' calls, if one of them dropped `event`.
+    fn turned_down(&self, event: &Event) -> Option<Vec<PluginNote>> {
+        let mut notes = Vec::new();
+        for plugin in &self.plugins {
+            let hooks = plugin.hooks();
+            if hooks.filter {
+                match plugin.filter(event)? {
+                    Ok(kept) if kept.value => notes.push(note(plugin, "filter", "kept")),
+                    Ok(_) => {
+                        notes.push(note(plugin, "filter", "dropped"));
+                        return Some(notes);
+                    }
+                    Err(error) => {
+                        tracing::debug!(webhook = &*self.webhook, plugin = plugin.name(), %error,
+                            "a filter failed at ingest; the lane runs it again");
+                        return None;
+                    }
+                }
+            }
+            if hooks.transform {
+                return None;
+            }
+        }
+        None
     }
 
     /// Runs the filters and transforms over `event`, in order.

@@ -21,8 +21,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::{
-    AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, DisableAfter, Due, Ingested,
-    ManualClock, NewEvent, Next, Outcome, Replayed, TraceContext, WebhookStatus,
+    AttemptRecord, DeliveryId, DeliveryRecord, DeliveryStatus, DisableAfter, Due, FilteredOut,
+    Ingested, ManualClock, NewEvent, Next, Outcome, PluginNote, Replayed, TraceContext,
+    WebhookStatus,
 };
 use crate::store::{Changed, DeliveryQuery, Feed, Leased, Purge, Store, StoreError};
 
@@ -45,6 +46,7 @@ macro_rules! store_conformance {
         $crate::store_conformance!(@checks $open;
             ingest_stores_events_with_one_due_delivery_per_webhook,
             a_duplicate_within_the_window_stores_nothing,
+            a_delivery_filtered_out_at_ingest_is_stored_finished,
             a_claim_is_a_lease_that_keeps_other_claims_out,
             a_claim_takes_only_due_work_and_says_when_more_is_due,
             a_success_finishes_the_delivery_and_logs_the_attempt,
@@ -81,6 +83,7 @@ fn event(clock: &ManualClock, id: &str, event_type: &str, webhooks: &[&str]) -> 
         received_at_ms: clock.now_ms(),
         payload: format!(r#"{{"id":"{id}"}}"#).into_bytes(),
         webhooks: webhooks.iter().map(|w| Arc::from(*w)).collect(),
+        filtered_out: Vec::new(),
         trace: None,
     }
 }
@@ -255,6 +258,66 @@ pub async fn a_duplicate_within_the_window_stores_nothing(store: &Store, clock: 
     );
     let renewed = store.event_by_sender_id("s", "e").await.unwrap().unwrap();
     assert_eq!(renewed.received_at_ms, renewed_at);
+}
+
+pub async fn a_delivery_filtered_out_at_ingest_is_stored_finished(
+    store: &Store,
+    clock: &ManualClock,
+) {
+    let mut feed = store.subscribe();
+    let notes = vec![PluginNote {
+        plugin: "event_filter".into(),
+        hook: "filter".into(),
+        result: "dropped".into(),
+    }];
+    let mut new = event(clock, "a", "t", &["w"]);
+    new.filtered_out.push(FilteredOut {
+        webhook: "v".into(),
+        url: "http://v.test/".into(),
+        notes: notes.clone(),
+        duration_ms: 2,
+    });
+    assert_eq!(ingest(store, vec![new]).await, [Ingested::New]);
+
+    assert_eq!((store.pending_count("w"), store.pending_count("v")), (1, 0));
+    assert_eq!(
+        next_change(&mut feed).await.due,
+        [Arc::from("w")],
+        "v gained no work"
+    );
+    assert!(
+        claim(store, clock, "v", 10).await.is_empty(),
+        "never queued"
+    );
+    let deliveries = store.deliveries_of("s", "a").await.unwrap();
+    let (id, filtered) = (deliveries.iter())
+        .find(|(_, d)| d.webhook == "v")
+        .unwrap_or_else(|| panic!("no delivery to v: {deliveries:?}"));
+    let id = *id;
+    assert_eq!(filtered.status, DeliveryStatus::Filtered);
+    assert_eq!((filtered.attempts, filtered.logged_attempts), (0, 1));
+    assert_eq!(filtered.next_attempt_at_ms, None);
+    let attempts = store.attempts(id).await.unwrap();
+    assert_eq!(attempts.len(), 1, "what the filters said is its attempt");
+    assert_eq!((attempts[0].number, attempts[0].status_code), (1, None));
+    assert_eq!(
+        (attempts[0].plugins.clone(), attempts[0].url.as_str()),
+        (notes, "http://v.test/")
+    );
+
+    // Finished like any filtered delivery: retention takes it.
+    clock.advance(Duration::from_secs(1));
+    let purged = store
+        .purge(Purge {
+            succeeded_before_ms: clock.now_ms(),
+            failed_before_ms: 0,
+            events_before_ms: 0,
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    assert_eq!(purged.deliveries, 1);
+    assert_eq!(store.delivery(id).await.unwrap(), None);
 }
 
 pub async fn a_claim_is_a_lease_that_keeps_other_claims_out(store: &Store, clock: &ManualClock) {

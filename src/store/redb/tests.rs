@@ -28,6 +28,7 @@ fn event(id: &str, received_at_ms: u64) -> NewEvent {
         received_at_ms,
         payload: b"{}".to_vec(),
         webhooks: vec!["w".into()],
+        filtered_out: Vec::new(),
         trace: None,
     }
 }

@@ -61,8 +61,11 @@ pub(super) struct EventRows {
     received_at_ms: u64,
     key: EventKey,
     record: Vec<u8>,
-    /// Per webhook: its delivery's id and encoded record.
+    /// Per webhook: its delivery's id and encoded record, due now.
     deliveries: Vec<(Arc<str>, DeliveryId, Vec<u8>)>,
+    /// Deliveries filtered out at ingest: id, encoded record and encoded attempt,
+    /// finished as the event arrived.
+    filtered_out: Vec<(DeliveryId, Vec<u8>, Vec<u8>)>,
     /// The encoded [`TraceContext`], if it has one.
     trace: Option<Vec<u8>>,
 }
@@ -72,12 +75,20 @@ impl EventRows {
         let key = EventKey::at(event.received_at_ms);
         let deliveries = (event.webhooks.iter())
             .map(|webhook| {
-                let delivery = first_delivery(key, &event, webhook);
+                let delivery = settle::created(key, &event, webhook);
                 Ok((
                     webhook.clone(),
                     DeliveryId::at(event.received_at_ms),
                     schema::encode(&delivery)?,
                 ))
+            })
+            .collect::<Result<_, Error>>()?;
+        let filtered_out = (event.filtered_out.iter())
+            .map(|filtered| {
+                let id = DeliveryId::at(event.received_at_ms);
+                let mut delivery = settle::created(key, &event, &filtered.webhook);
+                let attempt = settle::filter_out(&mut delivery, id, filtered);
+                Ok((id, schema::encode(&delivery)?, schema::encode(&attempt)?))
             })
             .collect::<Result<_, Error>>()?;
         let record = EventRecord {
@@ -95,24 +106,8 @@ impl EventRows {
             received_at_ms: event.received_at_ms,
             key,
             deliveries,
+            filtered_out,
         })
-    }
-}
-
-/// A new event's delivery to `webhook`: pending, due as the event arrives.
-fn first_delivery(event_key: EventKey, event: &NewEvent, webhook: &str) -> DeliveryRecord {
-    DeliveryRecord {
-        event: event_key,
-        event_id: event.id.clone(),
-        event_type: event.event_type.clone(),
-        webhook: webhook.to_owned(),
-        status: DeliveryStatus::Pending,
-        attempts: 0,
-        logged_attempts: 0,
-        replays: 0,
-        next_attempt_at_ms: Some(event.received_at_ms),
-        created_at_ms: event.received_at_ms,
-        updated_at_ms: event.received_at_ms,
     }
 }
 
@@ -397,7 +392,8 @@ impl<'txn> Tables<'txn> {
         }
     }
 
-    /// Stores one event with its dedupe key and a due delivery per webhook (invariant 3).
+    /// Stores one event with its dedupe key and a delivery per webhook (invariant 3):
+    /// due, or filtered out.
     fn ingest(&mut self, event: EventRows, window_ms: u64, now: u64) -> Result<Ingested, Error> {
         let dedupe_key = (&*event.sender, event.id.as_str());
         // One descent of the tree for the key, not a lookup and then an insert: on
@@ -415,6 +411,17 @@ impl<'txn> Tables<'txn> {
         for (webhook, id, record) in &event.deliveries {
             self.deliveries.insert(id.0, record.as_slice())?;
             self.queue(webhook, due_at, *id)?;
+            self.event_deliveries.insert((event.key.0, id.0), ())?;
+        }
+        // Finished as they are created (invariant 4: a `FINISHED` entry, no `DUE`
+        // one), as `settle::filter_out` rules.
+        let filtered = schema::status_code(DeliveryStatus::Filtered);
+        for (id, record, attempt) in &event.filtered_out {
+            self.deliveries.insert(id.0, record.as_slice())?;
+            self.attempts.insert((id.0, 1), attempt.as_slice())?;
+            if let Some(code) = filtered {
+                self.finished.insert((code, due_at, id.0), ())?;
+            }
             self.event_deliveries.insert((event.key.0, id.0), ())?;
         }
         self.events.insert(event.key.0, event.record.as_slice())?;
