@@ -52,7 +52,7 @@ use schema::{
     ATTEMPTS, CURSORS, DEDUPE, DELIVERIES, DUE, EVENT_DELIVERIES, EVENT_TRACES, EVENTS, FINISHED,
     HEALTH, META, SCHEMA_VERSION,
 };
-use writer::{Command, Done, EventRows, Op};
+use writer::{Command, EventRows, Tables};
 
 /// The data file's name inside `data_dir`.
 pub const FILE_NAME: &str = "switchyard.redb";
@@ -129,14 +129,27 @@ impl RedbStore {
         std::fs::metadata(self.0.db.path()).map(|m| m.len()).ok()
     }
 
-    async fn submit(&self, op: Op) -> Result<Done, StoreError> {
-        let (reply, answer) = oneshot::channel();
+    /// Runs `work` on the writer thread, in the next batch's transaction, given
+    /// the batch's time; its result once that transaction is durable.
+    async fn submit<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Tables<'_>, u64) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (command, answer) = Command::write(work);
+        self.send(command, answer).await
+    }
+
+    async fn send<T>(
+        &self,
+        command: Command,
+        answer: oneshot::Receiver<Result<T, Error>>,
+    ) -> Result<T, StoreError> {
         (self.0.writes)
-            .send(Command { op, reply })
+            .send(command)
             .await
             .map_err(|_| StoreError::Closed)?;
-        let done = answer.await.map_err(|_| StoreError::Closed)?;
-        done.map_err(StoreError::from)
+        let result = answer.await.map_err(|_| StoreError::Closed)?;
+        result.map_err(StoreError::from)
     }
 
     /// Runs `read` on a snapshot, on the blocking pool: redb reads are
@@ -153,11 +166,6 @@ impl RedbStore {
     }
 }
 
-/// The writer answered with a reply of another operation: a bug, said as one.
-fn out_of_kind() -> StoreError {
-    StoreError::Corrupt("the store's writer answered out of kind".into())
-}
-
 #[async_trait]
 impl Queue for RedbStore {
     async fn ingest(
@@ -168,14 +176,8 @@ impl Queue for RedbStore {
         let events = (events.into_iter())
             .map(EventRows::build)
             .collect::<Result<_, _>>()?;
-        let op = Op::Ingest {
-            events,
-            dedupe_window_ms,
-        };
-        match self.submit(op).await? {
-            Done::Ingested(results) => Ok(results),
-            _ => Err(out_of_kind()),
-        }
+        self.submit(move |tables, now| tables.ingest_all(events, dedupe_window_ms, now))
+            .await
     }
 
     async fn claim(
@@ -213,19 +215,14 @@ impl Queue for RedbStore {
     }
 
     async fn record(&self, outcome: Arc<Outcome>) -> Result<Option<Disabled>, StoreError> {
-        match self.submit(Op::Record(outcome)).await? {
-            Done::Recorded(disabled) => Ok(disabled),
-            _ => Err(out_of_kind()),
-        }
+        self.submit(move |tables, _| tables.record(&outcome)).await
     }
 
     async fn unqueue(&self, webhook: &str, due: Due) -> Result<(), StoreError> {
-        let op = Op::Unqueue {
-            webhook: webhook.to_owned(),
-            at_ms: due.at_ms,
-            delivery: due.delivery,
-        };
-        self.submit(op).await.map(drop)
+        let webhook = webhook.to_owned();
+        self.submit(move |tables, _| tables.unqueue(&webhook, due.at_ms, due.delivery))
+            .await
+            .map(drop)
     }
 }
 
@@ -315,36 +312,30 @@ impl Inspect for RedbStore {
 #[async_trait]
 impl Maintain for RedbStore {
     async fn set_status(&self, webhook: &str, status: WebhookStatus) -> Result<(), StoreError> {
-        let op = Op::SetStatus {
-            webhook: webhook.to_owned(),
-            status,
-        };
-        self.submit(op).await.map(drop)
+        let webhook = webhook.to_owned();
+        self.submit(move |tables, _| tables.set_status(&webhook, status))
+            .await
     }
 
     async fn replay(&self, ids: Vec<DeliveryId>) -> Result<Vec<Replayed>, StoreError> {
-        match self.submit(Op::Replay(ids)).await? {
-            Done::Replayed(replayed) => Ok(replayed),
-            _ => Err(out_of_kind()),
-        }
+        self.submit(move |tables, now| tables.replay_all(ids, now))
+            .await
     }
 
     async fn purge(&self, purge: Purge) -> Result<Purged, StoreError> {
-        match self.submit(Op::Purge(purge)).await? {
-            Done::Purged(purged) => Ok(purged),
-            _ => Err(out_of_kind()),
-        }
+        self.submit(move |tables, _| tables.purge(&purge)).await
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
-        self.submit(Op::Flush).await.map(drop)
+        self.submit(|_, _| Ok(())).await
     }
 
     /// Commits what is queued, stops the writer, and waits for it to let go of
     /// the file. Other handles can still read; the file is closed once every
     /// handle is dropped.
     async fn close(&self) -> Result<(), StoreError> {
-        let committed = self.submit(Op::Close).await;
+        let (command, answer) = Command::close();
+        let committed = self.send(command, answer).await;
         let writer = (self.0.writer.lock())
             .unwrap_or_else(|e| e.into_inner())
             .take();

@@ -39,6 +39,7 @@ struct Tally {
 }
 
 impl Tables<'_> {
+    /// Deletes one batch of what retention lets go, bounded by [`Purge::limit`].
     pub(super) fn purge(&mut self, purge: &Purge) -> Result<Purged, Error> {
         let mut purged = Tally::default();
         let cursor = self.cursors.get(EVENTS_CURSOR)?.map_or(0, |c| c.value());

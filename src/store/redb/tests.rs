@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use redb::{Database, ReadableDatabase, ReadableTableMetadata};
 
+use super::error::Error;
 use super::schema::EVENT_TRACES;
+use super::writer::Tables;
 use super::{FILE_NAME, RedbStore};
 use crate::metrics::Metrics;
 use crate::model::{
     AttemptRecord, Clock, DeliveryId, DeliveryRecord, Ingested, ManualClock, NewEvent, Next,
-    Outcome, Replayed, TraceContext,
+    Outcome, Replayed, TraceContext, WebhookStatus,
 };
 use crate::store::{Inspect, Maintain, Purge, Queue, StoreError};
 
@@ -307,4 +309,96 @@ async fn pending_counts_and_statuses_are_read_again_at_open() {
     let reopened = open(dir.path(), &clock);
     assert_eq!(counts(&reopened), [3, 1, 0]);
     assert_eq!(reopened.status("v"), crate::model::WebhookStatus::Paused);
+}
+
+/// A write, as a test hands it to the writer.
+type Work = Box<dyn FnOnce(&mut Tables<'_>, u64) -> Result<(), Error> + Send>;
+
+fn pause(webhook: &'static str) -> Work {
+    Box::new(move |tables, _| tables.set_status(webhook, WebhookStatus::Paused))
+}
+
+/// Runs `writes` in one batch: the writer is held inside a transaction until
+/// all of them are queued behind it, and then takes them together. Their
+/// answers, in order.
+async fn in_one_batch(store: &RedbStore, writes: Vec<Work>) -> Vec<Result<(), StoreError>> {
+    let (started, holding) = tokio::sync::oneshot::channel();
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let held = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let hold = move |_: &mut Tables<'_>, _| {
+                let _ = started.send(());
+                let _ = gate.recv();
+                Ok(())
+            };
+            store.submit(hold).await
+        })
+    };
+    holding.await.unwrap();
+    let count = writes.len();
+    let answers: Vec<_> = (writes.into_iter())
+        .map(|work| {
+            let store = store.clone();
+            tokio::spawn(async move { store.submit(work).await })
+        })
+        .collect();
+    let queue = &store.0.writes;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while queue.max_capacity() - queue.capacity() < count {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writes never queued"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    release.send(()).unwrap();
+    held.await.unwrap().unwrap();
+    let mut results = Vec::with_capacity(count);
+    for answer in answers {
+        results.push(answer.await.unwrap());
+    }
+    results
+}
+
+#[tokio::test]
+async fn a_write_that_fails_alone_leaves_the_rest_of_its_batch_to_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), &ManualClock::starting_now());
+    let unreadable: Work = Box::new(|_, _| Err(Error::Corrupt("unreadable".into())));
+    let answers = in_one_batch(&store, vec![pause("a"), unreadable, pause("b")]).await;
+    assert!(
+        matches!(answers[..], [Ok(()), Err(StoreError::Corrupt(_)), Ok(())]),
+        "{answers:?}"
+    );
+    for webhook in ["a", "b"] {
+        assert_eq!(store.status(webhook), WebhookStatus::Paused);
+        let health = store.health(webhook).await.unwrap();
+        assert_eq!(health.map(|h| h.status), Some(WebhookStatus::Paused));
+    }
+}
+
+#[tokio::test]
+async fn a_write_that_aborts_fails_its_whole_batch_and_none_of_it_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), &ManualClock::starting_now());
+    // What a storage error that stopped a write half-way leaves.
+    let poisoned: Work =
+        Box::new(|_, _| Err(Error::Redb(Arc::new(redb::Error::TransactionPoisoned))));
+    let answers = in_one_batch(&store, vec![pause("a"), poisoned, pause("b")]).await;
+    assert!(
+        answers
+            .iter()
+            .all(|a| matches!(a, Err(StoreError::Backend(_)))),
+        "{answers:?}"
+    );
+    for webhook in ["a", "b"] {
+        assert_eq!(store.status(webhook), WebhookStatus::Active);
+        assert!(store.health(webhook).await.unwrap().is_none());
+    }
+
+    // Not an I/O error: the next batch commits, with no reopening.
+    store.set_status("a", WebhookStatus::Paused).await.unwrap();
+    assert_eq!(store.status("a"), WebhookStatus::Paused);
+    assert!(store.is_writable());
 }

@@ -8,6 +8,12 @@
 //! caller. Under load the batches grow by themselves; at idle a lone request
 //! commits at once, with no timer to wait for.
 //!
+//! A write is a closure over the open [`Tables`], boxed with the channel its
+//! result goes back on ([`Command::write`]): one queue carries every kind of
+//! write, and each caller still gets its own operation's result type, with no
+//! reply shared by every kind for it to match. A result waits beside the batch
+//! until the commit is durable.
+//!
 //! The thread does as little as it can: an event's rows are built and encoded
 //! by the task that stores it ([`EventRows`]), and only inserted here.
 //!
@@ -48,7 +54,6 @@ use super::schema::{
     FINISHED, HEALTH, META,
 };
 use crate::model::Clock;
-use crate::store::{Purge, Purged};
 
 /// How many commands one transaction takes at most, to bound its latency.
 const MAX_BATCH: usize = 1024;
@@ -111,43 +116,99 @@ impl EventRows {
     }
 }
 
-pub(super) enum Op {
-    Ingest {
-        events: Vec<EventRows>,
-        dedupe_window_ms: u64,
-    },
-    Record(Arc<Outcome>),
-    SetStatus {
-        webhook: String,
-        status: WebhookStatus,
-    },
-    /// Removes a due entry that points at no pending delivery.
-    Unqueue {
-        webhook: String,
-        at_ms: u64,
-        delivery: DeliveryId,
-    },
-    /// Queues finished deliveries again, for a fresh round of attempts.
-    Replay(Vec<DeliveryId>),
-    /// Deletes one batch of what retention lets go.
-    Purge(Purge),
-    Flush,
-    /// Commit what is queued, then stop: later writes fail with `Closed`.
-    Close,
-}
-
-pub(super) enum Done {
-    Ingested(Vec<Ingested>),
-    /// What recording an outcome did to its webhook: `Some` if it disabled it.
-    Recorded(Option<Disabled>),
-    Replayed(Vec<Replayed>),
-    Purged(Purged),
-    Unit,
-}
-
+/// A write sent to the writer thread: what to run in a batch's transaction, and
+/// whether the writer stops after that batch.
 pub(super) struct Command {
-    pub op: Op,
-    pub reply: oneshot::Sender<Result<Done, Error>>,
+    write: Box<dyn Write>,
+    /// Commit what is queued, then stop: later writes fail with `Closed`.
+    closes: bool,
+}
+
+impl Command {
+    /// `work`, run in the next batch's transaction with the batch's time. Its
+    /// result arrives on the receiver once that transaction is durable, or the
+    /// error that kept the transaction from committing arrives instead.
+    pub fn write<T, F>(work: F) -> (Self, oneshot::Receiver<Result<T, Error>>)
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tables<'_>, u64) -> Result<T, Error> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let write = Box::new(Queued { work, reply });
+        let command = Self {
+            write,
+            closes: false,
+        };
+        (command, answer)
+    }
+
+    /// Commits what is queued and stops the writer; answered once that commit is durable.
+    pub fn close() -> (Self, oneshot::Receiver<Result<(), Error>>) {
+        let (mut command, answer) = Self::write(|_, _| Ok(()));
+        command.closes = true;
+        (command, answer)
+    }
+}
+
+/// A write waiting for its batch, its result type erased so that one queue
+/// carries every kind, while its caller still waits for its own type.
+trait Write: Send {
+    /// Runs the write in the batch's transaction; its answer waits for the commit.
+    fn apply(self: Box<Self>, tables: &mut Tables<'_>, now: u64) -> Box<dyn Answer>;
+    /// Answers `error` without running the write: its batch failed before it
+    /// ran, or the data file is being reopened.
+    fn refuse(self: Box<Self>, error: Error);
+}
+
+/// An applied write's result, held until its batch's commit is durable.
+trait Answer: Send {
+    /// The write's error, if it is one that aborts the whole batch.
+    fn aborts(&self) -> Option<&Error>;
+    /// Sends the result to the caller; `failed`, the batch's error, instead if
+    /// the batch did not commit.
+    fn send(self: Box<Self>, failed: Option<&Error>);
+}
+
+struct Queued<F, T> {
+    work: F,
+    reply: oneshot::Sender<Result<T, Error>>,
+}
+
+impl<F, T> Write for Queued<F, T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Tables<'_>, u64) -> Result<T, Error> + Send,
+{
+    fn apply(self: Box<Self>, tables: &mut Tables<'_>, now: u64) -> Box<dyn Answer> {
+        let Self { work, reply } = *self;
+        let result = work(tables, now);
+        Box::new(Applied { result, reply })
+    }
+
+    fn refuse(self: Box<Self>, error: Error) {
+        // The caller may have gone away (a client hung up).
+        let _ = self.reply.send(Err(error));
+    }
+}
+
+struct Applied<T> {
+    result: Result<T, Error>,
+    reply: oneshot::Sender<Result<T, Error>>,
+}
+
+impl<T: Send> Answer for Applied<T> {
+    fn aborts(&self) -> Option<&Error> {
+        self.result.as_ref().err().filter(|e| e.aborts_batch())
+    }
+
+    fn send(self: Box<Self>, failed: Option<&Error>) {
+        let result = match failed {
+            Some(e) => Err(e.clone()),
+            None => self.result,
+        };
+        // The caller may have gone away (a client hung up); a committed write stands.
+        let _ = self.reply.send(result);
+    }
 }
 
 pub(super) fn spawn(
@@ -178,7 +239,7 @@ fn run(
         {
             batch.push(next);
         }
-        let closing = batch.iter().any(|c| matches!(c.op, Op::Close));
+        let closing = batch.iter().any(|c| c.closes);
         let (size, started) = (batch.len(), Instant::now());
         let failed = commit(db, &mut batch, mirror, clock.now_ms());
         metrics.committed(size, started.elapsed());
@@ -197,16 +258,13 @@ fn run(
 fn commit(db: &Handle, batch: &mut Vec<Command>, mirror: &Mirror, now: u64) -> Option<Error> {
     let size = batch.len();
     let started = Instant::now();
-    let (ops, replies): (Vec<Op>, Vec<_>) = batch.drain(..).map(|c| (c.op, c.reply)).unzip();
-    let applied = db
-        .get()
-        .and_then(|current| apply_all(&current, ops, mirror, now));
-    let failed = match applied {
-        Ok(results) => {
-            for (reply, result) in replies.into_iter().zip(results) {
-                // The caller may have gone away (a client hung up); the write stands.
-                let _ = reply.send(result);
-            }
+    let mut writes = batch.drain(..).map(|c| c.write);
+    let mut answers = Vec::with_capacity(size);
+    let committed =
+        (db.get()).and_then(|current| apply_all(&current, &mut writes, &mut answers, mirror, now));
+    let failed = match committed {
+        Ok(()) => {
+            answers.into_iter().for_each(|answer| answer.send(None));
             None
         }
         Err(e) => {
@@ -215,9 +273,9 @@ fn commit(db: &Handle, batch: &mut Vec<Command>, mirror: &Mirror, now: u64) -> O
                 // Before anyone hears of the failure, so no one reads "writable" after it.
                 db.failed();
             }
-            for reply in replies {
-                let _ = reply.send(Err(e.clone()));
-            }
+            // Those applied and those the failure left unapplied alike.
+            answers.into_iter().for_each(|answer| answer.send(Some(&e)));
+            writes.for_each(|write| write.refuse(e.clone()));
             Some(e)
         }
     };
@@ -254,8 +312,8 @@ fn recover(
         let until = Instant::now() + backoff.next_delay();
         while Instant::now() < until {
             while let Ok(command) = rx.try_recv() {
-                let closing = matches!(command.op, Op::Close);
-                let _ = command.reply.send(Err(Error::Unavailable));
+                let closing = command.closes;
+                command.write.refuse(Error::Unavailable);
                 if closing {
                     return false;
                 }
@@ -292,31 +350,33 @@ fn reopen(handle: &Handle, mirror: &Mirror, clock: &Clock) -> Result<Database, E
 /// to prove that it takes commits again.
 const REOPENED_AT: &str = "reopened_at_ms";
 
+/// Applies `writes` in one transaction and commits it, each answer into
+/// `answers`; on an error that aborts the batch, the writes after the one that
+/// failed are left in `writes`.
 fn apply_all(
     db: &Database,
-    ops: Vec<Op>,
+    writes: &mut impl Iterator<Item = Box<dyn Write>>,
+    answers: &mut Vec<Box<dyn Answer>>,
     mirror: &Mirror,
     now: u64,
-) -> Result<Vec<Result<Done, Error>>, Error> {
+) -> Result<(), Error> {
     // redb's default durability is `Immediate`: `commit` returns once the data is fsync'd.
     let txn = db.begin_write()?;
-    let mut results = Vec::with_capacity(ops.len());
     let changes = {
         let mut tables = Tables::open(&txn)?;
-        for op in ops {
-            let result = tables.apply(op, now);
-            if let Err(e) = &result
-                && e.aborts_batch()
-            {
-                return Err(e.clone()); // dropping `txn` aborts it
+        for write in writes {
+            let answer = write.apply(&mut tables, now);
+            let aborts = answer.aborts().cloned();
+            answers.push(answer);
+            if let Some(e) = aborts {
+                return Err(e); // dropping `txn` aborts it
             }
-            results.push(result);
         }
         tables.changes
     };
     txn.commit()?;
     mirror.apply(changes);
-    Ok(results)
+    Ok(())
 }
 
 /// Every table, open in one write transaction.
@@ -354,42 +414,34 @@ impl<'txn> Tables<'txn> {
         })
     }
 
-    fn apply(&mut self, op: Op, now: u64) -> Result<Done, Error> {
-        match op {
-            Op::Ingest {
-                events,
-                dedupe_window_ms,
-            } => {
-                let results = (events.into_iter())
-                    .map(|event| self.ingest(event, dedupe_window_ms, now))
-                    .collect::<Result<_, _>>()?;
-                Ok(Done::Ingested(results))
-            }
-            Op::Record(outcome) => self.record(&outcome).map(Done::Recorded),
-            Op::SetStatus { webhook, status } => {
-                let mut health = self.health_of(&webhook)?;
-                health.set_status(status);
-                self.put_health(&webhook, &health)?;
-                self.changes.status(&webhook, status);
-                Ok(Done::Unit)
-            }
-            Op::Unqueue {
-                webhook,
-                at_ms,
-                delivery,
-            } => {
-                self.unqueue(&webhook, at_ms, delivery)?;
-                Ok(Done::Unit)
-            }
-            Op::Replay(ids) => {
-                let replayed = (ids.into_iter())
-                    .map(|id| self.replay(id, now))
-                    .collect::<Result<_, _>>()?;
-                Ok(Done::Replayed(replayed))
-            }
-            Op::Purge(purge) => self.purge(&purge).map(Done::Purged),
-            Op::Flush | Op::Close => Ok(Done::Unit),
-        }
+    /// Stores `events` in order ([`Tables::ingest`]).
+    pub(super) fn ingest_all(
+        &mut self,
+        events: Vec<EventRows>,
+        window_ms: u64,
+        now: u64,
+    ) -> Result<Vec<Ingested>, Error> {
+        (events.into_iter())
+            .map(|event| self.ingest(event, window_ms, now))
+            .collect()
+    }
+
+    /// Sets a webhook's status, keeping the rest of its health.
+    pub(super) fn set_status(&mut self, webhook: &str, status: WebhookStatus) -> Result<(), Error> {
+        let mut health = self.health_of(webhook)?;
+        health.set_status(status);
+        self.put_health(webhook, &health)?;
+        self.changes.status(webhook, status);
+        Ok(())
+    }
+
+    /// Queues finished deliveries again, each for a fresh round of attempts ([`Tables::replay`]).
+    pub(super) fn replay_all(
+        &mut self,
+        ids: Vec<DeliveryId>,
+        now: u64,
+    ) -> Result<Vec<Replayed>, Error> {
+        (ids.into_iter()).map(|id| self.replay(id, now)).collect()
     }
 
     /// Stores one event with its dedupe key and a delivery per webhook (invariant 3):
@@ -434,7 +486,7 @@ impl<'txn> Tables<'txn> {
     /// Records an attempt and moves its delivery on (invariants 1, 2, 4 and 5), as
     /// [`settle::settle`] rules: the delivery, its webhook's health and what
     /// follows (a due entry, a finished entry, the webhook disabled).
-    fn record(&mut self, outcome: &Outcome) -> Result<Option<Disabled>, Error> {
+    pub(super) fn record(&mut self, outcome: &Outcome) -> Result<Option<Disabled>, Error> {
         let id = outcome.delivery;
         let webhook = &*outcome.webhook;
         let mut health = self.health_of(webhook)?;
@@ -508,8 +560,14 @@ impl<'txn> Tables<'txn> {
         Ok(())
     }
 
-    /// Removes a delivery's `DUE` entry; whether there was one.
-    fn unqueue(&mut self, webhook: &str, at_ms: u64, id: DeliveryId) -> Result<bool, Error> {
+    /// Removes a delivery's `DUE` entry; whether there was one. Also a write of
+    /// its own: for a due entry that points at no pending delivery.
+    pub(super) fn unqueue(
+        &mut self,
+        webhook: &str,
+        at_ms: u64,
+        id: DeliveryId,
+    ) -> Result<bool, Error> {
         let removed = self.due.remove((webhook, at_ms, id.0))?.is_some();
         if removed {
             self.changes.unqueued(webhook);
