@@ -60,6 +60,10 @@ impl Leases {
         let mut leases = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(held) = leases.get_mut(webhook) {
             held.remove(&delivery);
+            // A webhook with nothing leased keeps no entry: webhooks come and go.
+            if held.is_empty() {
+                leases.remove(webhook);
+            }
         }
     }
 }
