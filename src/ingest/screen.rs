@@ -17,20 +17,29 @@
 //! filtered, as one filtered by the lane does.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::config::Webhook;
 use crate::model::{FilteredOut, NewEvent, millis};
 use crate::plugin::{self, Chain};
 
 /// The webhooks whose chains begin with a filter, and those chains.
-#[derive(Default)]
-pub(super) struct Screens(Vec<Screen>);
+pub(super) struct Screens {
+    screens: Arc<[Screen]>,
+    /// The plugin threads' turn screening runs in: one for all of ingest, so
+    /// screening a request costs one hop to the plugin threads, not one per
+    /// webhook. Not a valid webhook id, so it is no webhook's turn.
+    turn: Arc<str>,
+}
 
 struct Screen {
     webhook: Arc<str>,
     url: String,
     chain: Arc<Chain>,
 }
+
+/// An event turned down (its index), and what becomes of its delivery.
+type TurnedDown = (usize, FilteredOut);
 
 impl Screens {
     pub fn new(chains: &[(Arc<Webhook>, Arc<Chain>)]) -> Self {
@@ -41,46 +50,68 @@ impl Screens {
                 url: webhook.url.to_string(),
                 chain: chain.clone(),
             });
-        Self(screens.collect())
+        Self {
+            screens: screens.collect(),
+            turn: Arc::from("ingest screening"),
+        }
     }
 
     /// Moves each webhook whose leading filters turn an event down from the
-    /// event's `webhooks` to its `filtered_out`. Every webhook's share runs at
-    /// once, on the plugin threads.
+    /// event's `webhooks` to its `filtered_out`, in one job on the plugin threads.
     pub async fn apply(&self, events: &mut [NewEvent]) {
-        let mut jobs = Vec::new();
-        for screen in &self.0 {
-            let routed: Vec<(usize, plugin::Event)> = (events.iter().enumerate())
-                .filter(|(_, event)| event.webhooks.contains(&screen.webhook))
-                .map(|(index, event)| (index, as_plugin_event(event, &screen.webhook)))
+        // Per event: the screens it is routed to, and the event as they see it.
+        let mut work: Vec<(usize, plugin::Event, Vec<usize>)> = Vec::new();
+        for (index, event) in events.iter().enumerate() {
+            let routed: Vec<usize> = (self.screens.iter().enumerate())
+                .filter(|(_, screen)| event.webhooks.contains(&screen.webhook))
+                .map(|(at, _)| at)
                 .collect();
             if !routed.is_empty() {
-                jobs.push((screen, screen.chain.screen(routed)));
+                work.push((index, as_plugin_event(event), routed));
             }
         }
-        for (screen, job) in jobs {
-            for turned_down in job.await {
-                let Some(event) = events.get_mut(turned_down.index) else {
-                    continue;
-                };
-                event.webhooks.retain(|webhook| *webhook != screen.webhook);
-                event.filtered_out.push(FilteredOut {
-                    webhook: screen.webhook.clone(),
-                    url: screen.url.clone(),
-                    notes: turned_down.notes,
-                    duration_ms: millis(turned_down.took),
-                });
+        let Some(&first) = work.first().and_then(|(_, _, routed)| routed.first()) else {
+            return;
+        };
+        let screens = self.screens.clone();
+        let calls = move || {
+            let mut turned_down: Vec<TurnedDown> = Vec::new();
+            for (index, mut event, routed) in work {
+                for at in routed {
+                    let screen = &screens[at];
+                    // One copy of the event serves every webhook: only its id differs.
+                    event.webhook_id.clear();
+                    event.webhook_id.push_str(&screen.webhook);
+                    let started = Instant::now();
+                    if let Some(notes) = screen.chain.turned_down(&event) {
+                        let out = FilteredOut {
+                            webhook: screen.webhook.clone(),
+                            url: screen.url.clone(),
+                            notes,
+                            duration_ms: millis(started.elapsed()),
+                        };
+                        turned_down.push((index, out));
+                    }
+                }
+            }
+            turned_down
+        };
+        let chain = &self.screens[first].chain;
+        for (index, out) in chain.offload_as(&self.turn, calls).await {
+            if let Some(event) = events.get_mut(index) {
+                event.webhooks.retain(|webhook| *webhook != out.webhook);
+                event.filtered_out.push(out);
             }
         }
     }
 }
 
-/// The event as a filter sees it, at ingest as at delivery.
-fn as_plugin_event(event: &NewEvent, webhook: &str) -> plugin::Event {
+/// The event as a filter sees it, at ingest as at delivery, but for `webhook-id`.
+fn as_plugin_event(event: &NewEvent) -> plugin::Event {
     plugin::Event {
         id: event.id.clone(),
         event_type: event.event_type.clone(),
-        webhook_id: webhook.to_owned(),
+        webhook_id: String::new(),
         sender: event.sender.to_string(),
         received_at_ms: event.received_at_ms,
         headers: Vec::new(),

@@ -13,7 +13,6 @@
 //! runtime's plugin threads, in this webhook's turn (see `pool`).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
@@ -56,16 +55,6 @@ pub enum BeforeSend {
     Deliver(Event),
     Filtered { plugin: String, reason: String },
     Failed(PluginFailure),
-}
-
-/// An event the chain's leading filters turned down: [`Chain::screen`].
-#[derive(Debug)]
-pub struct TurnedDown {
-    /// Its index among the events screened.
-    pub index: usize,
-    /// What each filter called said.
-    pub notes: Vec<PluginNote>,
-    pub took: Duration,
 }
 
 /// How the classifiers judged an attempt.
@@ -133,12 +122,21 @@ impl Chain {
         &self,
         calls: impl FnOnce() -> R + Send + 'static,
     ) -> R {
+        self.offload_as(&self.webhook, calls).await
+    }
+
+    /// [`Chain::offload`], in the turn of `turn`: for calls made on behalf of
+    /// something else than this webhook's deliveries (ingest screening an event
+    /// for several webhooks at once).
+    pub async fn offload_as<R: Send + 'static>(
+        &self,
+        turn: &Arc<str>,
+        calls: impl FnOnce() -> R + Send + 'static,
+    ) -> R {
         // The plugin threads log in the caller's span (the attempt's), not outside any.
         let span = tracing::Span::current();
         let calls = move || span.in_scope(calls);
-        (self.pool)
-            .run(&self.webhook, self.observer.clone(), calls)
-            .await
+        (self.pool).run(turn, self.observer.clone(), calls).await
     }
 
     pub fn is_empty(&self) -> bool {
@@ -154,45 +152,21 @@ impl Chain {
     }
 
     /// Whether the chain begins with a filter: one that sees the event as the
-    /// sender sent it, and so can run as it arrives ([`Chain::screen`]).
+    /// sender sent it, and so can run as it arrives ([`Chain::turned_down`]).
     pub fn screens(&self) -> bool {
         self.plugins.first().is_some_and(|p| p.hooks().filter)
     }
 
-    /// Runs, on the plugin threads and in this webhook's turn, the filters that
-    /// come before any transform over each of `events`, and answers, for each
-    /// event one of them turned down, its index and the notes of the calls made.
+    /// Runs the filters that come before any transform over `event`; the notes of
+    /// the calls made if one of them dropped it. Synchronous: run it on the
+    /// plugin threads ([`Chain::offload_as`]).
     ///
-    /// The job is queued at once (before the future is polled), so that one
-    /// request can screen an event for several webhooks on several threads.
-    ///
-    /// Screening only ever decides "filtered". An event the filters keep, or one
-    /// a call failed on, is delivered as ever: the lane runs the whole chain,
-    /// those filters included, and applies the webhook's failure policy. Plugins
-    /// are deterministic (see `determinism`), so a filter that kept an event at
-    /// ingest keeps it again, under the same config.
-    pub fn screen(
-        self: &Arc<Self>,
-        events: Vec<(usize, Event)>,
-    ) -> impl Future<Output = Vec<TurnedDown>> + use<> {
-        let chain = self.clone();
-        let span = tracing::Span::current();
-        let calls = move || {
-            let _entered = span.enter();
-            (events.into_iter())
-                .filter_map(|(index, event)| {
-                    let started = Instant::now();
-                    let notes = chain.turned_down(&event)?;
-                    let took = started.elapsed();
-                    Some(TurnedDown { index, notes, took })
-                })
-                .collect()
-        };
-        (self.pool).run(&self.webhook, self.observer.clone(), calls)
-    }
-
-    /// The notes of the leading filters' calls, if one of them dropped `event`.
-    fn turned_down(&self, event: &Event) -> Option<Vec<PluginNote>> {
+    /// Only ever decides "filtered". An event these filters keep, or one a call
+    /// failed on, is the lane's, which runs the whole chain, these filters
+    /// included, and applies the webhook's failure policy. Plugins are
+    /// deterministic (see `determinism`), so what a filter kept here it keeps
+    /// again there, under the same config.
+    pub fn turned_down(&self, event: &Event) -> Option<Vec<PluginNote>> {
         let mut notes = Vec::new();
         for plugin in &self.plugins {
             let hooks = plugin.hooks();

@@ -45,7 +45,7 @@ pub use bindings::types::{
     Attempt, Event, Outcome, Replacement, Response, Transformed, TransportError,
     TransportErrorKind, Verdict,
 };
-pub use chain::{BeforeSend, Chain, Classified, OnPluginError, PluginFailure, TurnedDown};
+pub use chain::{BeforeSend, Chain, Classified, OnPluginError, PluginFailure};
 pub use runtime::{BACKSTOP, FUEL_PER_MS, MAX_MEMORY_BYTES, POOL_INSTANCES, Runtime};
 
 use host::{HostState, LogBudget};
