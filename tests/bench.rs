@@ -1,6 +1,6 @@
 //! The load harness in smoke mode, as CI runs it: `switchyard bench --smoke`
 //! runs every scenario for a second or two against the real binary, and its
-//! counts must be right. Speed is never asserted: a shared CI machine's figures
+//! counts must be right, the per-second timelines' too. Speed is never asserted: a shared CI machine's figures
 //! mean nothing; docs/performance.md has the real ones.
 
 use std::process::Command;
@@ -40,7 +40,9 @@ fn every_scenario_completes_with_the_right_counts() {
         .collect();
     assert_eq!(
         names,
-        ["ingest", "deliver", "plugins", "retry", "backlog", "batch"]
+        [
+            "ingest", "deliver", "plugins", "fanout", "retry", "backlog", "batch"
+        ]
     );
     let by_name = |name: &str| scenarios.iter().find(|s| s["name"] == name).unwrap();
     for scenario in scenarios {
@@ -81,4 +83,39 @@ fn every_scenario_completes_with_the_right_counts() {
     let backlog = by_name("backlog");
     assert_eq!(count(backlog, "delivered"), 2000);
     assert!(backlog["figures"]["first_delivery_ms"].as_f64().is_some());
+
+    // Every event to each of the hundred webhooks, once, read against the
+    // delivery ceiling.
+    let fanout = by_name("fanout");
+    let accepted = count(fanout, "accepted");
+    assert!(accepted > 0, "fanout accepted nothing");
+    assert_eq!(count(fanout, "delivered"), 100 * accepted);
+    assert_eq!(count(fanout, "fanned_out"), accepted);
+    assert!(count(fanout, "signatures_verified") > 0);
+    let ceiling = &report["delivery_ceiling"];
+    assert!(
+        ceiling["deliveries_per_s"].as_f64().unwrap() > 0.0,
+        "{ceiling}"
+    );
+    assert!(fanout["phases"][0]["vs_ceiling"].as_f64().is_some());
+
+    // Each phase with load has its timeline, second by second, and the
+    // seconds' requests add up to the phase's.
+    let phases = scenarios
+        .iter()
+        .flat_map(|s| s["phases"].as_array().unwrap());
+    for phase in phases.chain(report["ceilings"].as_array().unwrap()) {
+        let requests = phase["requests"].as_u64().unwrap();
+        let timeline = phase["timeline"].as_array();
+        let answered: u64 = (timeline.into_iter().flatten())
+            .map(|second| second["requests"].as_u64().unwrap())
+            .sum();
+        assert_eq!(answered, requests, "{}", phase["name"]);
+        for second in timeline.into_iter().flatten() {
+            let answered = second["requests"].as_u64().unwrap() > 0;
+            assert_eq!(second["ack"]["p99_ms"].is_f64(), answered, "{second}");
+        }
+    }
+    let delivering = &by_name("deliver")["phases"][0]["timeline"][0];
+    assert!(delivering["delivered"].as_u64().is_some(), "{delivering}");
 }

@@ -8,7 +8,9 @@
 //! have their own runtime with one worker per core, and compete with the
 //! harness for the same cores in the same way. It serves with the same hyper
 //! builder the router's ingest uses (`auto`, HTTP/1, `TCP_NODELAY`), and stops
-//! when its stdin closes, so it never outlives the harness.
+//! when its stdin closes, so it never outlives the harness. The delivery
+//! ceiling's bare server ([`super::delivery_ceiling`]) is the same server,
+//! answering 200 as the receiver does.
 
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader, Read};
@@ -41,7 +43,7 @@ pub fn serve() -> anyhow::Result<()> {
             .await
             .context("cannot bind a loopback port")?;
         say!("{READY}{}", listener.local_addr()?);
-        tokio::spawn(accept(listener));
+        tokio::spawn(serve_bare(listener, StatusCode::ACCEPTED, ANSWER));
         // The harness holds our stdin: when it closes it, or dies, we stop.
         tokio::task::spawn_blocking(|| {
             let _ = std::io::stdin().read_to_end(&mut Vec::new());
@@ -51,8 +53,11 @@ pub fn serve() -> anyhow::Result<()> {
     })
 }
 
-async fn accept(listener: TcpListener) {
+/// Serves `listener` until the task is dropped: reads each request's body and
+/// answers `status` with `answer`.
+pub async fn serve_bare(listener: TcpListener, status: StatusCode, answer: &'static str) {
     let builder = auto::Builder::new(TokioExecutor::new());
+    let service = hyper::service::service_fn(move |request| reply(request, status, answer));
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -60,7 +65,7 @@ async fn accept(listener: TcpListener) {
         };
         let _ = stream.set_nodelay(true);
         let connection = builder
-            .serve_connection(TokioIo::new(stream), hyper::service::service_fn(answer))
+            .serve_connection(TokioIo::new(stream), service)
             .into_owned();
         tokio::spawn(async move {
             let _ = connection.await;
@@ -68,12 +73,16 @@ async fn accept(listener: TcpListener) {
     }
 }
 
-async fn answer(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn reply(
+    request: Request<Incoming>,
+    status: StatusCode,
+    answer: &'static str,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let status = match request.into_body().collect().await {
-        Ok(_) => StatusCode::ACCEPTED,
+        Ok(_) => status,
         Err(_) => StatusCode::BAD_REQUEST,
     };
-    let mut response = Response::new(Full::new(Bytes::from_static(ANSWER.as_bytes())));
+    let mut response = Response::new(Full::new(Bytes::from_static(answer.as_bytes())));
     *response.status_mut() = status;
     Ok(response)
 }

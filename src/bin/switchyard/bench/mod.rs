@@ -1,8 +1,9 @@
 //! `switchyard bench`: the load harness of issue 5, and what each of its runs is
 //! made of.
 //!
-//! One run measures the machine's ceiling (a bare hyper server, [`ceiling`]),
-//! then runs each scenario ([`scenarios`]) against the real router, started from
+//! One run measures the machine's ceilings (a bare hyper server, [`ceiling`];
+//! a bare hyper client posting to one, [`delivery_ceiling`]), then runs each
+//! scenario ([`scenarios`]) against the real router, started from
 //! this very binary ([`process`]) on a config the harness writes ([`config`]),
 //! with HTTP load ([`load`]) and a receiver built in ([`receiver`]), and prints
 //! the figures ([`report`]). It lives in the router's own binary, not a tool of its
@@ -15,12 +16,14 @@
 
 mod ceiling;
 mod config;
+mod delivery_ceiling;
 mod load;
 mod process;
 mod receiver;
 mod report;
 mod scenarios;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -37,11 +40,18 @@ Scenarios (default: all, in this order):
   deliver  one webhook, the receiver answers 200 at once; 2,000 events/s for 20 s,
            10,000 events/s for 60 s, then 64 connections for 60 s
   plugins  ten webhooks, each with an event-type filter and a redact transform
+  fanout   every event to 100 webhooks, each its own receiver path, with at most
+           --max-in-flight deliveries outstanding (in whole events: 256 makes 3
+           events, 300 deliveries); deliveries/s against the delivery ceiling, a
+           bare hyper client with as many posts in flight to a bare server
   retry    the receiver fails half the first attempts with 500; each is retried once
   backlog  1,000,000 pending deliveries on disk; restart, time the first delivery and the drain
   batch    POST /v1/events/batch, 100 events per request
 
-Each scenario runs a router of its own, in a temporary directory removed afterwards.")]
+Each scenario runs a router of its own, in a temporary directory removed afterwards.
+With --json, each phase has a timeline: per second, the ack latency (p50, p99,
+max) of the requests answered in it, and for phases that deliver, the events
+accepted and deliveries received so far.")]
 pub struct BenchArgs {
     /// The scenarios to run.
     #[arg(value_enum)]
@@ -56,7 +66,9 @@ pub struct BenchArgs {
     /// Connections the load keeps open [default: 64; with --smoke 8].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096))]
     connections: Option<u64>,
-    /// Attempts each webhook may have open at once (its `max_in_flight`).
+    /// Attempts each webhook may have open at once (its `max_in_flight`); in
+    /// fanout, the deliveries outstanding, rounded up to whole events, and the
+    /// delivery ceiling's posts in flight.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=1024))]
     max_in_flight: u32,
     /// Pending deliveries in the backlog scenario [default: 1000000; with --smoke 2000].
@@ -72,6 +84,16 @@ pub struct BenchArgs {
     /// Internal: serve the bare ceiling server and nothing else.
     #[arg(long, hide = true)]
     ceiling_server: bool,
+    /// Internal: be the delivery ceiling's client, posting to this bare server,
+    /// and nothing else.
+    #[arg(long, hide = true)]
+    delivery_ceiling_client: Option<SocketAddr>,
+    /// Internal: the delivery ceiling's posts in flight.
+    #[arg(long, hide = true, default_value_t = 256)]
+    posts_in_flight: u32,
+    /// Internal: the size of the delivery ceiling's bodies.
+    #[arg(long, hide = true, default_value_t = 512)]
+    body_bytes: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
@@ -79,6 +101,7 @@ pub enum Scenario {
     Ingest,
     Deliver,
     Plugins,
+    Fanout,
     Retry,
     Backlog,
     Batch,
@@ -90,6 +113,7 @@ impl Scenario {
             Self::Ingest => "ingest",
             Self::Deliver => "deliver",
             Self::Plugins => "plugins",
+            Self::Fanout => "fanout",
             Self::Retry => "retry",
             Self::Backlog => "backlog",
             Self::Batch => "batch",
@@ -188,6 +212,10 @@ pub fn now_us() -> u64 {
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.ceiling_server {
         return ceiling::serve();
+    }
+    if let Some(addr) = args.delivery_ceiling_client {
+        let duration = args.duration.unwrap_or(Duration::from_secs(10));
+        return delivery_ceiling::post(addr, args.posts_in_flight, duration, args.body_bytes);
     }
     let settings = Settings::of(&args)?;
     let mut chosen = args.scenarios.clone();

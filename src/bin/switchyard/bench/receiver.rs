@@ -10,7 +10,16 @@
 //! the scenario allows, is seen. It verifies a sample of the Standard Webhooks
 //! signatures with the library's own [`standard_signature`], and, where the
 //! scenario asks, that each event reached the webhook for its type and was
-//! redacted on the way.
+//! redacted on the way, or (`fanout`) reached every webhook exactly once: one
+//! bit per webhook per event id, which catches what counting delivery ids
+//! cannot, an event sent twice to one webhook under two delivery ids and never
+//! to another.
+//!
+//! It also counts what tells how many requests the router had under way: the
+//! connections it opened, and the most it held open at once (its client pools
+//! them, and opens one per request it sends while none is idle). And it can hand
+//! credit back to the load ([`Receiver::give_credit`]), one permit per so many
+//! deliveries, so that a scenario's backlog stays bounded.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -29,6 +38,7 @@ use hyper_util::server::conn::auto;
 use serde::Deserialize;
 use switchyard::signing::standard_signature;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use super::load::histogram;
@@ -54,6 +64,9 @@ pub struct Checks {
     pub routed_by_type: bool,
     /// `data.email` arrives masked by the redact plugin.
     pub redacted: bool,
+    /// `Some(n)`: paths `/w0` to `/w{n-1}` are webhooks (at most 128), and each
+    /// gets every event once.
+    pub fanout: Option<u64>,
 }
 
 /// Counts so far. Each is exact.
@@ -73,7 +86,16 @@ pub struct Counts {
     /// Requests without a delivery id, or whose body is not the event.
     pub malformed: u64,
     pub misrouted: u64,
+    /// Deliveries of an event to a webhook that already had it, under another
+    /// delivery id (`fanout`).
+    pub repeated: u64,
     pub unredacted: u64,
+    /// Bytes of the bodies of the requests.
+    pub body_bytes: u64,
+    /// Connections accepted.
+    pub connections: u64,
+    /// The most connections open at once.
+    pub peak_connections: u64,
     /// When the first and the last delivery arrived, µs on the run's clock.
     pub first_at_us: Option<u64>,
     pub last_at_us: Option<u64>,
@@ -91,7 +113,19 @@ struct State {
     checks: Checks,
     key: Vec<u8>,
     sampled: AtomicU64,
+    connections: AtomicU64,
+    open: AtomicU64,
+    peak_open: AtomicU64,
     inner: Mutex<Inner>,
+}
+
+/// Permits given back to a load as deliveries arrive.
+struct Credit {
+    permits: Arc<Semaphore>,
+    /// One permit per this many deliveries...
+    per: u64,
+    /// ...counted from this many.
+    from: u64,
 }
 
 struct Inner {
@@ -101,6 +135,9 @@ struct Inner {
     first_attempts: u64,
     /// Send to delivery, µs, since the last [`Receiver::take_latency`].
     latency: Histogram<u64>,
+    /// `fanout`: by event id, one bit per webhook that got it.
+    fanned: HashMap<String, u128>,
+    credit: Option<Credit>,
 }
 
 /// A running receiver.
@@ -119,6 +156,7 @@ impl Drop for Receiver {
 /// The event as delivered, as far as the receiver reads it.
 #[derive(Deserialize)]
 struct Delivered {
+    id: String,
     #[serde(rename = "type")]
     kind: String,
     data: Data,
@@ -158,11 +196,16 @@ impl Receiver {
             checks,
             key: key.to_vec(),
             sampled: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            open: AtomicU64::new(0),
+            peak_open: AtomicU64::new(0),
             inner: Mutex::new(Inner {
                 counts: Counts::default(),
                 seen: HashMap::new(),
                 first_attempts: 0,
                 latency: histogram(),
+                fanned: HashMap::new(),
+                credit: None,
             }),
         });
         let accept = tokio::spawn(accept(listener, state.clone()));
@@ -178,7 +221,31 @@ impl Receiver {
     }
 
     pub fn counts(&self) -> Counts {
-        self.state.lock().counts
+        let mut counts = self.state.lock().counts;
+        counts.connections = self.state.connections.load(Ordering::Relaxed);
+        counts.peak_connections = self.state.peak_open.load(Ordering::Relaxed);
+        counts
+    }
+
+    /// From now on, adds a permit to `permits` for every `per` deliveries.
+    pub fn give_credit(&self, permits: Arc<Semaphore>, per: u64) {
+        let mut inner = self.state.lock();
+        let from = inner.counts.delivered;
+        inner.credit = Some(Credit {
+            permits,
+            per: per.max(1),
+            from,
+        });
+    }
+
+    /// `fanout`: the events that reached every one of the `webhooks`.
+    pub fn fanned_out(&self, webhooks: u64) -> u64 {
+        let all = match webhooks {
+            128.. => u128::MAX,
+            n => (1u128 << n) - 1,
+        };
+        let inner = self.state.lock();
+        (inner.fanned.values()).filter(|mask| **mask == all).count() as u64
     }
 
     /// The send-to-delivery latencies recorded since the last call, µs.
@@ -197,13 +264,18 @@ async fn accept(listener: TcpListener, state: Arc<State>) {
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let state = state.clone();
-        let service = hyper::service::service_fn(move |request| handle(state.clone(), request));
+        state.connections.fetch_add(1, Ordering::Relaxed);
+        let open = state.open.fetch_add(1, Ordering::Relaxed) + 1;
+        state.peak_open.fetch_max(open, Ordering::Relaxed);
+        let served = state.clone();
+        let service = hyper::service::service_fn(move |request| handle(served.clone(), request));
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
+        let state = state.clone();
         tokio::spawn(async move {
             let _ = connection.await;
+            state.open.fetch_sub(1, Ordering::Relaxed);
         });
     }
 }
@@ -248,6 +320,7 @@ impl State {
         let inner = &mut *inner;
         let counts = &mut inner.counts;
         counts.requests += 1;
+        counts.body_bytes += body.len() as u64;
         match signature {
             Some(true) => counts.signatures_verified += 1,
             Some(false) => counts.bad_signatures += 1,
@@ -259,6 +332,11 @@ impl State {
             return StatusCode::OK;
         };
         if self.checks.routed_by_type && !routed_right(path, &event.kind) {
+            counts.misrouted += 1;
+        }
+        let webhook = (self.checks.fanout)
+            .and_then(|webhooks| webhook_of(path).filter(|w| *w < webhooks.min(128)));
+        if self.checks.fanout.is_some() && webhook.is_none() {
             counts.misrouted += 1;
         }
         if self.checks.redacted && event.data.email.as_deref() != Some("[redacted]") {
@@ -280,6 +358,20 @@ impl State {
         }
         seen.succeeded = true;
         counts.delivered += 1;
+        if let Some(credit) = &inner.credit
+            && (counts.delivered - credit.from).is_multiple_of(credit.per)
+        {
+            credit.permits.add_permits(1);
+        }
+        if let Some(webhook) = webhook {
+            let bit = 1u128 << webhook;
+            let mask = inner.fanned.entry(event.id).or_default();
+            if *mask & bit == 0 {
+                *mask |= bit;
+            } else {
+                counts.repeated += 1;
+            }
+        }
         counts.first_at_us.get_or_insert(at);
         counts.last_at_us = Some(at);
         inner
@@ -299,6 +391,11 @@ impl State {
         let expected = standard_signature(&self.key, id, timestamp, body);
         signatures.split(' ').any(|s| s == expected)
     }
+}
+
+/// `N` of a path `/wN`.
+fn webhook_of(path: &str) -> Option<u64> {
+    path.strip_prefix("/w")?.parse().ok()
 }
 
 /// Whether an event of type `type.N` came to path `/wN`.

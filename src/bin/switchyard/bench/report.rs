@@ -6,13 +6,19 @@
 //! number of connections for throughput), figures of its own (the backlog's time
 //! to first delivery), exact counts, and checks on those counts. Latencies are
 //! kept in HDR histograms and shown in milliseconds.
+//!
+//! Every phase with load also has a timeline, one entry per second of it: the
+//! ack latency of the requests answered in that second (a phase's p99 says
+//! that there were stalls, the timeline says when), and, where the phase
+//! delivers, the accepted and delivered counts read about the end of that
+//! second. The timeline is in the JSON report only.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use comfy_table::{ContentArrangement, Table, presets};
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::load::LoadStats;
 
@@ -29,6 +35,9 @@ pub struct Report {
     /// The bare server under the same loads.
     pub ceilings: Vec<Phase>,
     pub ceiling_peak_rss_mib: Option<f64>,
+    /// A bare hyper client posting to a bare server: what `fanout`'s deliveries
+    /// per second are read against.
+    pub delivery_ceiling: Option<Phase>,
     pub scenarios: Vec<ScenarioReport>,
 }
 
@@ -61,7 +70,7 @@ impl Machine {
 }
 
 /// Latency percentiles, in milliseconds.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Latency {
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -92,10 +101,14 @@ pub struct Phase {
     pub requests: u64,
     pub events_accepted: u64,
     pub events_per_s: f64,
-    /// Events accepted per second as a share of the ceiling's under this load.
+    /// Events accepted per second as a share of the ceiling's under this load;
+    /// for `fanout`, deliveries per second as a share of the delivery ceiling's.
     pub vs_ceiling: Option<f64>,
     /// From when each request was due to its answer.
     pub ack: Option<Latency>,
+    /// The delivery ceiling: from each post to its whole answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub round_trip: Option<Latency>,
     /// Deliveries the receiver got while the load ran.
     pub delivered: Option<u64>,
     pub deliveries_per_s: Option<f64>,
@@ -108,7 +121,7 @@ pub struct Phase {
     /// How fast accepted-but-undelivered events piled up over the second half
     /// of the load, events/s: about 0 when delivery keeps up.
     pub backlog_growth_per_s: Option<f64>,
-    /// Accepted and delivered counts, a second apart.
+    /// The load second by second.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<Sample>,
 }
@@ -123,55 +136,114 @@ impl Phase {
             events_per_s: stats.events_per_s(),
             vs_ceiling: None,
             ack: Latency::of(&stats.ack),
+            round_trip: None,
             delivered: None,
             deliveries_per_s: None,
             accept_to_delivered: None,
             backlog_at_end: None,
             drain_s: None,
             backlog_growth_per_s: None,
-            timeline: Vec::new(),
+            timeline: (stats.per_second.iter().enumerate())
+                .map(|(second, latencies)| Sample {
+                    second: second as u64,
+                    requests: latencies.len(),
+                    ack: Latency::of(latencies),
+                    t_s: None,
+                    accepted: None,
+                    delivered: None,
+                })
+                .collect(),
         }
     }
 
     /// Adds the delivery side: `delivered` during `during`, their latencies,
-    /// and how long the rest took.
+    /// and how long the rest took; each accepted event makes `per_event`
+    /// deliveries.
     pub fn delivering(
         mut self,
         delivered: u64,
         during: Duration,
         latency: &Histogram<u64>,
         drain: Option<Duration>,
+        per_event: u64,
     ) -> Self {
         self.delivered = Some(delivered);
         self.deliveries_per_s = Some(delivered as f64 / during.as_secs_f64().max(1e-9));
         self.accept_to_delivered = Latency::of(latency);
-        self.backlog_at_end = Some(self.events_accepted.saturating_sub(delivered));
+        let expected = self.events_accepted.saturating_mul(per_event);
+        self.backlog_at_end = Some(expected.saturating_sub(delivered));
         self.drain_s = drain.map(|d| d.as_secs_f64());
         self
     }
 
-    /// Adds the timeline of the load, and the backlog's growth over its
-    /// second half.
-    pub fn watched(mut self, timeline: Vec<Sample>) -> Self {
-        let backlog = |s: &Sample| s.accepted as f64 - s.delivered as f64;
-        if let (Some(mid), Some(last)) = (timeline.get(timeline.len() / 2), timeline.last()) {
+    /// Adds the counts read each second of the load (the `n`th at about the
+    /// end of second `n`) to the timeline, and the backlog's growth over the
+    /// load's second half, in deliveries, each event making `per_event`.
+    pub fn watched(mut self, counted: &[Counted], per_event: u64) -> Self {
+        let backlog =
+            |c: &Counted| c.accepted.saturating_mul(per_event) as f64 - c.delivered as f64;
+        if let (Some(mid), Some(last)) = (counted.get(counted.len() / 2), counted.last()) {
             let seconds = last.t_s - mid.t_s;
             self.backlog_growth_per_s =
                 (seconds > 0.0).then(|| (backlog(last) - backlog(mid)) / seconds);
         }
-        self.timeline = timeline;
+        for (second, c) in counted.iter().enumerate() {
+            if self.timeline.len() <= second {
+                // Nothing answered in that second: a stall, or the load's end.
+                self.timeline.push(Sample {
+                    second: second as u64,
+                    requests: 0,
+                    ack: None,
+                    t_s: None,
+                    accepted: None,
+                    delivered: None,
+                });
+            }
+            let sample = &mut self.timeline[second];
+            sample.t_s = Some(c.t_s);
+            sample.accepted = Some(c.accepted);
+            sample.delivered = Some(c.delivered);
+        }
         self
     }
 
+    /// Events accepted per second over `ceiling`'s.
     pub fn against(mut self, ceiling: Option<f64>) -> Self {
         self.vs_ceiling = ceiling.filter(|c| *c > 0.0).map(|c| self.events_per_s / c);
         self
     }
+
+    /// Deliveries per second over `ceiling`'s: for a phase that delivers.
+    pub fn against_deliveries(mut self, ceiling: Option<f64>) -> Self {
+        self.vs_ceiling = (ceiling.filter(|c| *c > 0.0))
+            .zip(self.deliveries_per_s)
+            .map(|(c, d)| d / c);
+        self
+    }
 }
 
-/// Accepted and delivered so far, a second apart: a backlog that grows shows.
+/// One second of a phase's load.
 #[derive(Serialize)]
 pub struct Sample {
+    /// From `second` to `second + 1` s after the load started.
+    pub second: u64,
+    /// Requests answered in that second.
+    pub requests: u64,
+    /// Their ack latency: none if nothing was answered.
+    pub ack: Option<Latency>,
+    /// Phases that deliver: when the counts were read, s after the load
+    /// started (about `second + 1`), and the counts so far: events accepted,
+    /// deliveries received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub t_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivered: Option<u64>,
+}
+
+/// Accepted and delivered so far, read once a second while a load runs.
+pub struct Counted {
     pub t_s: f64,
     pub accepted: u64,
     pub delivered: u64,
@@ -309,6 +381,9 @@ impl Report {
         for phase in &self.ceilings {
             table.add_row(row("ceiling", phase, ceiling_rss));
         }
+        if let Some(phase) = &self.delivery_ceiling {
+            table.add_row(row("delivery ceiling", phase, None));
+        }
         for scenario in &self.scenarios {
             for phase in &scenario.phases {
                 table.add_row(row(scenario.name, phase, scenario.peak_rss_mib));
@@ -320,7 +395,8 @@ impl Report {
         say!(
             "\nack: from when a request was due to its answer; delivered: from an event's send \
              to its delivery; backlog +/s: how fast accepted events outran deliveries over the \
-             second half of the load\n"
+             second half of the load; fanout's vs ceiling: its deliveries/s over the delivery \
+             ceiling's\n"
         );
         for scenario in &self.scenarios {
             if !scenario.figures.is_empty() {

@@ -125,7 +125,7 @@ pub(super) async fn backlog(settings: &Settings) -> anyhow::Result<ScenarioRepor
     // An event's send-to-delivery time here is mostly how long it sat on disk.
     let no_latency = histogram();
     let mut phase = Phase::of("drain after restart", &LoadStats::idle(drained.took));
-    phase = phase.delivering(counts.delivered, drained.took, &no_latency, None);
+    phase = phase.delivering(counts.delivered, drained.took, &no_latency, None, 1);
     phase.backlog_at_end = None;
     report.phases.push(phase);
     finish(report, router).await

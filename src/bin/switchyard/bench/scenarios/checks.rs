@@ -32,13 +32,33 @@ pub(super) async fn check_stored(
 /// Checks the receiver's counts: every accepted event delivered once, each
 /// sampled signature good.
 pub(super) fn check_delivered(report: &mut ScenarioReport, receiver: &Receiver, accepted: u64) {
+    check_fanned_out(report, receiver, accepted, 1);
+}
+
+/// The same for events that each make `per_event` deliveries: that many
+/// deliveries per accepted event, each once.
+pub(super) fn check_fanned_out(
+    report: &mut ScenarioReport,
+    receiver: &Receiver,
+    accepted: u64,
+    per_event: u64,
+) {
     let counts = receiver.counts();
     report.counts.insert("accepted", accepted);
     report.counts.insert("delivered", counts.delivered);
     report
         .counts
         .insert("signatures_verified", counts.signatures_verified);
-    report.check_eq("events delivered", counts.delivered, "accepted", accepted);
+    if per_event == 1 {
+        report.check_eq("events delivered", counts.delivered, "accepted", accepted);
+    } else {
+        report.check_eq(
+            "deliveries",
+            counts.delivered,
+            &format!("accepted × {per_event}"),
+            accepted.saturating_mul(per_event),
+        );
+    }
     report.check_eq(
         "deliveries received twice",
         counts.duplicates,

@@ -1,5 +1,5 @@
 //! A load measured until what it sent has been delivered: the receiver's
-//! latencies, a per-second timeline, and how long the drain took.
+//! latencies, the counts read each second, and how long the drain took.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,7 +8,7 @@ use crate::bench::Settings;
 use crate::bench::load::{self, Load, LoadStats, Progress};
 use crate::bench::process::Child;
 use crate::bench::receiver::Receiver;
-use crate::bench::report::{Phase, Sample};
+use crate::bench::report::{Counted, Phase};
 
 /// A load whose events are delivered, and what the receiver saw of it.
 pub(super) struct Delivered {
@@ -17,7 +17,9 @@ pub(super) struct Delivered {
     during: u64,
     latency: hdrhistogram::Histogram<u64>,
     drain: Option<Duration>,
-    timeline: Vec<Sample>,
+    counted: Vec<Counted>,
+    /// Deliveries each accepted event makes.
+    per_event: u64,
 }
 
 impl Delivered {
@@ -28,6 +30,16 @@ impl Delivered {
         receiver: &Receiver,
         settings: &Settings,
     ) -> anyhow::Result<Self> {
+        Self::measure_fanout(load, receiver, settings, 1).await
+    }
+
+    /// The same, for events that each make `per_event` deliveries.
+    pub(super) async fn measure_fanout(
+        load: Load,
+        receiver: &Receiver,
+        settings: &Settings,
+        per_event: u64,
+    ) -> anyhow::Result<Self> {
         let before = receiver.counts().delivered;
         receiver.take_latency();
         let progress = Arc::new(Progress::default());
@@ -36,11 +48,11 @@ impl Delivered {
         tokio::pin!(running);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.tick().await;
-        let mut timeline = Vec::new();
+        let mut counted = Vec::new();
         let stats = loop {
             tokio::select! {
                 stats = &mut running => break stats?,
-                _ = tick.tick() => timeline.push(Sample {
+                _ = tick.tick() => counted.push(Counted {
                     t_s: start.elapsed().as_secs_f64(),
                     accepted: progress.accepted.load(std::sync::atomic::Ordering::Relaxed),
                     delivered: receiver.counts().delivered - before,
@@ -48,21 +60,41 @@ impl Delivered {
             }
         };
         let during = receiver.counts().delivered - before;
-        let drained = drain(receiver, before + stats.accepted, settings.stall, None).await;
+        // The tick at the load's last second races its end: when the end won,
+        // that second's counts are read now.
+        let seconds = (stats.elapsed + Duration::from_millis(500)).as_secs();
+        if (counted.len() as u64) < seconds {
+            counted.push(Counted {
+                t_s: start.elapsed().as_secs_f64(),
+                accepted: progress.accepted.load(std::sync::atomic::Ordering::Relaxed),
+                delivered: during,
+            });
+        }
+        let expected = before + stats.accepted.saturating_mul(per_event);
+        let drained = drain(receiver, expected, settings.stall, None).await;
         Ok(Self {
             stats,
             during,
             latency: receiver.take_latency(),
             drain: drained.complete.then_some(drained.took),
-            timeline,
+            counted,
+            per_event,
         })
     }
 
+    /// Its phase; `ceiling`, if any, is for events accepted per second.
     pub(super) fn phase(self, name: String, ceiling: Option<f64>) -> Phase {
+        let elapsed = self.stats.elapsed;
         Phase::of(name, &self.stats)
             .against(ceiling)
-            .delivering(self.during, self.stats.elapsed, &self.latency, self.drain)
-            .watched(self.timeline)
+            .delivering(
+                self.during,
+                elapsed,
+                &self.latency,
+                self.drain,
+                self.per_event,
+            )
+            .watched(&self.counted, self.per_event)
     }
 }
 

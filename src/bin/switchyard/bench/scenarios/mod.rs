@@ -20,6 +20,7 @@ mod batch;
 mod checks;
 mod deliver;
 mod delivered;
+mod fanout;
 mod ingest;
 mod plugins;
 mod retry;
@@ -30,17 +31,20 @@ use anyhow::Context;
 
 use super::ceiling::Ceiling;
 use super::config::{self, SENDER_TOKEN, Secret, Webhook, Workdir};
+use super::delivery_ceiling;
 use super::load::{self, Answers, Events, Load, LoadStats, Pace, Progress};
 use super::process::Router;
 use super::report::{Machine, Phase, Report, ScenarioReport, mib};
 use super::{Scenario, Settings};
 use batch::BATCH;
 
-/// Events accepted per second by the bare server, by request shape.
+/// Events accepted per second by the bare server, by request shape, and
+/// posts answered per second by the delivery ceiling.
 #[derive(Default)]
 struct Ceilings {
     single: Option<f64>,
     batch: Option<f64>,
+    delivery: Option<f64>,
 }
 
 /// Measures the ceilings the chosen scenarios need, then runs each scenario.
@@ -52,6 +56,7 @@ pub async fn run_all(settings: &Settings, chosen: &[Scenario]) -> anyhow::Result
         max_in_flight: settings.max_in_flight,
         ceilings: Vec::new(),
         ceiling_peak_rss_mib: None,
+        delivery_ceiling: None,
         scenarios: Vec::new(),
     };
     let ceilings = ceilings(settings, chosen, &mut report)
@@ -63,6 +68,7 @@ pub async fn run_all(settings: &Settings, chosen: &[Scenario]) -> anyhow::Result
             Scenario::Ingest => ingest::ingest(settings, &ceilings).await,
             Scenario::Deliver => deliver::deliver(settings, &ceilings).await,
             Scenario::Plugins => plugins::plugins(settings, &ceilings).await,
+            Scenario::Fanout => fanout::fanout(settings, &ceilings).await,
             Scenario::Retry => retry::retry(settings, &ceilings).await,
             Scenario::Backlog => backlog::backlog(settings).await,
             Scenario::Batch => batch::batch(settings, &ceilings).await,
@@ -87,6 +93,7 @@ fn load(settings: &Settings, addr: std::net::SocketAddr, events: Events, pace: P
         connections: settings.connections,
         duration: settings.duration,
         limit: None,
+        credit: None,
     }
 }
 
@@ -124,17 +131,30 @@ fn rate(per_second: u64) -> String {
 }
 
 /// The bare server under the loads the chosen scenarios put on the router:
-/// single events closed-loop and at the ingest rate, and batches.
+/// single events closed-loop and at the ingest rate, and batches; and the
+/// delivery ceiling, for `fanout`.
 async fn ceilings(
     settings: &Settings,
     chosen: &[Scenario],
     report: &mut Report,
 ) -> anyhow::Result<Ceilings> {
-    let single = chosen
-        .iter()
-        .any(|s| *s != Scenario::Batch && *s != Scenario::Backlog);
+    let single = (chosen.iter())
+        .any(|s| !matches!(s, Scenario::Batch | Scenario::Backlog | Scenario::Fanout));
     let batch = chosen.contains(&Scenario::Batch);
     let mut ceilings = Ceilings::default();
+    if chosen.contains(&Scenario::Fanout) {
+        settings.progress("delivery ceiling: running");
+        let phase = delivery_ceiling::measure(
+            &settings.exe,
+            fanout::window_deliveries(settings),
+            settings.ceiling_duration,
+            fanout::delivery_bytes(),
+        )
+        .await
+        .context("cannot measure the delivery ceiling")?;
+        ceilings.delivery = phase.deliveries_per_s;
+        report.delivery_ceiling = Some(phase);
+    }
     if !single && !batch {
         return Ok(ceilings);
     }

@@ -29,6 +29,7 @@ pub(super) async fn plugins(
     let checks = Checks {
         routed_by_type: true,
         redacted: true,
+        ..Checks::default()
     };
     let receiver = Receiver::start(Behaviour::Accept, checks, &secret.key)?;
     let ids: Vec<String> = (0..PLUGIN_WEBHOOKS).map(|n| format!("w{n}")).collect();
