@@ -73,8 +73,14 @@ async fn a_filtered_event_is_recorded_as_filtered_and_never_delivered() {
 async fn only_filters_before_any_transform_screen_events_at_ingest() {
     let receiver = Receiver::ok().await;
     let allow = r#"{ allow = ["order.*"] }"#;
-    let screened = chain(&[("event-filter", allow), ("redact", r#"{ mask = ["/data/email"] }"#)]);
-    let late = chain(&[("redact", r#"{ mask = ["/data/email"] }"#), ("event-filter", allow)]);
+    let screened = chain(&[
+        ("event-filter", allow),
+        ("redact", r#"{ mask = ["/data/email"] }"#),
+    ]);
+    let late = chain(&[
+        ("redact", r#"{ mask = ["/data/email"] }"#),
+        ("event-filter", allow),
+    ]);
     let hooks = admin_section()
         + &webhook("screened", &receiver.url("/s"), &screened)
         + &webhook("late", &receiver.url("/l"), &late);
@@ -83,7 +89,11 @@ async fn only_filters_before_any_transform_screen_events_at_ingest() {
 
     // Turned down as it arrived: filtered in the ingest commit, so the store
     // already says so when the sender has its answer.
-    let deliveries = router.store().deliveries_of("test", "dropped").await.unwrap();
+    let deliveries = router
+        .store()
+        .deliveries_of("test", "dropped")
+        .await
+        .unwrap();
     let status = |webhook: &str| {
         let found = deliveries.iter().find(|(_, d)| d.webhook == webhook);
         found.map(|(_, d)| d.status)

@@ -588,7 +588,8 @@ impl<'txn> Tables<'txn> {
         match self.healths.get_mut(webhook) {
             Some(kept) => *kept = (health.clone(), true),
             None => {
-                self.healths.insert(webhook.to_owned(), (health.clone(), true));
+                self.healths
+                    .insert(webhook.to_owned(), (health.clone(), true));
             }
         }
         Ok(())
@@ -602,7 +603,8 @@ impl<'txn> Tables<'txn> {
             Some(bytes) => schema::decode(bytes.value())?,
             None => Health::default(),
         };
-        self.healths.insert(webhook.to_owned(), (health.clone(), false));
+        self.healths
+            .insert(webhook.to_owned(), (health.clone(), false));
         Ok(health)
     }
 
