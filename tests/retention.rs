@@ -188,15 +188,10 @@ async fn purged_space_goes_back_to_the_file_system_by_the_next_start() {
     let store = open();
     for batch in 0..10 {
         let events = (0..10)
-            .map(|i| NewEvent {
-                sender: "test".into(),
-                id: format!("e{batch}-{i}"),
-                event_type: "t".into(),
-                received_at_ms: clock.now_ms(),
-                payload: vec![b'x'; 1 << 20],
-                webhooks: Vec::new(),
-                filtered_out: Vec::new(),
-                trace: None,
+            .map(|i| {
+                let id = format!("e{batch}-{i}");
+                let payload = vec![b'x'; 1 << 20];
+                NewEvent::new("test".into(), id, "t".into(), clock.now_ms(), payload)
             })
             .collect();
         store.ingest(events, HOUR).await.unwrap();
@@ -206,16 +201,13 @@ async fn purged_space_goes_back_to_the_file_system_by_the_next_start() {
     clock.advance(Duration::from_millis(5));
     let cutoff = clock.now_ms();
     clock.advance(Duration::from_millis(5));
-    let young = NewEvent {
-        sender: "test".into(),
-        id: "young".into(),
-        event_type: "t".into(),
-        received_at_ms: clock.now_ms(),
-        payload: b"{}".to_vec(),
-        webhooks: Vec::new(),
-        filtered_out: Vec::new(),
-        trace: None,
-    };
+    let young = NewEvent::new(
+        "test".into(),
+        "young".into(),
+        "t".into(),
+        clock.now_ms(),
+        b"{}".to_vec(),
+    );
     store.ingest(vec![young], HOUR).await.unwrap();
     let everything = Purge {
         succeeded_before_ms: u64::MAX,

@@ -536,15 +536,17 @@ impl Routing {
             .filter(|w| w.events.matches(&built.event_type))
             .map(|w| w.id.clone())
             .collect();
+        let event = NewEvent::new(
+            sender.clone(),
+            built.id,
+            built.event_type,
+            built.received_at_ms,
+            built.payload,
+        );
         Ok(NewEvent {
-            sender: sender.clone(),
-            id: built.id,
-            event_type: built.event_type,
-            received_at_ms: built.received_at_ms,
-            payload: built.payload,
             webhooks,
-            filtered_out: Vec::new(),
             trace: trace.cloned(),
+            ..event
         })
     }
 }

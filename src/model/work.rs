@@ -24,6 +24,28 @@ pub struct NewEvent {
     pub trace: Option<TraceContext>,
 }
 
+impl NewEvent {
+    /// An event routed to no webhook yet, without a trace context.
+    pub fn new(
+        sender: Arc<str>,
+        id: String,
+        event_type: String,
+        received_at_ms: u64,
+        payload: Vec<u8>,
+    ) -> Self {
+        Self {
+            sender,
+            id,
+            event_type,
+            received_at_ms,
+            payload,
+            webhooks: Vec::new(),
+            filtered_out: Vec::new(),
+            trace: None,
+        }
+    }
+}
+
 /// A webhook whose filters turned an event down as it arrived, and what they said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilteredOut {

@@ -76,15 +76,16 @@ macro_rules! store_conformance {
 }
 
 fn event(clock: &ManualClock, id: &str, event_type: &str, webhooks: &[&str]) -> NewEvent {
+    let payload = format!(r#"{{"id":"{id}"}}"#).into_bytes();
     NewEvent {
-        sender: "s".into(),
-        id: id.into(),
-        event_type: event_type.into(),
-        received_at_ms: clock.now_ms(),
-        payload: format!(r#"{{"id":"{id}"}}"#).into_bytes(),
         webhooks: webhooks.iter().map(|w| Arc::from(*w)).collect(),
-        filtered_out: Vec::new(),
-        trace: None,
+        ..NewEvent::new(
+            "s".into(),
+            id.into(),
+            event_type.into(),
+            clock.now_ms(),
+            payload,
+        )
     }
 }
 

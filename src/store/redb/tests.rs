@@ -24,14 +24,14 @@ const LEASE: Duration = Duration::from_secs(60);
 
 fn event(id: &str, received_at_ms: u64) -> NewEvent {
     NewEvent {
-        sender: "s".into(),
-        id: id.into(),
-        event_type: "t".into(),
-        received_at_ms,
-        payload: b"{}".to_vec(),
         webhooks: vec!["w".into()],
-        filtered_out: Vec::new(),
-        trace: None,
+        ..NewEvent::new(
+            "s".into(),
+            id.into(),
+            "t".into(),
+            received_at_ms,
+            b"{}".to_vec(),
+        )
     }
 }
 
