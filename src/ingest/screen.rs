@@ -96,6 +96,7 @@ impl Screens {
             }
             turned_down
         };
+        // Every chain offloads to the runtime's one pool: any of them will do.
         let chain = &self.screens[first].chain;
         for (index, out) in chain.offload_as(&self.turn, calls).await {
             if let Some(event) = events.get_mut(index) {
