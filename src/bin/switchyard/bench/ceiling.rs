@@ -13,7 +13,7 @@
 //! answering 200 as the receiver does.
 
 use std::convert::Infallible;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -103,16 +103,7 @@ impl Ceiling {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut child = Child::spawn(command, "the ceiling server")?;
-        let stdout = child.take_stdout()?;
-        let line = tokio::task::spawn_blocking(move || {
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).map(|_| line)
-        });
-        let line = tokio::time::timeout(Duration::from_secs(30), line)
-            .await
-            .context("the ceiling server did not start within 30 s")?
-            .context("the ceiling server's reader failed")?
-            .context("cannot read the ceiling server's output")?;
+        let line = child.first_line(Duration::from_secs(30)).await?;
         let addr = line
             .trim()
             .strip_prefix(READY)

@@ -15,7 +15,7 @@
 //! signature headers. The client prints one JSON line, what it measured, and
 //! stops early if its stdin closes, so it never outlives the harness.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -107,18 +107,8 @@ async fn client(
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let mut child = Child::spawn(command, "the delivery ceiling's client")?;
-    let stdout = child.take_stdout()?;
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).map(|_| line)
-    });
     // Its start (a debug build is slow to start) and its stop, besides the load.
-    let patience = duration + Duration::from_secs(60);
-    let line = tokio::time::timeout(patience, line)
-        .await
-        .with_context(|| format!("the delivery ceiling's client said nothing within {patience:?}"))?
-        .context("the delivery ceiling's reader failed")?
-        .context("cannot read the delivery ceiling's client")?;
+    let line = child.first_line(duration + Duration::from_secs(60)).await?;
     let status = child.stop().await?;
     serde_json::from_str(&line).with_context(|| {
         format!("the delivery ceiling's client ({status}) said {line:?}, not its figures")

@@ -48,8 +48,22 @@ impl Child {
         Ok(Self { inner, what })
     }
 
-    pub fn take_stdout(&mut self) -> anyhow::Result<std::process::ChildStdout> {
-        (self.inner.stdout.take()).with_context(|| format!("{} has no stdout pipe", self.what))
+    /// The first line the process prints on its (piped) stdout, waited for up to
+    /// `patience`: how the ceiling's server and client say they are ready, or
+    /// what they measured.
+    pub async fn first_line(&mut self, patience: Duration) -> anyhow::Result<String> {
+        let what = self.what;
+        let stdout =
+            (self.inner.stdout.take()).with_context(|| format!("{what} has no stdout pipe"))?;
+        let line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).map(|_| line)
+        });
+        tokio::time::timeout(patience, line)
+            .await
+            .with_context(|| format!("{what} said nothing within {patience:?}"))?
+            .with_context(|| format!("the reader of {what} failed"))?
+            .with_context(|| format!("cannot read {what}'s output"))
     }
 
     /// The peak resident memory of the process so far, in bytes.
