@@ -277,6 +277,15 @@ impl Router {
         Ok(sum)
     }
 
+    /// Its store's commits so far, from one read of its metrics.
+    pub async fn commits(&self) -> anyhow::Result<Commits> {
+        let (status, body) = call(self.admin, Method::GET, "/metrics", Some(ADMIN_TOKEN)).await?;
+        if status != StatusCode::OK {
+            bail!("GET /metrics answered {status}");
+        }
+        Ok(Commits::parse(&String::from_utf8_lossy(&body)))
+    }
+
     /// Stops it with SIGTERM and checks that it exited cleanly.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         let status = self.child.stop().await?;
@@ -305,4 +314,84 @@ fn tail_text(tail: &Mutex<VecDeque<String>>) -> String {
     let tail = tail.lock().unwrap_or_else(|e| e.into_inner());
     let lines: Vec<&str> = tail.iter().map(String::as_str).collect();
     lines.join("\n")
+}
+
+/// The store's commits so far: how many, their total time, and the histogram's
+/// buckets (upper bound in seconds, commits at or under it).
+#[derive(Debug, Clone, Default)]
+pub struct Commits {
+    pub count: f64,
+    pub seconds: f64,
+    buckets: Vec<(f64, f64)>,
+}
+
+impl Commits {
+    const FAMILY: &str = "switchyard_store_commit_duration_seconds";
+
+    fn parse(text: &str) -> Self {
+        let mut commits = Self::default();
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix(Self::FAMILY) else {
+                continue;
+            };
+            let Some(value) = line.rsplit(' ').next().and_then(|v| v.parse().ok()) else {
+                continue;
+            };
+            if rest.starts_with("_count") {
+                commits.count = value;
+            } else if rest.starts_with("_sum") {
+                commits.seconds = value;
+            } else if let Some(le) = rest.strip_prefix("_bucket{le=\"")
+                && let Some(bound) = le.split('"').next().and_then(|b| b.parse().ok())
+            {
+                commits.buckets.push((bound, value));
+            }
+        }
+        commits
+    }
+
+    /// The commits made since `before`: how many, their total time in ms, and
+    /// the smallest bucket bound that holds all of them, in ms (an upper bound
+    /// on the slowest; infinite if one outgrew every bucket).
+    pub fn since(&self, before: &Commits) -> (f64, f64, Option<f64>) {
+        let count = self.count - before.count;
+        let ms = (self.seconds - before.seconds) * 1000.0;
+        let slowest = (count > 0.0)
+            .then(|| {
+                self.buckets.iter().find_map(|&(bound, now)| {
+                    let then = (before.buckets.iter())
+                        .find(|(b, _)| *b == bound)
+                        .map_or(0.0, |(_, v)| *v);
+                    (now - then >= count).then_some(bound * 1000.0)
+                })
+            })
+            .flatten();
+        (count, ms, slowest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Commits;
+
+    #[test]
+    fn commits_between_two_reads_and_the_bucket_that_holds_the_slowest() {
+        let read = |fast: u32, slow: u32| {
+            let all = fast + slow;
+            Commits::parse(&format!(
+                "switchyard_store_commit_duration_seconds_sum {}\n\
+                 switchyard_store_commit_duration_seconds_count {all}\n\
+                 switchyard_store_commit_duration_seconds_bucket{{le=\"0.001\"}} {fast}\n\
+                 switchyard_store_commit_duration_seconds_bucket{{le=\"0.064\"}} {all}\n\
+                 switchyard_store_commit_duration_seconds_bucket{{le=\"+Inf\"}} {all}\n",
+                f64::from(fast) * 0.0005 + f64::from(slow) * 0.05
+            ))
+        };
+        let (count, ms, slowest) = read(12, 0).since(&read(10, 0));
+        assert_eq!((count, slowest), (2.0, Some(1.0)));
+        assert!((ms - 1.0).abs() < 1e-9);
+        let (count, _, slowest) = read(12, 1).since(&read(10, 0));
+        assert_eq!((count, slowest), (3.0, Some(64.0)));
+        assert_eq!(read(12, 1).since(&read(12, 1)), (0.0, 0.0, None));
+    }
 }

@@ -11,7 +11,8 @@
 //! ack latency of the requests answered in that second (a phase's p99 says
 //! that there were stalls, the timeline says when), and, where the phase
 //! delivers, the accepted and delivered counts read about the end of that
-//! second. The timeline is in the JSON report only.
+//! second, with the router's store commits in it (so that a stall can be laid
+//! beside the disk's time). The timeline is in the JSON report only.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -151,6 +152,9 @@ impl Phase {
                     t_s: None,
                     accepted: None,
                     delivered: None,
+                    commits: None,
+                    commit_ms: None,
+                    slowest_commit_under_ms: None,
                 })
                 .collect(),
         }
@@ -197,12 +201,20 @@ impl Phase {
                     t_s: None,
                     accepted: None,
                     delivered: None,
+                    commits: None,
+                    commit_ms: None,
+                    slowest_commit_under_ms: None,
                 });
             }
             let sample = &mut self.timeline[second];
             sample.t_s = Some(c.t_s);
             sample.accepted = Some(c.accepted);
             sample.delivered = Some(c.delivered);
+            if let Some((count, ms, slowest)) = c.commits {
+                sample.commits = Some(count);
+                sample.commit_ms = Some(ms);
+                sample.slowest_commit_under_ms = slowest;
+            }
         }
         self
     }
@@ -240,13 +252,25 @@ pub struct Sample {
     pub accepted: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivered: Option<u64>,
+    /// The router's store in that second: commits, their total time, and an
+    /// upper bound on the slowest (a histogram bucket's), ms: whether a stall
+    /// in the acks was the disk's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commits: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slowest_commit_under_ms: Option<f64>,
 }
 
-/// Accepted and delivered so far, read once a second while a load runs.
+/// Accepted and delivered so far, read once a second while a load runs, with
+/// the store's commits since the last read.
 pub struct Counted {
     pub t_s: f64,
     pub accepted: u64,
     pub delivered: u64,
+    /// Commits, their total ms, and the bucket bound that holds the slowest.
+    pub commits: Option<(f64, f64, Option<f64>)>,
 }
 
 /// A check on the counts, passed or failed.

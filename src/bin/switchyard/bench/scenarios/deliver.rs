@@ -24,15 +24,16 @@ pub(super) async fn deliver(
     let (_dir, router) = router(settings, "deliver", &secret, &[webhook]).await?;
 
     let paced = paced(settings, router.ingest, settings.deliver_rate);
-    let paced = Delivered::measure(paced, &receiver, settings).await?;
+    let paced = Delivered::measure(paced, &router, &receiver, settings).await?;
     // Both of the 60 s: at its 10,000 events/s, and as fast as it goes.
     let minute = |prefix, pace| Load {
         duration: settings.deliver_duration,
         ..load(settings, router.ingest, events(prefix, 1, None), pace)
     };
     let sustained = minute("sustained", Pace::Rate(settings.sustain_rate));
-    let sustained = Delivered::measure(sustained, &receiver, settings).await?;
-    let closed = Delivered::measure(minute("closed", Pace::Closed), &receiver, settings).await?;
+    let sustained = Delivered::measure(sustained, &router, &receiver, settings).await?;
+    let closed =
+        Delivered::measure(minute("closed", Pace::Closed), &router, &receiver, settings).await?;
 
     let sustained_name = format!("{}, sustained", rate(settings.sustain_rate));
     report.check_load(&rate(settings.deliver_rate), &paced.stats);

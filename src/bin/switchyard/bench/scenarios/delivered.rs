@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::bench::Settings;
 use crate::bench::load::{self, Load, LoadStats, Progress};
-use crate::bench::process::Child;
+use crate::bench::process::{Child, Router};
 use crate::bench::receiver::Receiver;
 use crate::bench::report::{Counted, Phase};
 
@@ -23,24 +23,28 @@ pub(super) struct Delivered {
 }
 
 impl Delivered {
-    /// Runs `load`, sampling accepted and delivered counts every second, then
-    /// waits for every accepted event to arrive.
+    /// Runs `load` on `router`, sampling accepted and delivered counts and the
+    /// store's commits every second, then waits for every accepted event to arrive.
     pub(super) async fn measure(
         load: Load,
+        router: &Router,
         receiver: &Receiver,
         settings: &Settings,
     ) -> anyhow::Result<Self> {
-        Self::measure_fanout(load, receiver, settings, 1).await
+        Self::measure_fanout(load, router, receiver, settings, 1).await
     }
 
     /// The same, for events that each make `per_event` deliveries.
     pub(super) async fn measure_fanout(
         load: Load,
+        router: &Router,
         receiver: &Receiver,
         settings: &Settings,
         per_event: u64,
     ) -> anyhow::Result<Self> {
         let before = receiver.counts().delivered;
+        // A failed read leaves a second without commit figures, not the run without a result.
+        let mut commits = router.commits().await.ok();
         receiver.take_latency();
         let progress = Arc::new(Progress::default());
         let start = Instant::now();
@@ -52,11 +56,15 @@ impl Delivered {
         let stats = loop {
             tokio::select! {
                 stats = &mut running => break stats?,
-                _ = tick.tick() => counted.push(Counted {
-                    t_s: start.elapsed().as_secs_f64(),
-                    accepted: progress.accepted.load(std::sync::atomic::Ordering::Relaxed),
-                    delivered: receiver.counts().delivered - before,
-                }),
+                _ = tick.tick() => {
+                    let t_s = start.elapsed().as_secs_f64();
+                    let accepted = progress.accepted.load(std::sync::atomic::Ordering::Relaxed);
+                    let delivered = receiver.counts().delivered - before;
+                    let now = router.commits().await.ok();
+                    let since = now.as_ref().zip(commits.as_ref()).map(|(n, b)| n.since(b));
+                    commits = now;
+                    counted.push(Counted { t_s, accepted, delivered, commits: since });
+                }
             }
         };
         let during = receiver.counts().delivered - before;
@@ -68,6 +76,7 @@ impl Delivered {
                 t_s: start.elapsed().as_secs_f64(),
                 accepted: progress.accepted.load(std::sync::atomic::Ordering::Relaxed),
                 delivered: during,
+                commits: None,
             });
         }
         let expected = before + stats.accepted.saturating_mul(per_event);

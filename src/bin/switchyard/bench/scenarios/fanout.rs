@@ -87,7 +87,8 @@ pub(super) async fn fanout(
             Pace::Closed,
         )
     };
-    let closed = Delivered::measure_fanout(closed, &receiver, settings, FANOUT_WEBHOOKS).await?;
+    let closed =
+        Delivered::measure_fanout(closed, &router, &receiver, settings, FANOUT_WEBHOOKS).await?;
 
     let name = format!(
         "{FANOUT_WEBHOOKS} webhooks, at most {window} events undelivered, {} connections",

@@ -51,7 +51,7 @@ pub(super) async fn plugins(
     let (_dir, router) = router(settings, "plugins", &secret, &webhooks).await?;
     let events = events("closed", 1, Some(PLUGIN_WEBHOOKS));
     let closed = load(settings, router.ingest, events, Pace::Closed);
-    let closed = Delivered::measure(closed, &receiver, settings).await?;
+    let closed = Delivered::measure(closed, &router, &receiver, settings).await?;
 
     report.check_load(&connections(settings), &closed.stats);
     let accepted = closed.stats.accepted;

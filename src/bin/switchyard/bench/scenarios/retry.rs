@@ -32,7 +32,7 @@ pub(super) async fn retry(
         events("closed", 1, None),
         Pace::Closed,
     );
-    let closed = Delivered::measure(closed, &receiver, settings).await?;
+    let closed = Delivered::measure(closed, &router, &receiver, settings).await?;
 
     report.check_load(&connections(settings), &closed.stats);
     let accepted = closed.stats.accepted;
