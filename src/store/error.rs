@@ -27,8 +27,8 @@ pub enum OpenError {
     EmptyFile { path: PathBuf },
     #[error("the data was written by schema version {found}; this build reads version {expected}")]
     Schema { found: u64, expected: u64 },
-    #[error("cannot start the store's writer: {0}")]
-    Writer(String),
+    #[error("cannot start the store's threads: {0}")]
+    Thread(String),
     #[error("cannot open the store: {0}")]
     Backend(#[source] Source),
 }

@@ -2,9 +2,11 @@
 //! redb file. The default: one binary, nothing else to install.
 //!
 //! Writes go through a single writer thread that group-commits them ([`writer`]);
-//! reads open their own snapshot and run beside it, on tokio's blocking pool: a
+//! reads open their own snapshot and run beside it, off the async workers: a
 //! read is synchronous, and even opening a snapshot waits while a commit writes
-//! the file's header, which must never stall an async worker. The tables
+//! the file's header, which must never stall an async worker. Lanes' claims,
+//! the reads a busy router makes most, are batched by one thread of their own
+//! ([`claimer`]); the rest run on tokio's blocking pool. The tables
 //! and the invariants between them are in [`schema`]. What the rest of the router
 //! reads often (pending counts, statuses) is mirrored in memory as each commit
 //! lands ([`mirror`]), and the same step publishes the change feed.
@@ -12,6 +14,7 @@
 //! A claim's lease lives in memory ([`leases`]): only this process opens the file
 //! (redb locks it), so a lease cannot outlive the process that must honour it.
 
+mod claimer;
 mod error;
 mod handle;
 mod leases;
@@ -70,8 +73,9 @@ struct Inner {
     db: Arc<Handle>,
     writes: mpsc::Sender<Command>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    claims: mpsc::Sender<claimer::Request>,
     mirror: Arc<Mirror>,
-    leases: Leases,
+    leases: Arc<Leases>,
     feed: Publisher,
 }
 
@@ -113,13 +117,18 @@ impl RedbStore {
         let db = Arc::new(Handle::new(path, open, db));
         let (writes, rx) = mpsc::channel(QUEUE_DEPTH);
         let writer = writer::spawn(db.clone(), rx, mirror.clone(), metrics, clock)
-            .map_err(|e| OpenError::Writer(e.to_string()))?;
+            .map_err(|e| OpenError::Thread(e.to_string()))?;
+        let leases = Arc::new(Leases::default());
+        let (claims, rx) = mpsc::channel(QUEUE_DEPTH);
+        claimer::spawn(Arc::downgrade(&db), leases.clone(), rx)
+            .map_err(|e| OpenError::Thread(e.to_string()))?;
         Ok(Self(Arc::new(Inner {
             db,
             writes,
             writer: Mutex::new(Some(writer)),
+            claims,
             mirror,
-            leases: Leases::default(),
+            leases,
             feed,
         })))
     }
@@ -187,26 +196,17 @@ impl Queue for RedbStore {
         limit: usize,
         lease: Duration,
     ) -> Result<Claim, StoreError> {
-        let until = now_ms.saturating_add(millis(lease));
-        let (store, webhook) = (self.0.clone(), webhook.to_owned());
-        self.read(move |db| {
-            let txn = db.begin_read()?;
-            // Leased entries may be the oldest: read past as many as there are.
-            let want = limit.saturating_add(store.leases.held(&webhook));
-            let (page, next_at_ms) = read::due(&txn, &webhook, now_ms, want)?;
-            let due = store.leases.take(&webhook, page, limit, now_ms, until);
-            let next_at_ms = if due.len() < limit { next_at_ms } else { None };
-            let taken: Vec<DeliveryId> = due.iter().map(|due| due.delivery).collect();
-            match read::loaded(&txn, due) {
-                Ok(leased) => Ok(Claim { leased, next_at_ms }),
-                Err(e) => {
-                    // Leased for nothing: claimable again at once, not when they run out.
-                    (taken.into_iter()).for_each(|id| store.leases.release(&webhook, id));
-                    Err(e)
-                }
-            }
-        })
-        .await
+        let (reply, answer) = oneshot::channel();
+        let request = claimer::Request {
+            webhook: webhook.to_owned(),
+            now_ms,
+            limit,
+            until_ms: now_ms.saturating_add(millis(lease)),
+            reply,
+        };
+        (self.0.claims.send(request).await).map_err(|_| StoreError::Closed)?;
+        let claimed = answer.await.map_err(|_| StoreError::Closed)?;
+        claimed.map_err(StoreError::from)
     }
 
     async fn release(&self, webhook: &str, due: Due) -> Result<(), StoreError> {

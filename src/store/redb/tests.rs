@@ -402,3 +402,100 @@ async fn a_write_that_aborts_fails_its_whole_batch_and_none_of_it_is_written() {
     assert_eq!(store.status("a"), WebhookStatus::Paused);
     assert!(store.is_writable());
 }
+
+/// A disk that loses what was not synced when the machine crashes: reads and
+/// writes see `written`; `sync_data` copies it to `synced`, unless `holding`
+/// (a sync that never reached the platter); a crash leaves only `synced`.
+#[derive(Debug, Clone, Default)]
+struct Disk {
+    written: Arc<std::sync::Mutex<Vec<u8>>>,
+    synced: Arc<std::sync::Mutex<Vec<u8>>>,
+    holding: Arc<AtomicBool>,
+    syncs: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Disk {
+    /// What the disk holds after a crash, as a new disk.
+    fn after_crash(&self) -> Disk {
+        let synced = self.synced.lock().unwrap().clone();
+        Disk {
+            written: Arc::new(std::sync::Mutex::new(synced.clone())),
+            synced: Arc::new(std::sync::Mutex::new(synced)),
+            ..Disk::default()
+        }
+    }
+
+    fn open(&self, clock: &ManualClock) -> RedbStore {
+        let opener = {
+            let disk = self.clone();
+            move || Ok(redb::Builder::new().create_with_backend(disk.clone())?)
+        };
+        let path = std::path::PathBuf::from("disk");
+        RedbStore::open_with(
+            path,
+            Box::new(opener),
+            Arc::new(Metrics::new()),
+            clock.clock(),
+        )
+        .unwrap()
+    }
+}
+
+impl redb::StorageBackend for Disk {
+    fn len(&self) -> std::io::Result<u64> {
+        Ok(self.written.lock().unwrap().len() as u64)
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        let written = self.written.lock().unwrap();
+        let start = usize::try_from(offset).unwrap();
+        out.copy_from_slice(&written[start..start + out.len()]);
+        Ok(())
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.written
+            .lock()
+            .unwrap()
+            .resize(usize::try_from(len).unwrap(), 0);
+        Ok(())
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        if !self.holding.load(Ordering::SeqCst) {
+            *self.synced.lock().unwrap() = self.written.lock().unwrap().clone();
+            self.syncs.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        let start = usize::try_from(offset).unwrap();
+        self.written.lock().unwrap()[start..start + data.len()].copy_from_slice(data);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_crash_before_an_outcomes_sync_leaves_its_event_and_its_delivery_due_again() {
+    let (disk, clock) = (Disk::default(), ManualClock::starting_now());
+    let store = disk.open(&clock);
+    let syncs = disk.syncs.load(Ordering::SeqCst);
+    // Acknowledged only once synced: the event is on the disk before its answer.
+    let now = clock.now_ms();
+    store.ingest(vec![event("e", now)], MINUTE).await.unwrap();
+    assert!(disk.syncs.load(Ordering::SeqCst) > syncs);
+
+    // The outcome's commit never reaches the platter: the machine dies first.
+    disk.holding.store(true, Ordering::SeqCst);
+    let claim = store.claim("w", now, 10, LEASE).await.unwrap();
+    let leased = &claim.leased[0];
+    let delivery = &leased.loaded.as_ref().unwrap().delivery;
+    let id = leased.due.delivery;
+    let outcome = settled(id, delivery, Next::Succeeded, now);
+    store.record(outcome).await.unwrap();
+    assert_eq!(store.pending_count("w"), 0);
+
+    let crashed = disk.after_crash().open(&clock);
+    assert_eq!(crashed.pending_count("w"), 1, "due again after the crash");
+    let again = crashed.claim("w", now, 10, LEASE).await.unwrap();
+    assert_eq!(again.leased.len(), 1);
+    assert_eq!(again.leased[0].due.delivery, id, "the same delivery id");
+    assert!(crashed.attempts(id).await.unwrap().is_empty());
+}
