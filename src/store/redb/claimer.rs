@@ -60,13 +60,7 @@ pub(super) fn spawn(
 
 fn run(db: &Weak<Handle>, leases: &Leases, mut rx: mpsc::Receiver<Request>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH
-            && let Ok(next) = rx.try_recv()
-        {
-            batch.push(next);
-        }
+    while super::next_batch(&mut rx, &mut batch, MAX_BATCH) {
         let Some(handle) = db.upgrade() else {
             return;
         };

@@ -361,6 +361,23 @@ impl Backend for RedbStore {
     }
 }
 
+/// Waits for the next message on `rx`, then adds what else queued meanwhile to
+/// `batch`, up to `max` in all: how the writer and the claimer batch, so that
+/// under load one commit or one snapshot serves many callers, and at idle a lone
+/// caller is served at once. False once every sender is gone.
+fn next_batch<T>(rx: &mut mpsc::Receiver<T>, batch: &mut Vec<T>, max: usize) -> bool {
+    let Some(first) = rx.blocking_recv() else {
+        return false;
+    };
+    batch.push(first);
+    while batch.len() < max
+        && let Ok(next) = rx.try_recv()
+    {
+        batch.push(next);
+    }
+    true
+}
+
 /// Below this size, a data file is never worth compacting.
 const COMPACT_MIN_BYTES: u64 = 64 << 20;
 

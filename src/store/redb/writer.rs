@@ -233,13 +233,7 @@ fn run(
     clock: &Clock,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH
-            && let Ok(next) = rx.try_recv()
-        {
-            batch.push(next);
-        }
+    while super::next_batch(&mut rx, &mut batch, MAX_BATCH) {
         let closing = batch.iter().any(|c| c.closes);
         let (size, started) = (batch.len(), Instant::now());
         let failed = commit(db, &mut batch, mirror, clock.now_ms());
