@@ -149,12 +149,7 @@ impl Phase {
                     second: second as u64,
                     requests: latencies.len(),
                     ack: Latency::of(latencies),
-                    t_s: None,
-                    accepted: None,
-                    delivered: None,
-                    commits: None,
-                    commit_ms: None,
-                    slowest_commit_under_ms: None,
+                    ..Sample::default()
                 })
                 .collect(),
         }
@@ -196,14 +191,7 @@ impl Phase {
                 // Nothing answered in that second: a stall, or the load's end.
                 self.timeline.push(Sample {
                     second: second as u64,
-                    requests: 0,
-                    ack: None,
-                    t_s: None,
-                    accepted: None,
-                    delivered: None,
-                    commits: None,
-                    commit_ms: None,
-                    slowest_commit_under_ms: None,
+                    ..Sample::default()
                 });
             }
             let sample = &mut self.timeline[second];
@@ -235,7 +223,7 @@ impl Phase {
 }
 
 /// One second of a phase's load.
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 pub struct Sample {
     /// From `second` to `second + 1` s after the load started.
     pub second: u64,
