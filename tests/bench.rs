@@ -118,4 +118,15 @@ fn every_scenario_completes_with_the_right_counts() {
     }
     let delivering = &by_name("deliver")["phases"][0]["timeline"][0];
     assert!(delivering["delivered"].as_u64().is_some(), "{delivering}");
+    // The store's commits ride beside the acks: every accepted event was
+    // committed before its ack, and the timeline's reads come after the first acks.
+    let deliver = by_name("deliver");
+    for phase in deliver["phases"].as_array().unwrap() {
+        let timeline = phase["timeline"].as_array().unwrap();
+        let commits: f64 = (timeline.iter())
+            .filter_map(|second| second["commits"].as_f64())
+            .sum();
+        assert!(commits >= 1.0, "{}: {timeline:?}", phase["name"]);
+        assert!(commits <= deliver["figures"]["store_commits"].as_f64().unwrap());
+    }
 }

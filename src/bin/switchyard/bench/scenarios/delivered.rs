@@ -72,11 +72,12 @@ impl Delivered {
         // that second's counts are read now.
         let seconds = (stats.elapsed + Duration::from_millis(500)).as_secs();
         if (counted.len() as u64) < seconds {
+            let now = router.commits().await.ok();
             counted.push(Counted {
                 t_s: start.elapsed().as_secs_f64(),
                 accepted: progress.accepted.load(std::sync::atomic::Ordering::Relaxed),
                 delivered: during,
-                commits: None,
+                commits: now.as_ref().zip(commits.as_ref()).map(|(n, b)| n.since(b)),
             });
         }
         let expected = before + stats.accepted.saturating_mul(per_event);
