@@ -19,7 +19,6 @@
 //! protocol of [`crate::store::Queue::claim`] needs.
 
 use std::sync::{Arc, Weak};
-use std::thread::JoinHandle;
 
 use redb::{ReadTransaction, ReadableDatabase};
 use tokio::sync::{mpsc, oneshot};
@@ -45,17 +44,18 @@ pub(super) struct Request {
     pub reply: oneshot::Sender<Result<Claim, Error>>,
 }
 
-/// Starts the thread. It holds the database only while it answers a batch
-/// (`db` is weak), so that dropping the store lets the file go at once, and
-/// it stops when every sender is gone.
+/// Starts the thread, detached: it holds the database only while it answers
+/// a batch (`db` is weak), so that dropping the store lets the file go at
+/// once, and it stops when every sender is gone.
 pub(super) fn spawn(
     db: Weak<Handle>,
     leases: Arc<Leases>,
     rx: mpsc::Receiver<Request>,
-) -> std::io::Result<JoinHandle<()>> {
+) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("store-claimer".into())
         .spawn(move || run(&db, &leases, rx))
+        .map(drop)
 }
 
 fn run(db: &Weak<Handle>, leases: &Leases, mut rx: mpsc::Receiver<Request>) {
