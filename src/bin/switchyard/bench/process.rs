@@ -350,10 +350,8 @@ impl Commits {
         commits
     }
 
-    /// The commits made since `before`: how many, their total time in ms, and
-    /// the smallest bucket bound that holds all of them, in ms (an upper bound
-    /// on the slowest; infinite if one outgrew every bucket).
-    pub fn since(&self, before: &Commits) -> (f64, f64, Option<f64>) {
+    /// The commits made since `before`.
+    pub fn since(&self, before: &Commits) -> Committed {
         let count = self.count - before.count;
         let ms = (self.seconds - before.seconds) * 1000.0;
         let slowest = (count > 0.0)
@@ -366,8 +364,23 @@ impl Commits {
                 })
             })
             .flatten();
-        (count, ms, slowest)
+        Committed {
+            count,
+            ms,
+            slowest_under_ms: slowest,
+        }
     }
+}
+
+/// The commits made between two reads of [`Commits`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Committed {
+    pub count: f64,
+    /// Their total time.
+    pub ms: f64,
+    /// The smallest histogram bucket bound that holds all of them: an upper
+    /// bound on the slowest; none if there were none, or one outgrew every bucket.
+    pub slowest_under_ms: Option<f64>,
 }
 
 #[cfg(test)]
@@ -387,11 +400,15 @@ mod tests {
                 f64::from(fast) * 0.0005 + f64::from(slow) * 0.05
             ))
         };
-        let (count, ms, slowest) = read(12, 0).since(&read(10, 0));
-        assert_eq!((count, slowest), (2.0, Some(1.0)));
-        assert!((ms - 1.0).abs() < 1e-9);
-        let (count, _, slowest) = read(12, 1).since(&read(10, 0));
-        assert_eq!((count, slowest), (3.0, Some(64.0)));
-        assert_eq!(read(12, 1).since(&read(12, 1)), (0.0, 0.0, None));
+        let fast = read(12, 0).since(&read(10, 0));
+        assert_eq!((fast.count, fast.slowest_under_ms), (2.0, Some(1.0)));
+        assert!((fast.ms - 1.0).abs() < 1e-9);
+        let slow = read(12, 1).since(&read(10, 0));
+        assert_eq!((slow.count, slow.slowest_under_ms), (3.0, Some(64.0)));
+        let none = read(12, 1).since(&read(12, 1));
+        assert_eq!(
+            (none.count, none.ms, none.slowest_under_ms),
+            (0.0, 0.0, None)
+        );
     }
 }

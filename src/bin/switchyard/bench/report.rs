@@ -22,6 +22,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::load::LoadStats;
+use super::process::Committed;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -198,10 +199,10 @@ impl Phase {
             sample.t_s = Some(c.t_s);
             sample.accepted = Some(c.accepted);
             sample.delivered = Some(c.delivered);
-            if let Some((count, ms, slowest)) = c.commits {
-                sample.commits = Some(count);
-                sample.commit_ms = Some(ms);
-                sample.slowest_commit_under_ms = slowest;
+            if let Some(committed) = c.commits {
+                sample.commits = Some(committed.count);
+                sample.commit_ms = Some(committed.ms);
+                sample.slowest_commit_under_ms = committed.slowest_under_ms;
             }
         }
         self
@@ -257,8 +258,7 @@ pub struct Counted {
     pub t_s: f64,
     pub accepted: u64,
     pub delivered: u64,
-    /// Commits, their total ms, and the bucket bound that holds the slowest.
-    pub commits: Option<(f64, f64, Option<f64>)>,
+    pub commits: Option<Committed>,
 }
 
 /// A check on the counts, passed or failed.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::bench::Settings;
 use crate::bench::load::{self, Load, LoadStats, Progress};
-use crate::bench::process::{Child, Router};
+use crate::bench::process::{Child, Commits, Committed, Router};
 use crate::bench::receiver::Receiver;
 use crate::bench::report::{Counted, Phase};
 
@@ -43,8 +43,7 @@ impl Delivered {
         per_event: u64,
     ) -> anyhow::Result<Self> {
         let before = receiver.counts().delivered;
-        // A failed read leaves a second without commit figures, not the run without a result.
-        let mut commits = router.commits().await.ok();
+        let mut commits = CommitWatch::start(router).await;
         receiver.take_latency();
         let progress = Arc::new(Progress::default());
         let start = Instant::now();
@@ -60,10 +59,8 @@ impl Delivered {
                     let t_s = start.elapsed().as_secs_f64();
                     let accepted = progress.accepted.load(std::sync::atomic::Ordering::Relaxed);
                     let delivered = receiver.counts().delivered - before;
-                    let now = router.commits().await.ok();
-                    let since = now.as_ref().zip(commits.as_ref()).map(|(n, b)| n.since(b));
-                    commits = now;
-                    counted.push(Counted { t_s, accepted, delivered, commits: since });
+                    let commits = commits.next(router).await;
+                    counted.push(Counted { t_s, accepted, delivered, commits });
                 }
             }
         };
@@ -72,12 +69,11 @@ impl Delivered {
         // that second's counts are read now.
         let seconds = (stats.elapsed + Duration::from_millis(500)).as_secs();
         if (counted.len() as u64) < seconds {
-            let now = router.commits().await.ok();
             counted.push(Counted {
                 t_s: start.elapsed().as_secs_f64(),
                 accepted: progress.accepted.load(std::sync::atomic::Ordering::Relaxed),
                 delivered: during,
-                commits: now.as_ref().zip(commits.as_ref()).map(|(n, b)| n.since(b)),
+                commits: commits.next(router).await,
             });
         }
         let expected = before + stats.accepted.saturating_mul(per_event);
@@ -105,6 +101,24 @@ impl Delivered {
                 self.per_event,
             )
             .watched(&self.counted, self.per_event)
+    }
+}
+
+/// The router's store commits, read once a second: each read gives those made
+/// since the one before. A failed read leaves a second without commit figures,
+/// not the run without a result.
+struct CommitWatch(Option<Commits>);
+
+impl CommitWatch {
+    async fn start(router: &Router) -> Self {
+        Self(router.commits().await.ok())
+    }
+
+    async fn next(&mut self, router: &Router) -> Option<Committed> {
+        let now = router.commits().await.ok();
+        let since = now.as_ref().zip(self.0.as_ref()).map(|(n, b)| n.since(b));
+        self.0 = now;
+        since
     }
 }
 
